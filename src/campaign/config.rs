@@ -1,0 +1,59 @@
+//! The raw shape of `campaign.toml`, exactly as serde reads it. Unknown keys are rejected
+//! (`deny_unknown_fields`) so that a typo such as `subjet` is an error naming the key, never silently
+//! ignored. Turning these raw values into a validated [`crate::campaign::Campaign`] is `mod.rs`'s job.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// `<campaign>/campaign.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignFile {
+    /// A Tera template rendered per recipient.
+    pub subject: String,
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// HTML template file name [default: email.html].
+    pub html: Option<String>,
+    /// Text template file name [default: email.txt if it exists, else derived from the HTML].
+    pub text: Option<String>,
+    /// Recipients CSV [default: recipients.csv].
+    pub recipients: Option<String>,
+    /// The shared layouts folder, relative to the campaign directory (see `layouts.rs`).
+    pub templates: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<String>,
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub vars: toml::Table,
+    pub smtp: Option<SmtpSection>,
+    pub send: Option<SendSection>,
+}
+
+/// `[smtp]`: where and how to deliver.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: Option<String>,
+    pub username: Option<String>,
+    /// A PEM file (inside the campaign directory) with an extra trusted root certificate.
+    pub ca_file: Option<String>,
+    /// Seconds allowed for one SMTP command/reply, and for connecting [default: 30].
+    pub timeout: Option<u64>,
+    /// The name sent in EHLO [default: this machine's host name].
+    pub hello_name: Option<String>,
+}
+
+/// `[send]`: pacing and retries.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendSection {
+    pub rate: Option<String>,
+    pub concurrency: Option<usize>,
+    pub retries: Option<u32>,
+    pub daily_limit: Option<u64>,
+}

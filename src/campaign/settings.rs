@@ -1,0 +1,231 @@
+//! Validated `[smtp]` and `[send]` settings: security/port defaults, the rate syntax ("10/s",
+//! "600/min", "5000/h"), concurrency and retries. Parsed when the campaign loads so that a bad value
+//! is an invalid campaign (exit 2) before anything is rendered or sent.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+use crate::invalid;
+
+use super::config::{SendSection, SmtpSection};
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Plain text (only sensible for a relay on localhost).
+    None,
+    /// Plain connect, then STARTTLS (RFC 3207); refused if the server does not offer it.
+    StartTls,
+    /// TLS from the first byte ("SMTPS", RFC 8314), usually port 465.
+    Tls,
+}
+
+impl Security {
+    fn parse(s: &str) -> Option<Security> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Some(Security::None),
+            "starttls" => Some(Security::StartTls),
+            "tls" => Some(Security::Tls),
+            _ => None,
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Security::None => 25,
+            Security::StartTls => 587,
+            Security::Tls => 465,
+        }
+    }
+
+    /// RFC 8314: 465 is implicit TLS; 587 (submission) and 25 use STARTTLS.
+    fn for_port(port: u16) -> Security {
+        if port == 465 {
+            Security::Tls
+        } else {
+            Security::StartTls
+        }
+    }
+}
+
+/// `[smtp]` after validation.
+#[derive(Debug, Clone)]
+pub struct SmtpSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: Security,
+    pub username: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub timeout: Duration,
+    pub hello_name: Option<String>,
+}
+
+impl SmtpSettings {
+    pub(super) fn from_section(section: SmtpSection, ca_file: Option<PathBuf>) -> Result<Self> {
+        if section.host.trim().is_empty() {
+            return Err(invalid!(
+                "[smtp] host is empty: set it to your relay's host name"
+            ));
+        }
+        let security = match section.security.as_deref() {
+            Some(s) => Some(Security::parse(s).ok_or_else(|| {
+                invalid!("[smtp] security = {s:?} is not one of \"none\", \"starttls\", \"tls\"")
+            })?),
+            None => None,
+        };
+        let (port, security) = match (section.port, security) {
+            (Some(port), Some(security)) => (port, security),
+            (Some(port), None) => (port, Security::for_port(port)),
+            (None, Some(security)) => (security.default_port(), security),
+            (None, None) => (587, Security::StartTls),
+        };
+        let timeout = section.timeout.unwrap_or(30);
+        if timeout == 0 {
+            return Err(invalid!("[smtp] timeout must be at least 1 (seconds)"));
+        }
+        Ok(SmtpSettings {
+            host: section.host.trim().to_string(),
+            port,
+            security,
+            username: section.username.filter(|u| !u.is_empty()),
+            ca_file,
+            timeout: Duration::from_secs(timeout),
+            hello_name: section.hello_name,
+        })
+    }
+}
+
+/// A rate limit in the provider's terms: `count` messages per `per`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub count: u32,
+    pub per: Duration,
+}
+
+impl Rate {
+    /// Parses "N/s", "N/min" or "N/h" (also "N/sec", "N/second", "N/m", "N/minute", "N/hour").
+    pub fn parse(text: &str) -> Result<Rate> {
+        let bad = || {
+            invalid!(
+                "rate {text:?} is not valid: write it as N/s, N/min or N/h, for example \"10/s\""
+            )
+        };
+        let (count, unit) = text.split_once('/').ok_or_else(bad)?;
+        let count: u32 = count.trim().parse().map_err(|_| bad())?;
+        let seconds = match unit.trim().to_ascii_lowercase().as_str() {
+            "s" | "sec" | "second" => 1,
+            "m" | "min" | "minute" => 60,
+            "h" | "hour" => 3600,
+            _ => return Err(bad()),
+        };
+        if count == 0 {
+            return Err(bad());
+        }
+        Ok(Rate {
+            count,
+            per: Duration::from_secs(seconds),
+        })
+    }
+
+    /// The smallest spacing between two sends that keeps every window under the limit.
+    pub fn interval(&self) -> Duration {
+        self.per / self.count
+    }
+
+    pub fn per_second(&self) -> f64 {
+        self.count as f64 / self.per.as_secs_f64()
+    }
+}
+
+/// `[send]` after validation (before command-line overrides).
+#[derive(Debug, Clone)]
+pub struct SendSettings {
+    pub rate: Option<Rate>,
+    pub concurrency: usize,
+    pub retries: u32,
+    pub daily_limit: Option<u64>,
+}
+
+impl SendSettings {
+    pub(super) fn from_section(section: Option<SendSection>) -> Result<Self> {
+        let section = section.unwrap_or(SendSection {
+            rate: None,
+            concurrency: None,
+            retries: None,
+            daily_limit: None,
+        });
+        let rate = section
+            .rate
+            .as_deref()
+            .map(Rate::parse)
+            .transpose()
+            .map_err(|e| invalid!("[send] {e}"))?;
+        let concurrency = section.concurrency.unwrap_or(4);
+        check_concurrency(concurrency).map_err(|e| invalid!("[send] {e}"))?;
+        Ok(SendSettings {
+            rate,
+            concurrency,
+            retries: section.retries.unwrap_or(3),
+            daily_limit: section.daily_limit,
+        })
+    }
+}
+
+/// Concurrency must be 1..=256: more parallel sessions than that is a mistake with any relay.
+pub fn check_concurrency(n: usize) -> Result<()> {
+    if (1..=256).contains(&n) {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "concurrency = {n} is out of range: use 1 to 256 parallel SMTP sessions"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_in_provider_terms() {
+        let r = Rate::parse("10/s").unwrap();
+        assert_eq!((r.count, r.per), (10, Duration::from_secs(1)));
+        assert_eq!(
+            Rate::parse("600/min").unwrap().interval(),
+            Duration::from_millis(100)
+        );
+        assert_eq!(
+            Rate::parse(" 3600 / h ").unwrap().interval(),
+            Duration::from_secs(1)
+        );
+        for bad in ["10", "0/s", "ten/s", "10/day", "-1/s"] {
+            assert!(Rate::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    fn smtp(port: Option<u16>, security: Option<&str>) -> Result<SmtpSettings> {
+        let section = SmtpSection {
+            host: "relay.example".into(),
+            port,
+            security: security.map(str::to_string),
+            username: None,
+            ca_file: None,
+            timeout: None,
+            hello_name: None,
+        };
+        SmtpSettings::from_section(section, None)
+    }
+
+    #[test]
+    fn security_follows_port_and_port_follows_security() {
+        let s = smtp(Some(465), None).unwrap();
+        assert_eq!(s.security, Security::Tls);
+        assert_eq!(smtp(Some(587), None).unwrap().security, Security::StartTls);
+        assert_eq!(smtp(Some(25), None).unwrap().security, Security::StartTls);
+        assert_eq!(smtp(None, Some("tls")).unwrap().port, 465);
+        assert_eq!(smtp(None, Some("starttls")).unwrap().port, 587);
+        assert_eq!(smtp(None, Some("none")).unwrap().port, 25);
+        assert!(smtp(None, Some("ssl")).is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! Command-line definitions (clap derive) and nothing else: the raw options as the user typed them.
+//! `main.rs` turns them into library calls; validation of values happens in the library.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Template-driven newsletter campaigns: render per recipient, preview, send over SMTP.
+#[derive(Debug, Parser)]
+#[command(name = "campaign", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render every recipient's message and send it (or, with --dry-run, write previews).
+    Run(RunArgs),
+    /// Load, validate and render every recipient without writing or sending anything.
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The campaign directory (holds campaign.toml).
+    pub dir: PathBuf,
+    /// Write previews (.eml, .html, index.html) instead of sending; opens no network connection.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where the dry run writes previews [default: <DIR>/preview/].
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<PathBuf>,
+    /// Handle at most N recipients (for a send: the next N that have no row in the result log yet).
+    #[arg(long, value_name = "N")]
+    pub limit: Option<u64>,
+    /// The result log [default: <DIR>/results.csv].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+    /// Rate limit, e.g. "10/s", "600/min", "5000/h" (overrides [send] rate).
+    #[arg(long, value_name = "N/UNIT")]
+    pub rate: Option<String>,
+    /// Parallel SMTP sessions (overrides [send] concurrency).
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Send again to recipients whose last logged status is `failed`.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Never draw a progress bar; print plain progress lines instead.
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The campaign directory (holds campaign.toml).
+    pub dir: PathBuf,
+    /// Treat warnings as errors.
+    #[arg(long)]
+    pub strict: bool,
+}

@@ -1,0 +1,109 @@
+//! `campaign run --dry-run`: the shared pipeline with the preview writer as its last step. Sends
+//! nothing and opens no network connection; bad input is found before anything is written.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::campaign::Campaign;
+use crate::error::Result;
+use crate::pipeline::{self, Decision, Feed, Item};
+use crate::render::Renderer;
+use crate::send::preview::{Entry, PreviewWriter};
+
+/// What a dry run did.
+#[derive(Debug, Default)]
+pub struct DryRunReport {
+    pub rendered: u64,
+    /// (line, address, reason) of each skipped row, in CSV order of arrival.
+    pub skipped: Vec<(u64, String, String)>,
+    /// Recipients whose message could not be rendered (line, address, error).
+    pub failed: Vec<(u64, String, String)>,
+    pub index: PathBuf,
+}
+
+/// Renders previews for the campaign into `out`, at most `limit` recipients.
+pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Result<DryRunReport> {
+    crate::campaign::recipients::count_rows(&campaign.recipients)?;
+    let renderer = Renderer::new(campaign, true)?;
+    renderer.preflight()?;
+
+    let name = campaign
+        .dir
+        .file_name()
+        .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned());
+    let mut writer = PreviewWriter::create(out, &name)?;
+    let (tx, rx) = async_channel::bounded::<Item>(256);
+    let feed = Feed {
+        limit,
+        stop: Arc::new(AtomicBool::new(false)),
+        decide: &|_| Decision::Deliver,
+        report_skip: &|_| true,
+    };
+    let mut report = DryRunReport::default();
+    let written: Result<()> = std::thread::scope(|scope| {
+        scope.spawn(move || pipeline::produce(campaign, &renderer, feed, &tx));
+        while let Ok(item) = rx.recv_blocking() {
+            if let Err(e) = consume(&mut writer, &mut report, item) {
+                rx.close();
+                return Err(e);
+            }
+        }
+        Ok(())
+    });
+    written?;
+    report.index = writer.finish()?;
+    Ok(report)
+}
+
+fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) -> Result<()> {
+    match item {
+        Item::Message { seq, message } => {
+            let file_stem = PreviewWriter::file_stem(message.line, &message.email);
+            let html = message.preview_html.as_deref().unwrap_or_default();
+            writer.write_message(&file_stem, &message.bytes, html)?;
+            report.rendered += 1;
+            writer.add(
+                seq,
+                Entry::Rendered {
+                    line: message.line,
+                    email: message.email,
+                    subject: message.subject,
+                    file_stem,
+                },
+            )
+        }
+        Item::Skipped { seq, skipped } => {
+            let reason = skipped.reason.to_string();
+            report
+                .skipped
+                .push((skipped.line, skipped.email.clone(), reason.clone()));
+            writer.add(
+                seq,
+                Entry::Skipped {
+                    line: skipped.line,
+                    email: skipped.email,
+                    reason,
+                },
+            )
+        }
+        Item::RenderFailed {
+            seq,
+            recipient,
+            error,
+        } => {
+            report
+                .failed
+                .push((recipient.line, recipient.email.clone(), error.clone()));
+            writer.add(
+                seq,
+                Entry::Skipped {
+                    line: recipient.line,
+                    email: recipient.email,
+                    reason: format!("render failed: {error}"),
+                },
+            )
+        }
+        Item::Abort(e) => Err(e),
+    }
+}

@@ -1,0 +1,108 @@
+//! The `campaign` binary: parse the command line, call the library, print the outcome and map it
+//! to an exit code (see `exit.rs`). Everything else lives in the library.
+
+mod cli;
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Parser;
+
+use campaign::campaign::Campaign;
+use campaign::check::Severity;
+use campaign::exit::ExitCode;
+use cli::{CheckArgs, Cli, Command, RunArgs};
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            e.downcast_ref::<campaign::Error>()
+                .map_or(ExitCode::Fatal, campaign::Error::exit_code)
+        }
+    };
+    std::process::exit(code.code());
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Run(args) if args.dry_run => dry_run(args),
+        Command::Run(args) => send(args),
+        Command::Check(args) => check(args),
+    }
+}
+
+fn load(dir: &Path) -> anyhow::Result<Campaign> {
+    Ok(Campaign::load(dir)?)
+}
+
+fn dry_run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let campaign = load(&args.dir)?;
+    let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
+    let report = campaign::dry_run::run(&campaign, &out, args.limit)
+        .with_context(|| format!("dry run of {}", args.dir.display()))?;
+    println!(
+        "Rendered {} recipient(s), skipped {}{} — nothing was sent.",
+        report.rendered,
+        report.skipped.len(),
+        if report.failed.is_empty() {
+            String::new()
+        } else {
+            format!(", failed to render {}", report.failed.len())
+        }
+    );
+    print_rows("Skipped", &report.skipped);
+    print_rows("Failed to render", &report.failed);
+    println!("Previews: {}", out.display());
+    println!("Open {} in a browser.", report.index.display());
+    Ok(if report.failed.is_empty() {
+        ExitCode::Success
+    } else {
+        ExitCode::SomeFailed
+    })
+}
+
+/// Lists (line, address, reason) rows, at most 20 of them.
+fn print_rows(title: &str, rows: &[(u64, String, String)]) {
+    const SHOWN: usize = 20;
+    if rows.is_empty() {
+        return;
+    }
+    println!("{title}:");
+    for (line, email, reason) in rows.iter().take(SHOWN) {
+        println!("  line {line}: {email}: {reason}");
+    }
+    if rows.len() > SHOWN {
+        println!("  … and {} more (see index.html)", rows.len() - SHOWN);
+    }
+}
+
+fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let _campaign = load(&args.dir)?;
+    anyhow::bail!("sending is not built yet; use --dry-run")
+}
+
+fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let campaign = load(&args.dir)?;
+    let report = campaign::check::run(&campaign)?;
+    for problem in &report.problems {
+        let label = match problem.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        println!("{label}: {}", problem.text);
+    }
+    let (errors, warnings) = (report.errors(), report.warnings());
+    println!(
+        "{}: rendered {} recipient(s); {errors} error(s), {warnings} warning(s).",
+        args.dir.display(),
+        report.rendered
+    );
+    Ok(if errors > 0 || (args.strict && warnings > 0) {
+        ExitCode::InvalidCampaign
+    } else {
+        ExitCode::Success
+    })
+}

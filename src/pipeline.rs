@@ -1,0 +1,149 @@
+//! The one-way pipeline every run shares: the recipients CSV is read in order on one thread, each
+//! row is numbered and filtered (result log, limit, stop flag), rendered in parallel on the rayon
+//! pool, and handed to the delivery side through a bounded channel. The channel's bound is what keeps
+//! memory flat however long the list: rendering waits when delivery is behind.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+use crate::campaign::{Campaign, Recipient, Row, Skipped};
+use crate::error::Error;
+use crate::render::{Rendered, Renderer};
+
+/// What the delivery side receives for each row, in CSV order of `seq` (arrival order may differ).
+#[derive(Debug)]
+pub enum Item {
+    /// A message to deliver (or preview).
+    Message { seq: u64, message: Box<Rendered> },
+    /// A row that is not sent, with its reason.
+    Skipped { seq: u64, skipped: Skipped },
+    /// Rendering this recipient failed (data-dependent template error).
+    RenderFailed {
+        seq: u64,
+        recipient: Box<Recipient>,
+        error: String,
+    },
+    /// The CSV became unreadable part-way; the run must stop.
+    Abort(Error),
+}
+
+/// What the sequential stage decides for each recipient before rendering.
+pub enum Decision {
+    /// Render and deliver.
+    Deliver,
+    /// Already handled by an earlier run: drop it silently (the caller counts it).
+    AlreadyDone,
+    /// Not sent, for this reason.
+    Skip(crate::campaign::SkipReason),
+}
+
+/// Options for the sequential stage.
+pub struct Feed<'a> {
+    /// Stop after this many recipients were passed on to render.
+    pub limit: Option<u64>,
+    /// Set to stop reading more rows (Ctrl-C, fatal error, daily limit).
+    pub stop: Arc<AtomicBool>,
+    /// Per-recipient decision (result log, suppression).
+    pub decide: &'a (dyn Fn(&Recipient) -> Decision + Sync),
+    /// Whether a skipped row should reach the delivery side (false when already logged).
+    pub report_skip: &'a (dyn Fn(&Skipped) -> bool + Sync),
+}
+
+/// What the sequential stage counted, returned when the CSV is exhausted or the feed stopped.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FeedCounts {
+    pub passed: u64,
+    pub already_done: u64,
+    /// True when `limit` cut the list short.
+    pub limited: bool,
+}
+
+/// Reads, filters and renders every row, sending results into `tx`. Runs on the caller's thread and
+/// the rayon pool; returns when the list is done, the limit is reached, or `stop` is set.
+pub fn produce(
+    campaign: &Campaign,
+    renderer: &Renderer<'_>,
+    feed: Feed<'_>,
+    tx: &async_channel::Sender<Item>,
+) -> FeedCounts {
+    let mut counts = FeedCounts::default();
+    let mut reader = match campaign.recipients() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = tx.send_blocking(Item::Abort(e));
+            return counts;
+        }
+    };
+    let mut seq = 0u64;
+    let stop = &feed.stop;
+    let rows = std::iter::from_fn(|| {
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            let row = reader.next()?;
+            seq += 1;
+            let item = match row {
+                Err(e) => return Some(Work::Abort(e)),
+                Ok(Row::Skipped(s)) if (feed.report_skip)(&s) => Work::Skip(seq, s),
+                Ok(Row::Skipped(_)) => continue,
+                Ok(Row::Recipient(r)) => match (feed.decide)(&r) {
+                    Decision::AlreadyDone => {
+                        counts.already_done += 1;
+                        continue;
+                    }
+                    Decision::Skip(reason) => {
+                        let s = Skipped {
+                            line: r.line,
+                            email: r.email,
+                            reason,
+                        };
+                        if !(feed.report_skip)(&s) {
+                            continue;
+                        }
+                        Work::Skip(seq, s)
+                    }
+                    Decision::Deliver => {
+                        if feed.limit.is_some_and(|l| counts.passed >= l) {
+                            counts.limited = true;
+                            return None;
+                        }
+                        counts.passed += 1;
+                        Work::Render(seq, r)
+                    }
+                },
+            };
+            return Some(item);
+        }
+    });
+    rows.par_bridge().for_each_with(tx.clone(), |tx, work| {
+        let item = match work {
+            Work::Abort(e) => Item::Abort(e),
+            Work::Skip(seq, skipped) => Item::Skipped { seq, skipped },
+            Work::Render(seq, recipient) => match renderer.render(&recipient) {
+                Ok(message) => Item::Message {
+                    seq,
+                    message: Box::new(message),
+                },
+                Err(error) => Item::RenderFailed {
+                    seq,
+                    recipient: Box::new(recipient),
+                    error,
+                },
+            },
+        };
+        // A closed channel means delivery stopped; the remaining rows are simply not taken.
+        if tx.send_blocking(item).is_err() {
+            stop.store(true, Ordering::Relaxed);
+        }
+    });
+    counts
+}
+
+enum Work {
+    Render(u64, Recipient),
+    Skip(u64, Skipped),
+    Abort(Error),
+}

@@ -1,0 +1,101 @@
+//! Assembling one recipient's message with lettre's builder: multipart/alternative with the text
+//! part first and the HTML last (RFC 2046 §5.1.4: the last part is the preferred one), the HTML
+//! wrapped in multipart/related with its `cid:` images (RFC 2387), and multipart/mixed around it all
+//! when there are attachments. Header values are single-line: CR/LF from CSV data are replaced
+//! before they reach a header, so no field can add or split one (lettre adds RFC 2047 encoding).
+
+use std::sync::Arc;
+
+use lettre::Message;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+
+use crate::campaign::Attachment as FileAttachment;
+
+use super::html::Image;
+
+/// The parts and headers of one message, ready to build.
+pub struct Parts<'a> {
+    pub from: &'a Mailbox,
+    pub to: Mailbox,
+    pub reply_to: Option<&'a Mailbox>,
+    pub subject: &'a str,
+    pub message_id: &'a str,
+    pub headers: &'a [(String, String)],
+    pub text: String,
+    pub html: String,
+    pub images: Vec<Arc<Image>>,
+    pub attachments: &'a [FileAttachment],
+}
+
+/// Replaces control characters (CR, LF, TAB, …) with spaces so a value stays on one header line.
+pub fn one_line(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+fn content_type(essence: &str) -> ContentType {
+    ContentType::parse(essence).unwrap_or(ContentType::parse("application/octet-stream").unwrap())
+}
+
+/// Builds the message. Fails only if lettre rejects a header, which validation prevents.
+pub fn build(parts: Parts<'_>) -> Result<Message, String> {
+    let mut builder = Message::builder()
+        .from(parts.from.clone())
+        .to(parts.to)
+        .subject(one_line(parts.subject))
+        .message_id(Some(parts.message_id.to_string()))
+        .date_now();
+    if let Some(reply_to) = parts.reply_to {
+        builder = builder.reply_to(reply_to.clone());
+    }
+
+    let html = SinglePart::html(parts.html);
+    let text = SinglePart::plain(parts.text);
+    let alternative = if parts.images.is_empty() {
+        MultiPart::alternative().singlepart(text).singlepart(html)
+    } else {
+        let mut related = MultiPart::related().singlepart(html);
+        for image in &parts.images {
+            related = related.singlepart(
+                Attachment::new_inline(image.content_id.clone())
+                    .body(image.bytes.clone(), content_type(&image.content_type)),
+            );
+        }
+        MultiPart::alternative().singlepart(text).multipart(related)
+    };
+    let body = if parts.attachments.is_empty() {
+        alternative
+    } else {
+        let mut mixed = MultiPart::mixed().multipart(alternative);
+        for file in parts.attachments {
+            mixed = mixed.singlepart(
+                Attachment::new(file.file_name.clone())
+                    .body(file.bytes.to_vec(), content_type(&file.content_type)),
+            );
+        }
+        mixed
+    };
+    let mut message = builder.multipart(body).map_err(|e| e.to_string())?;
+    for (name, value) in parts.headers {
+        let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("{name}: {e}"))?;
+        message
+            .headers_mut()
+            .insert_raw(HeaderValue::new(name, one_line(value)));
+    }
+    Ok(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[test]
+    fn one_line_removes_line_breaks() {
+        assert_eq!(one_line("Hi\r\nBcc: x@y.example"), "Hi  Bcc: x@y.example");
+    }
+}

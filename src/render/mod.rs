@@ -1,0 +1,145 @@
+//! Rendering one recipient's message: Tera (subject, HTML, optional text template) → CSS inlined
+//! into the rendered HTML → local images embedded → plain-text alternative → MIME bytes (lettre).
+//! A [`Renderer`] is built once per campaign and shared by every rendering thread (it is `Sync`);
+//! rendering one recipient touches no shared mutable state except the read-mostly image cache.
+
+pub mod html;
+pub mod mime;
+pub mod templates;
+pub mod text;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use lettre::Address;
+use lettre::address::Envelope;
+use lettre::message::Mailbox;
+use tera::Context;
+
+use crate::campaign::{Campaign, Recipient};
+use crate::error::Result;
+use crate::invalid;
+
+/// One recipient's finished message.
+#[derive(Debug)]
+pub struct Rendered {
+    /// Line of the recipient in the CSV.
+    pub line: u64,
+    pub email: String,
+    /// The rendered subject (before header encoding).
+    pub subject: String,
+    /// The Message-ID header value, without angle brackets.
+    pub message_id: String,
+    pub envelope: Envelope,
+    /// The exact bytes sent (RFC 5322, CRLF line ends).
+    pub bytes: Vec<u8>,
+    /// The HTML for a browser preview (images pointing at files), for the dry run only.
+    pub preview_html: Option<String>,
+}
+
+/// Renders messages for one campaign.
+pub struct Renderer<'c> {
+    campaign: &'c Campaign,
+    templates: templates::TemplateSet,
+    base: Context,
+    inliner: html::Inliner,
+    images: html::Images,
+    preview: bool,
+}
+
+impl<'c> Renderer<'c> {
+    /// Loads the templates. `preview` also produces the browser copy of each HTML part.
+    pub fn new(campaign: &'c Campaign, preview: bool) -> Result<Renderer<'c>> {
+        let templates = templates::load(campaign)?;
+        let base = Context::from_serialize(&campaign.vars).map_err(|e| {
+            invalid!(
+                "{}: [vars]: {e}",
+                campaign.dir.join("campaign.toml").display()
+            )
+        })?;
+        Ok(Renderer {
+            campaign,
+            templates,
+            base,
+            inliner: html::Inliner::new(),
+            images: html::Images::new(&campaign.dir, campaign.from_domain()),
+            preview,
+        })
+    }
+
+    /// The template variables for one recipient: `[vars]`, then every CSV column (which win).
+    fn context(&self, recipient: &Recipient) -> Context {
+        let mut context = self.base.clone();
+        for (name, value) in recipient.columns.names.iter().zip(&recipient.values) {
+            context.insert(name.as_str(), value);
+        }
+        context.insert("email", &recipient.email);
+        context
+    }
+
+    /// Renders one recipient's message; the error is a sentence naming the template and CSV line.
+    pub fn render(&self, recipient: &Recipient) -> std::result::Result<Rendered, String> {
+        let campaign = self.campaign;
+        let context = self.context(recipient);
+        let line = recipient.line;
+        let subject = self.templates.render(templates::SUBJECT, &context, line)?;
+        let html = self.templates.render(&campaign.html.name, &context, line)?;
+        let text = match &campaign.text {
+            Some(t) => self.templates.render(&t.name, &context, line)?,
+            None => text::from_html(&html)?,
+        };
+        let inlined = self.inliner.inline(&html)?;
+        let (html, images, preview_html) = self.images.embed(&inlined, self.preview)?;
+
+        let address: Address = recipient
+            .email
+            .parse()
+            .map_err(|e| format!("invalid address {}: {e}", recipient.email))?;
+        let name = recipient.name.as_deref().map(mime::one_line);
+        let message_id = new_message_id(campaign.from_domain());
+        let message = mime::build(mime::Parts {
+            from: &campaign.from,
+            to: Mailbox::new(name, address.clone()),
+            reply_to: campaign.reply_to.as_ref(),
+            subject: &mime::one_line(&subject),
+            message_id: &format!("<{message_id}>"),
+            headers: &campaign.headers,
+            text,
+            html,
+            images,
+            attachments: &campaign.attachments,
+        })?;
+        let envelope = Envelope::new(Some(campaign.from.email.clone()), vec![address])
+            .map_err(|e| e.to_string())?;
+        Ok(Rendered {
+            line,
+            email: recipient.email.clone(),
+            subject: mime::one_line(&subject),
+            message_id,
+            envelope,
+            bytes: message.formatted(),
+            preview_html,
+        })
+    }
+
+    /// Renders the first recipient up front, so that a template or data error shared by every
+    /// recipient (syntax, undefined variable, missing image) is an invalid campaign, found before
+    /// anything is written or sent.
+    pub fn preflight(&self) -> Result<()> {
+        let mut reader = self.campaign.recipients()?;
+        for row in reader.by_ref() {
+            if let crate::campaign::Row::Recipient(r) = row? {
+                self.render(&r).map_err(crate::Error::Invalid)?;
+                return Ok(());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A globally unique Message-ID (RFC 5322 §3.6.4) on the From domain: time, then 64 random bits.
+fn new_message_id(domain: &str) -> String {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    format!("{micros:x}.{:016x}@{domain}", fastrand::u64(..))
+}

@@ -1,0 +1,175 @@
+//! The dry run's last step: instead of SMTP, each message is written as `<line>-<address>.eml` (the
+//! exact bytes that would be sent) and `.html` (for a browser), and `index.html` lists every
+//! recipient with links to both. Rows arrive out of order from the parallel renderer; a small
+//! reorder buffer writes the index in CSV order without holding the whole list.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Marks an index.html as ours, so a later dry run may clear the folder's old previews.
+const GENERATOR: &str = r#"<meta name="generator" content="campaign preview">"#;
+
+/// One row of the index, in CSV order.
+pub enum Entry {
+    Rendered {
+        line: u64,
+        email: String,
+        subject: String,
+        file_stem: String,
+    },
+    Skipped {
+        line: u64,
+        email: String,
+        reason: String,
+    },
+}
+
+/// Writes preview files and the index.
+pub struct PreviewWriter {
+    out: PathBuf,
+    index: BufWriter<File>,
+    pending: BTreeMap<u64, Entry>,
+    next_seq: u64,
+}
+
+impl PreviewWriter {
+    /// Creates (or refreshes) the preview folder and starts the index.
+    pub fn create(out: &Path, campaign_name: &str) -> Result<PreviewWriter> {
+        std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
+        clear_old_previews(out)?;
+        let path = out.join("index.html");
+        let file = File::create(&path).map_err(|e| Error::output("write", &path, e))?;
+        let mut index = BufWriter::new(file);
+        write!(
+            index,
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">{GENERATOR}<title>Preview: {name}</title>\
+             <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+             td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}\
+             .skipped{{color:#a00}}</style></head><body><h1>Preview: {name}</h1>\n\
+             <table><tr><th>Line</th><th>Recipient</th><th>Subject / reason</th><th>Files</th></tr>\n",
+            name = escape(campaign_name)
+        )
+        .map_err(|e| Error::output("write", &path, e))?;
+        Ok(PreviewWriter {
+            out: out.to_path_buf(),
+            index,
+            pending: BTreeMap::new(),
+            next_seq: 1,
+        })
+    }
+
+    /// The file name (without extension) for a recipient's preview.
+    pub fn file_stem(line: u64, email: &str) -> String {
+        let safe: String = email
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || "@.-_+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(80)
+            .collect();
+        format!("{line:06}-{safe}")
+    }
+
+    /// Writes one message's `.eml` and `.html`.
+    pub fn write_message(&self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
+        for (ext, bytes) in [("eml", eml), ("html", html.as_bytes())] {
+            let path = self.out.join(format!("{stem}.{ext}"));
+            std::fs::write(&path, bytes).map_err(|e| Error::output("write", &path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Records the index row for sequence number `seq` (1-based, every number exactly once).
+    pub fn add(&mut self, seq: u64, entry: Entry) -> Result<()> {
+        self.pending.insert(seq, entry);
+        while let Some(entry) = self.pending.remove(&self.next_seq) {
+            self.write_row(&entry)?;
+            self.next_seq += 1;
+        }
+        Ok(())
+    }
+
+    fn write_row(&mut self, entry: &Entry) -> Result<()> {
+        let row = match entry {
+            Entry::Rendered {
+                line,
+                email,
+                subject,
+                file_stem,
+            } => format!(
+                "<tr><td>{line}</td><td>{}</td><td>{}</td><td><a href=\"{s}.html\">html</a> \
+                 <a href=\"{s}.eml\">eml</a></td></tr>\n",
+                escape(email),
+                escape(subject),
+                s = escape(file_stem)
+            ),
+            Entry::Skipped {
+                line,
+                email,
+                reason,
+            } => format!(
+                "<tr class=\"skipped\"><td>{line}</td><td>{}</td><td>skipped: {}</td><td></td></tr>\n",
+                escape(email),
+                escape(reason)
+            ),
+        };
+        self.index
+            .write_all(row.as_bytes())
+            .map_err(|e| Error::output("write", &self.out.join("index.html"), e))
+    }
+
+    /// Writes any rows still buffered (a stopped run leaves gaps) and closes the index.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        for (_, entry) in std::mem::take(&mut self.pending) {
+            self.write_row(&entry)?;
+        }
+        let path = self.out.join("index.html");
+        self.index
+            .write_all(b"</table></body></html>\n")
+            .and_then(|()| self.index.flush())
+            .map_err(|e| Error::output("write", &path, e))?;
+        Ok(path)
+    }
+}
+
+/// Removes the `.eml`/`.html` files of an earlier dry run, but only in a folder whose index.html we
+/// wrote: `--out` pointed at some other folder is never emptied.
+fn clear_old_previews(out: &Path) -> Result<()> {
+    let index = out.join("index.html");
+    let ours = std::fs::read_to_string(&index).is_ok_and(|s| s.contains(GENERATOR));
+    if !ours {
+        return Ok(());
+    }
+    let entries = std::fs::read_dir(out).map_err(|e| Error::output("read", out, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let ext = path.extension().and_then(|e| e.to_str());
+        if matches!(ext, Some("eml" | "html")) && path.is_file() {
+            std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Escapes text for HTML.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
