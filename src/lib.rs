@@ -11,5 +11,8 @@ pub mod render;
 pub use error::{Error, Result};
 pub mod check;
 pub mod dry_run;
+pub mod journal;
 pub mod pipeline;
+pub mod progress;
+pub mod run;
 pub mod send;

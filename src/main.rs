@@ -80,8 +80,47 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
 }
 
 fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let _campaign = load(&args.dir)?;
-    anyhow::bail!("sending is not built yet; use --dry-run")
+    let campaign = load(&args.dir)?;
+    let options = campaign::run::SendOptions {
+        log: args.log,
+        limit: args.limit,
+        rate: args.rate,
+        concurrency: args.concurrency,
+        retry_failed: args.retry_failed,
+        plain_progress: args.no_progress,
+    };
+    let report = campaign::run::run(&campaign, &options)?;
+    let c = report.counts;
+    println!(
+        "sent {}, failed {}, skipped {}; {} already handled by earlier runs",
+        c.sent, c.failed, c.skipped, c.already_done
+    );
+    println!(
+        "elapsed {:.1}s, {:.1} messages/s; result log: {}",
+        report.elapsed.as_secs_f64(),
+        report.rate(),
+        report.log.display()
+    );
+    if let Some(fatal) = &report.fatal {
+        eprintln!("error: {fatal}");
+        eprintln!("the run stopped; recipients without a row in the log are sent by the next run");
+    } else if report.interrupted {
+        eprintln!("interrupted; run the same command again to continue");
+    } else if report.daily_limit_reached {
+        let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
+        println!(
+            "daily_limit reached for today (UTC); run again from {tomorrow} 00:00 UTC to continue"
+        );
+    } else if report.limited {
+        println!("--limit reached; run again to continue with the next recipients");
+    }
+    if c.failed > 0 {
+        println!(
+            "{} recipient(s) failed: see the log; --retry-failed sends to them again",
+            c.failed
+        );
+    }
+    Ok(report.exit_code())
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {

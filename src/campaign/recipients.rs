@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use lettre::Address;
 
@@ -93,7 +93,8 @@ pub fn address_key(email: &str) -> u64 {
 /// Streams the rows of a recipients CSV.
 pub struct RecipientReader {
     path: PathBuf,
-    reader: csv::Reader<File>,
+    reader: csv::Reader<LineCounting<File>>,
+    lines: Arc<Mutex<Lines>>,
     columns: Arc<Columns>,
     seen: HashMap<u64, u64>,
     record: csv::StringRecord,
@@ -108,7 +109,14 @@ impl RecipientReader {
                 path.display()
             )
         })?;
-        let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
+        let lines = Arc::new(Mutex::new(Lines::default()));
+        let counting = LineCounting {
+            inner: file,
+            lines: Arc::clone(&lines),
+        };
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(true)
+            .from_reader(counting);
         let headers = reader
             .headers()
             .map_err(|e| invalid!("{}: cannot read the header row: {e}", path.display()))?;
@@ -126,6 +134,7 @@ impl RecipientReader {
         Ok(RecipientReader {
             path: path.to_path_buf(),
             reader,
+            lines,
             columns,
             seen: HashMap::new(),
             record: csv::StringRecord::new(),
@@ -137,7 +146,8 @@ impl RecipientReader {
     }
 
     fn row(&mut self) -> Row {
-        let line = self.record.position().map_or(0, |p| p.line());
+        let byte = self.record.position().map_or(0, |p| p.byte());
+        let line = self.lines.lock().unwrap().line_at(byte);
         let expected = self.columns.names.len();
         let email = self
             .record
@@ -186,6 +196,50 @@ impl RecipientReader {
             values: self.record.iter().map(str::to_string).collect(),
             columns: Arc::clone(&self.columns),
         })
+    }
+}
+
+/// Line numbers for record byte offsets. The csv crate's own line count lags by one in CRLF files,
+/// so the newlines are counted here as the bytes stream past, keeping only those not yet behind
+/// the current record (a few kilobytes of read-ahead), never the whole file.
+#[derive(Debug, Default)]
+struct Lines {
+    /// Bytes read so far.
+    offset: u64,
+    /// Offsets of newlines not yet counted.
+    pending: std::collections::VecDeque<u64>,
+    /// Newlines before the last asked-for offset.
+    counted: u64,
+}
+
+impl Lines {
+    /// The 1-based line of the record starting at `byte`. Offsets must not go backwards. A newline
+    /// exactly at `byte` is the tail of a CRLF terminator, so it is counted too.
+    fn line_at(&mut self, byte: u64) -> u64 {
+        while self.pending.front().is_some_and(|&nl| nl <= byte) {
+            self.pending.pop_front();
+            self.counted += 1;
+        }
+        self.counted + 1
+    }
+}
+
+/// A reader that notes where the newlines are as the csv parser pulls bytes through it.
+struct LineCounting<R> {
+    inner: R,
+    lines: Arc<Mutex<Lines>>,
+}
+
+impl<R: std::io::Read> std::io::Read for LineCounting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut lines = self.lines.lock().unwrap();
+        let start = lines.offset;
+        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
+            lines.pending.push_back(start + i as u64);
+        }
+        lines.offset += n as u64;
+        Ok(n)
     }
 }
 
@@ -269,6 +323,11 @@ mod tests {
 
     #[test]
     fn skips_with_reasons() {
+        let crlf = rows("email\r\na@x.example\r\nbad\r\n");
+        let Row::Skipped(s) = &crlf[1] else {
+            panic!("{crlf:?}")
+        };
+        assert_eq!(s.line, 3);
         let got = rows("email,name\nA@x.example,a\n,b\nnope,c\na@X.example,d\nb@x.example\n");
         let reasons: Vec<String> = got
             .iter()

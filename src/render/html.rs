@@ -145,11 +145,7 @@ impl Images {
 
     /// Replaces each local `<img src>` with `cid:`; returns the new HTML and the images it uses
     /// (each once), plus, when `preview` is set, a browser copy whose images point at the files.
-    pub fn embed(
-        &self,
-        html: &str,
-        preview: bool,
-    ) -> Result<Embedded, String> {
+    pub fn embed(&self, html: &str, preview: bool) -> Result<Embedded, String> {
         let sources = img_sources(html);
         if !sources.iter().any(|s| is_local(s.value)) {
             return Ok((

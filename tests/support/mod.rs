@@ -68,7 +68,9 @@ pub fn loopback(port: u16) -> SocketAddr {
 
 /// The directory of this module: `<crate>/tests/support`.
 pub fn support_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("support")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("support")
 }
 
 /// The Python interpreter used for `capture_smtp.py`.
@@ -78,7 +80,9 @@ pub fn python() -> String {
 
 fn is_root() -> bool {
     // /proc/self is owned by the effective uid.
-    fs::metadata("/proc/self").map(|m| m.uid() == 0).unwrap_or(false)
+    fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
 }
 
 /// Polls `cond` every 20 ms until it holds or `timeout` passes; returns whether it held.
@@ -110,6 +114,7 @@ fn stop_child(child: &mut Child, stdin: Option<ChildStdin>, grace: Duration) {
 // ------------------------------------------------------------ CaptureServer ---
 
 /// Transport security of a [`CaptureServer`].
+#[allow(clippy::enum_variant_names)] // `StartTls` is the protocol's name
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Tls {
     /// Plain SMTP; STARTTLS is not offered.
@@ -857,11 +862,7 @@ impl ScriptedServer {
         self.transactions()
     }
 
-    fn wait_until(
-        &self,
-        timeout: Duration,
-        cond: impl Fn(&ScriptedState) -> bool,
-    ) -> Option<()> {
+    fn wait_until(&self, timeout: Duration, cond: impl Fn(&ScriptedState) -> bool) -> Option<()> {
         let deadline = Instant::now() + timeout;
         let mut st = self.shared.lock();
         loop {
@@ -1126,7 +1127,11 @@ impl<'s> Session<'s> {
             if l == b".\r\n" || l == b".\n" {
                 break;
             }
-            let body = if l.first() == Some(&b'.') { &l[1..] } else { &l[..] };
+            let body = if l.first() == Some(&b'.') {
+                &l[1..]
+            } else {
+                &l[..]
+            };
             message.extend_from_slice(body);
         }
 

@@ -41,8 +41,8 @@ else
         "postfix postfix/main_mailer_type select No configuration" \
         "postfix postfix/mailname string localhost" \
         | debconf-set-selections'
-    as_root apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+    as_root apt-get -q update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y postfix
     # Belt and braces: if a postfix master did get started anyway, stop it.
     # (Harmless either way: the tests bind their own ports on 127.0.0.1.)
     if command -v postfix >/dev/null 2>&1 && as_root postfix status >/dev/null 2>&1; then

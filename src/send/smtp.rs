@@ -1,0 +1,288 @@
+//! One SMTP session, reused for many messages: connect (implicit TLS or STARTTLS as configured,
+//! certificates verified, an extra root from `ca_file`), EHLO, AUTH, then one transaction per
+//! message. lettre's `AsyncSmtpConnection::send` aborts the connection on any negative reply, so the
+//! transaction is driven command by command here: after a 4xx/5xx the session sends RSET and stays
+//! open for the next message; only a broken or timed-out connection is dropped and reopened.
+
+use std::time::Duration;
+
+use lettre::address::Envelope;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+
+use crate::campaign::{Security, SmtpSettings};
+
+/// Everything needed to open sessions; built once per run.
+#[derive(Clone)]
+pub struct Connector {
+    pub settings: SmtpSettings,
+    credentials: Option<Credentials>,
+    tls: Option<TlsParameters>,
+    hello: ClientId,
+}
+
+/// The outcome of one message's transaction.
+#[derive(Debug)]
+pub enum Attempt {
+    /// 250 after DATA: the server took the message.
+    Accepted { code: u16, text: String },
+    /// A negative reply (4xx transient, 5xx permanent) to MAIL, RCPT, DATA or the message.
+    Rejected { code: u16, text: String },
+    /// The server did not reply in time, or the connection broke: state unknown, session dropped.
+    Broken { detail: String },
+    /// The client refused to send (e.g. non-ASCII address to a server without SMTPUTF8).
+    Refused { detail: String },
+}
+
+/// Why a session could not be opened.
+#[derive(Debug)]
+pub enum ConnectError {
+    /// Worth retrying: connection refused/reset, timeout, 4xx greeting or AUTH reply.
+    Transient(String),
+    /// Retrying cannot help: TLS failure, authentication refused, STARTTLS not offered.
+    Fatal(String),
+}
+
+impl Connector {
+    /// Prepares TLS parameters and credentials. `password` comes from the environment only.
+    pub fn new(settings: SmtpSettings, password: Option<String>) -> Result<Connector, String> {
+        let tls = match settings.security {
+            Security::None => None,
+            Security::StartTls | Security::Tls => Some(tls_parameters(&settings)?),
+        };
+        let credentials = match (&settings.username, password) {
+            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+            _ => None,
+        };
+        let hello = match &settings.hello_name {
+            Some(name) => ClientId::Domain(name.clone()),
+            None => ClientId::default(),
+        };
+        Ok(Connector {
+            settings,
+            credentials,
+            tls,
+            hello,
+        })
+    }
+
+    /// `host:port`, for messages.
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.settings.host, self.settings.port)
+    }
+
+    /// Opens a session: connect, TLS, EHLO, AUTH.
+    pub async fn connect(&self) -> Result<Session, ConnectError> {
+        let server = self.server();
+        let timeout = self.settings.timeout;
+        let implicit = match self.settings.security {
+            Security::Tls => self.tls.clone(),
+            _ => None,
+        };
+        let address = (self.settings.host.as_str(), self.settings.port);
+        let connect = AsyncSmtpConnection::connect_tokio1(
+            address,
+            Some(timeout),
+            &self.hello,
+            implicit,
+            None,
+        );
+        let mut conn = match tokio::time::timeout(timeout * 2, connect).await {
+            Err(_) => {
+                return Err(ConnectError::Transient(format!(
+                    "{server}: no greeting within {}s",
+                    timeout.as_secs() * 2
+                )));
+            }
+            Ok(Err(e)) => return Err(connect_error(&server, "connect", &e)),
+            Ok(Ok(conn)) => conn,
+        };
+        if self.settings.security == Security::StartTls {
+            if !conn.can_starttls() {
+                return Err(ConnectError::Fatal(format!(
+                    "{server}: the server does not offer STARTTLS; set [smtp] security = \"tls\" \
+                     if it expects TLS from the start (port 465), or check the port"
+                )));
+            }
+            let tls = self.tls.clone().expect("tls parameters for starttls");
+            let upgrade = conn.starttls(tls, &self.hello);
+            match tokio::time::timeout(timeout, upgrade).await {
+                Err(_) => {
+                    return Err(ConnectError::Transient(format!(
+                        "{server}: STARTTLS timed out"
+                    )));
+                }
+                Ok(Err(e)) => return Err(connect_error(&server, "STARTTLS", &e)),
+                Ok(Ok(())) => {}
+            }
+        }
+        if let Some(credentials) = &self.credentials {
+            let mechanisms = [Mechanism::Plain, Mechanism::Login];
+            match tokio::time::timeout(timeout, conn.auth(&mechanisms, credentials)).await {
+                Err(_) => return Err(ConnectError::Transient(format!("{server}: AUTH timed out"))),
+                Ok(Err(e)) if e.is_transient() => {
+                    return Err(ConnectError::Transient(format!(
+                        "{server}: AUTH: {}",
+                        reply_text(&e)
+                    )));
+                }
+                Ok(Err(e)) => {
+                    return Err(ConnectError::Fatal(format!(
+                        "{server}: authentication as {} failed: {}; check [smtp] username and the \
+                         CAMPAIGN_SMTP_PASSWORD environment variable (or .env)",
+                        self.settings.username.as_deref().unwrap_or_default(),
+                        describe(&e)
+                    )));
+                }
+                Ok(Ok(_)) => {}
+            }
+        }
+        Ok(Session { conn, timeout })
+    }
+}
+
+fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, String> {
+    let mut builder = TlsParameters::builder(settings.host.clone());
+    if let Some(path) = &settings.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("[smtp] ca_file: cannot read {}: {e}", path.display()))?;
+        let cert = Certificate::from_pem(&pem).map_err(|e| {
+            format!(
+                "[smtp] ca_file: {} is not a PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+        .build_rustls()
+        .map_err(|e| format!("[smtp]: cannot set up TLS: {e}"))
+}
+
+/// Classifies a failure to connect, STARTTLS or greet.
+fn connect_error(server: &str, step: &str, e: &lettre::transport::smtp::Error) -> ConnectError {
+    if e.is_tls() {
+        return ConnectError::Fatal(format!(
+            "{server}: TLS handshake failed during {step}: {}; check [smtp] host (it must match the \
+             certificate), security and ca_file",
+            describe(e)
+        ));
+    }
+    if e.is_permanent() {
+        return ConnectError::Fatal(format!(
+            "{server}: the server refused the session: {}",
+            describe(e)
+        ));
+    }
+    ConnectError::Transient(format!("{server}: {step} failed: {}", describe(e)))
+}
+
+/// An error and its causes in one line.
+pub fn describe(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// The server's reply text of a negative-reply error (lettre keeps it as the error's source).
+fn reply_text(e: &lettre::transport::smtp::Error) -> String {
+    std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string())
+}
+
+/// An open session.
+pub struct Session {
+    conn: AsyncSmtpConnection,
+    timeout: Duration,
+}
+
+impl Session {
+    /// Runs one transaction (MAIL, RCPT, DATA, message). A negative reply leaves the session usable
+    /// (after RSET); a broken one is reported as [`Attempt::Broken`] and must be dropped.
+    pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Attempt {
+        let mut options = Vec::new();
+        let info = self.conn.server_info();
+        let non_ascii = envelope
+            .from()
+            .into_iter()
+            .chain(envelope.to())
+            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if non_ascii {
+            if !info.supports_feature(Extension::SmtpUtfEight) {
+                return Attempt::Refused {
+                    detail: "the address is not ASCII and the server does not support SMTPUTF8"
+                        .into(),
+                };
+            }
+            options.push(MailParameter::SmtpUtfEight);
+        }
+        if !message.is_ascii() && info.supports_feature(Extension::EightBitMime) {
+            options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        }
+        let result = tokio::time::timeout(self.timeout, async {
+            self.conn
+                .command(Mail::new(envelope.from().cloned(), options))
+                .await?;
+            for to in envelope.to() {
+                self.conn.command(Rcpt::new(to.clone(), vec![])).await?;
+            }
+            self.conn.command(Data).await?;
+            self.conn.message(message).await
+        })
+        .await;
+        match result {
+            Err(_) => Attempt::Broken {
+                detail: format!("no reply within {}s", self.timeout.as_secs()),
+            },
+            Ok(Ok(response)) => Attempt::Accepted {
+                code: u16::from(response.code()),
+                text: response.message().collect::<Vec<_>>().join(" "),
+            },
+            Ok(Err(e)) => match e.status() {
+                Some(code) => {
+                    let attempt = Attempt::Rejected {
+                        code: u16::from(code),
+                        text: reply_text(&e),
+                    };
+                    if !self.reset().await {
+                        self.conn.abort().await;
+                    }
+                    attempt
+                }
+                None if e.is_client() => Attempt::Refused {
+                    detail: describe(&e),
+                },
+                None => Attempt::Broken {
+                    detail: describe(&e),
+                },
+            },
+        }
+    }
+
+    /// RSET after a negative reply, so the session can carry the next message.
+    async fn reset(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(self.timeout, self.conn.command(Rset)).await,
+            Ok(Ok(_))
+        )
+    }
+
+    /// Whether the connection is known to be unusable.
+    pub fn is_broken(&self) -> bool {
+        self.conn.has_broken()
+    }
+
+    /// Says QUIT politely, without waiting long.
+    pub async fn quit(mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.quit()).await;
+    }
+}
