@@ -194,7 +194,8 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         .build()
         .map_err(|e| Error::Fatal(format!("cannot start the async runtime: {e}")))?;
     let fed = std::thread::scope(|scope| {
-        let producer = scope.spawn(|| pipeline::produce(campaign, &renderer, feed, &tx));
+        let renderer = &renderer;
+        let producer = scope.spawn(move || pipeline::produce(campaign, renderer, feed, &tx));
         runtime.block_on(async {
             tokio::spawn(watch_ctrl_c(Arc::clone(&stop), Arc::clone(&interrupted)));
             workers.run(concurrency, rx.clone()).await;

@@ -75,9 +75,7 @@ fn img_sources(html: &str) -> Vec<Src<'_>> {
     let mut at = 0;
     while let Some(i) = html[at..].find("<img") {
         let tag_start = at + i;
-        let tag_end = html[tag_start..]
-            .find('>')
-            .map_or(html.len(), |e| tag_start + e);
+        let tag_end = tag_end(html, tag_start);
         let tag = &html[tag_start..tag_end];
         if let Some(s) = tag.find(" src=\"") {
             let start = tag_start + s + 6;
@@ -93,6 +91,20 @@ fn img_sources(html: &str) -> Vec<Src<'_>> {
         at = tag_end;
     }
     found
+}
+
+/// Where the tag starting at `start` ends: the first `>` outside a double-quoted attribute value
+/// (`alt="a > b"` does not end the tag), or the end of `html`.
+fn tag_end(html: &str, start: usize) -> usize {
+    let mut quoted = false;
+    for (i, b) in html.as_bytes()[start..].iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b'>' if !quoted => return start + i,
+            _ => {}
+        }
+    }
+    html.len()
 }
 
 fn is_local(src: &str) -> bool {

@@ -126,7 +126,16 @@ impl TemplateSet {
     /// problem, the CSV line when rendering for a recipient, and what to do.
     pub fn describe(&self, e: &tera::Error, csv_line: Option<u64>) -> String {
         let text = chain(e);
-        let file = self.file(between(&text, "'", "'").unwrap_or("template"));
+        // Tera names a file that does not parse by its path in double quotes, an undefined
+        // variable by the template being rendered (an included partial, say) after "while
+        // rendering", and anything else by the first name in single quotes or backticks.
+        let file = match between(&text, "Failed to parse \"", "\"") {
+            Some(path) => path.to_string(),
+            None => between(&text, "while rendering '", "'")
+                .or_else(|| between(&text, "'", "'"))
+                .or_else(|| between(&text, "Template `", "`"))
+                .map_or_else(|| self.dir.display().to_string(), |name| self.file(name)),
+        };
         let row = csv_line.map_or(String::new(), |l| format!(" (recipients line {l})"));
         if let Some(var) = between(&text, "Variable `", "` not found") {
             return format!(

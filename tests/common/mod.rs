@@ -1,0 +1,156 @@
+//! Harness for the rendering / dry-run integration tests: a campaign directory written into a
+//! tempdir from strings, the `campaign` binary run on it, and helpers to read back the `.eml` files
+//! it wrote. Nothing here talks to the network.
+//!
+//! Layout of the tempdir:
+//!
+//! ```text
+//! <tmp>/campaign/      the campaign directory (campaign.toml, email.html, recipients.csv, …)
+//! <tmp>/templates/     an empty layouts folder, so that the ancestor search for `templates/`
+//!                      stops here and never picks up a folder elsewhere on the machine
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use tempfile::TempDir;
+
+/// A campaign directory in a fresh tempdir.
+pub struct Fixture {
+    tmp: TempDir,
+    dir: PathBuf,
+}
+
+/// What one run of the binary did.
+#[derive(Debug)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Fixture {
+    /// An empty campaign directory (add files with [`Fixture::file`]).
+    pub fn new() -> Fixture {
+        let tmp = tempfile::Builder::new()
+            .prefix("campaign-render-")
+            .tempdir()
+            .expect("create tempdir");
+        let dir = tmp.path().join("campaign");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::create_dir(tmp.path().join("templates")).unwrap();
+        Fixture { tmp, dir }
+    }
+
+    /// A campaign directory holding `campaign.toml`, `email.html` and `recipients.csv`.
+    pub fn with(toml: &str, html: &str, csv: &str) -> Fixture {
+        Fixture::new()
+            .file("campaign.toml", toml)
+            .file("email.html", html)
+            .file("recipients.csv", csv)
+    }
+
+    /// Writes `contents` to `rel` (relative to the campaign directory), creating folders.
+    pub fn file(self, rel: &str, contents: impl AsRef<[u8]>) -> Fixture {
+        let path = self.dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, contents).unwrap();
+        self
+    }
+
+    /// The campaign directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The tempdir holding the campaign directory (for files outside it).
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// The default preview folder, `<dir>/preview`.
+    pub fn preview(&self) -> PathBuf {
+        self.dir.join("preview")
+    }
+
+    /// Runs `campaign <args…>` with the campaign directory as the last positional argument
+    /// before `extra`.
+    pub fn run(&self, command: &str, extra: &[&str]) -> Output {
+        let mut args: Vec<&std::ffi::OsStr> = vec![command.as_ref(), self.dir.as_os_str()];
+        args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
+        run_binary(&args)
+    }
+
+    /// `campaign run <dir> --dry-run <extra…>`.
+    pub fn dry_run(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["--dry-run"];
+        args.extend_from_slice(extra);
+        self.run("run", &args)
+    }
+
+    /// `dry_run` that must succeed (exit 0); returns its output.
+    pub fn dry_run_ok(&self, extra: &[&str]) -> Output {
+        let out = self.dry_run(extra);
+        assert_eq!(out.code, 0, "dry run failed: {out:#?}");
+        out
+    }
+
+    /// Every file under the tempdir (relative path → contents), to show that a run wrote nothing.
+    pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        let mut files = BTreeMap::new();
+        walk(self.tmp.path(), self.tmp.path(), &mut files);
+        files
+    }
+}
+
+fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        let rel = path.strip_prefix(root).unwrap().to_path_buf();
+        if meta.is_dir() {
+            files.insert(rel.join(""), Vec::new());
+            walk(root, &path, files);
+        } else if meta.is_file() {
+            files.insert(rel, std::fs::read(&path).unwrap());
+        } else {
+            let target = std::fs::read_link(&path).unwrap();
+            files.insert(rel, target.to_string_lossy().as_bytes().to_vec());
+        }
+    }
+}
+
+/// Runs the `campaign` binary with `args`, isolated from the caller's environment settings.
+pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_campaign"))
+        .args(args)
+        .env_remove("CAMPAIGN_TEMPLATES")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run the campaign binary");
+    Output {
+        code: out.status.code().expect("exited normally"),
+        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
+        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+    }
+}
+
+/// The files in `dir` with extension `ext`, sorted by name.
+pub fn files_with(dir: &Path, ext: &str) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("read {}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == ext))
+        .collect();
+    found.sort();
+    found
+}
+
+/// The raw bytes of every `.eml` in `dir`, sorted by file name (which starts with the CSV line).
+pub fn emls(dir: &Path) -> Vec<Vec<u8>> {
+    files_with(dir, "eml")
+        .iter()
+        .map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
