@@ -78,15 +78,7 @@ impl SendReport {
 /// The SMTP password: the environment wins, then `.env` in the campaign directory, then in the
 /// working directory. Read here once; never printed or written anywhere.
 pub fn smtp_password(dir: &Path) -> Option<String> {
-    if let Ok(p) = std::env::var(PASSWORD_VAR) {
-        return Some(p);
-    }
-    [dir.join(".env"), PathBuf::from(".env")]
-        .iter()
-        .filter_map(|path| dotenvy::from_path_iter(path).ok())
-        .flat_map(|iter| iter.flatten())
-        .find(|(key, _)| key == PASSWORD_VAR)
-        .map(|(_, value)| value)
+    crate::campaign::deliverability::env_or_dotenv(dir, PASSWORD_VAR)
 }
 
 fn is_loopback(host: &str) -> bool {

@@ -28,8 +28,35 @@ pub struct CampaignFile {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub vars: toml::Table,
+    /// Files of addresses never to mail (a CSV with an `email` column, or one address per line).
+    #[serde(default)]
+    pub suppress: Vec<String>,
+    pub unsubscribe: Option<UnsubscribeSection>,
+    pub dkim: Option<DkimSection>,
     pub smtp: Option<SmtpSection>,
     pub send: Option<SendSection>,
+}
+
+/// `[unsubscribe]`: the per-recipient List-Unsubscribe header (RFC 2369, RFC 8058).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnsubscribeSection {
+    /// A Tera template rendered per recipient, e.g. "https://acme.example/u?e={{ email | urlencode }}".
+    pub url: Option<String>,
+    /// An address for mailto: unsubscribes.
+    pub mailto: Option<String>,
+}
+
+/// `[dkim]`: DKIM signing (RFC 6376).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimSection {
+    pub domain: String,
+    pub selector: String,
+    /// A PEM file inside the campaign directory; else the `CAMPAIGN_DKIM_KEY` environment variable.
+    pub private_key: Option<String>,
+    /// "rsa-sha256" (default) or "ed25519-sha256".
+    pub algorithm: Option<String>,
 }
 
 /// `[smtp]`: where and how to deliver.

@@ -3,6 +3,7 @@
 //! Nothing downstream re-reads campaign.toml or the environment.
 
 mod config;
+pub mod deliverability;
 pub(crate) mod paths;
 pub mod recipients;
 pub mod settings;
@@ -15,6 +16,7 @@ use lettre::message::Mailbox;
 
 use crate::error::Result;
 use crate::invalid;
+pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
 pub use recipients::{Recipient, RecipientReader, Row, SkipReason, Skipped};
 pub use settings::{Rate, Security, SendSettings, SmtpSettings};
 
@@ -47,6 +49,10 @@ pub struct Campaign {
     pub attachments: Vec<Attachment>,
     pub headers: Vec<(String, String)>,
     pub vars: toml::Table,
+    /// Files of addresses never to mail.
+    pub suppress: Vec<PathBuf>,
+    pub unsubscribe: Option<UnsubscribeSettings>,
+    pub dkim: Option<DkimSettings>,
     pub smtp: Option<SmtpSettings>,
     pub send: SendSettings,
 }
@@ -121,6 +127,19 @@ impl Campaign {
             .transpose()
             .map_err(|e| at(e.to_string()))?;
         let send = SendSettings::from_section(file.send).map_err(|e| at(e.to_string()))?;
+        let suppress = file
+            .suppress
+            .iter()
+            .map(|name| paths::inside(dir, "suppress", name))
+            .collect::<Result<Vec<_>>>()?;
+        let unsubscribe = file
+            .unsubscribe
+            .map(|u| deliverability::unsubscribe(dir, u))
+            .transpose()?;
+        let dkim = file
+            .dkim
+            .map(|d| deliverability::dkim(dir, d))
+            .transpose()?;
         Ok(Campaign {
             dir: dir.to_path_buf(),
             subject: file.subject,
@@ -133,6 +152,9 @@ impl Campaign {
             attachments,
             headers,
             vars: file.vars,
+            suppress,
+            unsubscribe,
+            dkim,
             smtp,
             send,
         })

@@ -1,0 +1,139 @@
+//! Validated `[dkim]`, `[unsubscribe]` and `suppress` settings: what Gmail and Yahoo require of bulk
+//! senders since 2024 (DKIM aligned with From, one-click unsubscribe) and the addresses never to
+//! mail. The DKIM private key is read here, once: from the campaign directory or from the
+//! `CAMPAIGN_DKIM_KEY` environment variable (or `.env`), and never printed.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+use crate::invalid;
+
+use super::config::{DkimSection, UnsubscribeSection};
+use super::paths;
+
+/// The environment variable that may hold the DKIM private key (PEM text).
+pub const DKIM_KEY_VAR: &str = "CAMPAIGN_DKIM_KEY";
+
+/// The DKIM signature algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DkimAlgorithm {
+    RsaSha256,
+    Ed25519Sha256,
+}
+
+/// `[dkim]` after validation, with the key's PEM text loaded.
+#[derive(Clone)]
+pub struct DkimSettings {
+    pub domain: String,
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+    /// The private key, PEM (PKCS#8, or PKCS#1 for RSA). Never shown.
+    pub key_pem: String,
+    /// Where the key came from, for messages: a path or the variable's name.
+    pub key_source: String,
+}
+
+impl std::fmt::Debug for DkimSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DkimSettings")
+            .field("domain", &self.domain)
+            .field("selector", &self.selector)
+            .field("algorithm", &self.algorithm)
+            .field("key_source", &self.key_source)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `[unsubscribe]` after validation.
+#[derive(Debug, Clone)]
+pub struct UnsubscribeSettings {
+    /// A Tera template for the https URL.
+    pub url: Option<String>,
+    pub mailto: Option<String>,
+}
+
+/// Looks a variable up in the environment, then in `.env` of the campaign directory and of the
+/// working directory (the environment wins).
+pub fn env_or_dotenv(dir: &Path, key: &str) -> Option<String> {
+    if let Ok(value) = std::env::var(key) {
+        return Some(value);
+    }
+    [dir.join(".env"), PathBuf::from(".env")]
+        .iter()
+        .filter_map(|path| dotenvy::from_path_iter(path).ok())
+        .flat_map(|iter| iter.flatten())
+        .find(|(k, _)| k == key)
+        .map(|(_, value)| value)
+}
+
+pub(super) fn dkim(dir: &Path, section: DkimSection) -> Result<DkimSettings> {
+    let toml = dir.join("campaign.toml");
+    let algorithm = match section.algorithm.as_deref().unwrap_or("rsa-sha256") {
+        "rsa-sha256" => DkimAlgorithm::RsaSha256,
+        "ed25519-sha256" => DkimAlgorithm::Ed25519Sha256,
+        other => {
+            return Err(invalid!(
+                "{}: [dkim] algorithm = {other:?} is not \"rsa-sha256\" or \"ed25519-sha256\"",
+                toml.display()
+            ));
+        }
+    };
+    if section.domain.trim().is_empty() || section.selector.trim().is_empty() {
+        return Err(invalid!(
+            "{}: [dkim] domain and selector must not be empty",
+            toml.display()
+        ));
+    }
+    let (key_pem, key_source) = match &section.private_key {
+        Some(name) => {
+            let path = paths::inside(dir, "[dkim] private_key", name)?;
+            let pem = std::fs::read_to_string(&path).map_err(|e| {
+                invalid!(
+                    "{}: [dkim] private_key: cannot read {}: {e}",
+                    toml.display(),
+                    path.display()
+                )
+            })?;
+            (pem, path.display().to_string())
+        }
+        None => {
+            let pem = env_or_dotenv(dir, DKIM_KEY_VAR).ok_or_else(|| {
+                invalid!(
+                    "{}: [dkim] has no private_key and {DKIM_KEY_VAR} is not set: set one of them",
+                    toml.display()
+                )
+            })?;
+            // Environment values often carry the PEM's line breaks as "\n".
+            (pem.replace("\\n", "\n"), DKIM_KEY_VAR.to_string())
+        }
+    };
+    Ok(DkimSettings {
+        domain: section.domain.trim().to_ascii_lowercase(),
+        selector: section.selector.trim().to_string(),
+        algorithm,
+        key_pem,
+        key_source,
+    })
+}
+
+pub(super) fn unsubscribe(dir: &Path, section: UnsubscribeSection) -> Result<UnsubscribeSettings> {
+    let toml = dir.join("campaign.toml");
+    if section.url.is_none() && section.mailto.is_none() {
+        return Err(invalid!(
+            "{}: [unsubscribe] needs url, mailto or both",
+            toml.display()
+        ));
+    }
+    if let Some(mailto) = &section.mailto
+        && mailto.parse::<lettre::Address>().is_err()
+    {
+        return Err(invalid!(
+            "{}: [unsubscribe] mailto = {mailto:?} is not an email address",
+            toml.display()
+        ));
+    }
+    Ok(UnsubscribeSettings {
+        url: section.url,
+        mailto: section.mailto,
+    })
+}
