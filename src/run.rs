@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::campaign::{Campaign, Rate, Security, settings};
+use crate::campaign::suppress::Suppression;
+use crate::campaign::{Campaign, Rate, Security, SkipReason, settings};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::invalid;
@@ -133,6 +134,7 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         .log
         .clone()
         .unwrap_or_else(|| campaign.dir.join("results.csv"));
+    let suppression = Suppression::load(&campaign.suppress)?;
     let (journal, history) = Journal::open(&log, Utc::now())?;
     let remaining_today = campaign
         .send
@@ -163,6 +165,8 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         if already_done(&r.email) {
             counters.already_done.fetch_add(1, Ordering::Relaxed);
             Decision::AlreadyDone
+        } else if suppression.contains(&r.email) {
+            Decision::Skip(SkipReason::Suppressed)
         } else {
             Decision::Deliver
         }

@@ -7,6 +7,7 @@ pub mod deliverability;
 pub(crate) mod paths;
 pub mod recipients;
 pub mod settings;
+pub mod suppress;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

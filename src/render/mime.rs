@@ -22,6 +22,7 @@ pub struct Parts<'a> {
     pub subject: &'a str,
     pub message_id: &'a str,
     pub headers: &'a [(String, String)],
+    pub unsubscribe: Option<super::unsubscribe::Headers>,
     pub text: String,
     pub html: String,
     pub images: Vec<Arc<Image>>,
@@ -81,11 +82,21 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         mixed
     };
     let mut message = builder.multipart(body).map_err(|e| e.to_string())?;
-    for (name, value) in parts.headers {
+    let mut extra: Vec<(String, String)> = parts.headers.to_vec();
+    if let Some(unsubscribe) = parts.unsubscribe {
+        extra.push(("List-Unsubscribe".into(), unsubscribe.list_unsubscribe));
+        if unsubscribe.one_click {
+            extra.push((
+                "List-Unsubscribe-Post".into(),
+                "List-Unsubscribe=One-Click".into(),
+            ));
+        }
+    }
+    for (name, value) in extra {
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("{name}: {e}"))?;
         message
             .headers_mut()
-            .insert_raw(HeaderValue::new(name, one_line(value)));
+            .insert_raw(HeaderValue::new(name, one_line(&value)));
     }
     Ok(message)
 }

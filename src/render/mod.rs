@@ -7,6 +7,7 @@ pub mod html;
 pub mod mime;
 pub mod templates;
 pub mod text;
+pub mod unsubscribe;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -76,11 +77,39 @@ impl<'c> Renderer<'c> {
         context
     }
 
+    /// Renders the recipient's unsubscribe URL, offers it to templates as `unsubscribe_url`, and
+    /// returns the List-Unsubscribe headers.
+    fn unsubscribe(
+        &self,
+        context: &mut Context,
+        line: u64,
+    ) -> std::result::Result<Option<unsubscribe::Headers>, String> {
+        let Some(settings) = &self.campaign.unsubscribe else {
+            return Ok(None);
+        };
+        let url = match &settings.url {
+            Some(_) => Some(
+                self.templates
+                    .render(unsubscribe::TEMPLATE, context, line)?,
+            ),
+            None => None,
+        };
+        let headers = unsubscribe::headers(settings, url.as_deref())?;
+        let visible = match (&url, &settings.mailto) {
+            (Some(url), _) => url.trim().to_string(),
+            (None, Some(mailto)) => unsubscribe::mailto_url(mailto),
+            (None, None) => unreachable!("validated: url or mailto"),
+        };
+        context.insert("unsubscribe_url", &visible);
+        Ok(Some(headers))
+    }
+
     /// Renders one recipient's message; the error is a sentence naming the template and CSV line.
     pub fn render(&self, recipient: &Recipient) -> std::result::Result<Rendered, String> {
         let campaign = self.campaign;
-        let context = self.context(recipient);
+        let mut context = self.context(recipient);
         let line = recipient.line;
+        let unsubscribe = self.unsubscribe(&mut context, line)?;
         let subject = self.templates.render(templates::SUBJECT, &context, line)?;
         let html = self.templates.render(&campaign.html.name, &context, line)?;
         let text = match &campaign.text {
@@ -103,6 +132,7 @@ impl<'c> Renderer<'c> {
             subject: &mime::one_line(&subject),
             message_id: &format!("<{message_id}>"),
             headers: &campaign.headers,
+            unsubscribe,
             text,
             html,
             images,

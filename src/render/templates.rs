@@ -65,6 +65,17 @@ pub fn load(campaign: &Campaign) -> Result<TemplateSet> {
                 chain(&e)
             )
         })?;
+    if let Some(url) = campaign.unsubscribe.as_ref().and_then(|u| u.url.as_deref()) {
+        set.tera
+            .add_raw_template(super::unsubscribe::TEMPLATE, url)
+            .map_err(|e| {
+                invalid!(
+                    "{}: [unsubscribe] url: {}",
+                    campaign.dir.join("campaign.toml").display(),
+                    chain(&e)
+                )
+            })?;
+    }
     Ok(set)
 }
 
@@ -114,6 +125,12 @@ impl TemplateSet {
     fn file(&self, name: &str) -> String {
         if name == SUBJECT {
             return format!("{} (subject)", self.dir.join("campaign.toml").display());
+        }
+        if name == super::unsubscribe::TEMPLATE {
+            return format!(
+                "{} ([unsubscribe] url)",
+                self.dir.join("campaign.toml").display()
+            );
         }
         let own = self.dir.join(name);
         match &self.layouts {
