@@ -126,12 +126,12 @@ pub fn from_html(html: &str) -> Result<String, String> {
             }
             ("a", true) => {
                 if let Some((href, start)) = open_link.take() {
-                    let text = out.since(start);
-                    if text.trim().is_empty() {
+                    let same = out
+                        .line_since(start)
+                        .is_some_and(|t| t == href || t == href.trim_start_matches("mailto:"));
+                    if !out.wrote_since(start) {
                         out.text(&format!(" {href} "));
-                    } else if text.trim() != href
-                        && text.trim() != href.trim_start_matches("mailto:")
-                    {
+                    } else if !same {
                         let n = links.iter().position(|l| *l == href).unwrap_or_else(|| {
                             links.push(href.clone());
                             links.len() - 1
@@ -268,9 +268,16 @@ impl<'a> Tag<'a> {
 
     /// Whether the element is hidden from view (`display:none`, the `hidden` attribute).
     fn hidden(&self) -> bool {
-        let style = self.attr("style").unwrap_or_default().to_ascii_lowercase();
-        let compact: String = style.chars().filter(|c| !c.is_whitespace()).collect();
-        compact.contains("display:none") || self.attr("hidden").is_some()
+        let style = self.attr("style").unwrap_or_default();
+        let hidden_style = style.match_indices("display").any(|(i, _)| {
+            let value = style[i + 7..].trim_start();
+            value.strip_prefix(':').is_some_and(|v| {
+                v.trim_start()
+                    .get(..4)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("none"))
+            })
+        });
+        hidden_style || self.attrs.contains("hidden") && self.attr("hidden").is_some()
     }
 }
 
@@ -360,10 +367,24 @@ impl Writer {
         self.out.len() + self.line.len()
     }
 
-    /// The text written since `start` (an earlier `len()`), as far as it is still in the line.
-    fn since(&self, start: usize) -> String {
-        let all = format!("{}{}", self.out, self.line);
-        all.get(start..).unwrap_or_default().to_string()
+    /// Whether any visible text was written since `start` (an earlier `len()`).
+    fn wrote_since(&self, start: usize) -> bool {
+        let out = self
+            .out
+            .get(start.min(self.out.len())..)
+            .unwrap_or_default();
+        let line_start = start.saturating_sub(self.out.len());
+        let line = self
+            .line
+            .get(line_start.min(self.line.len())..)
+            .unwrap_or_default();
+        !out.trim().is_empty() || !line.trim().is_empty()
+    }
+
+    /// The text written since `start`, when it is all still in the current line.
+    fn line_since(&self, start: usize) -> Option<&str> {
+        let line_start = start.checked_sub(self.out.len())?;
+        self.line.get(line_start..).map(str::trim)
     }
 
     fn text(&mut self, text: &str) {
