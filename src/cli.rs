@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive) and nothing else: the raw options as the user typed them.
 //! `main.rs` turns them into library calls; validation of values happens in the library.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -55,7 +56,18 @@ pub struct RunArgs {
 pub struct CheckArgs {
     /// The campaign directory (holds campaign.toml).
     pub dir: PathBuf,
-    /// Treat warnings as errors.
+    /// Treat warnings as errors (exit code 2 when there is any).
     #[arg(long)]
     pub strict: bool,
+    /// Also look up the SPF, DKIM and DMARC records of the From and DKIM domains.
+    #[arg(long)]
+    pub dns: bool,
+    /// The DNS server for --dns, as IP or IP:PORT [default: the system resolver, /etc/resolv.conf].
+    #[arg(
+        long,
+        value_name = "IP[:PORT]",
+        requires = "dns",
+        value_parser = campaign::check::dns::parse_resolver
+    )]
+    pub resolver: Option<SocketAddr>,
 }

@@ -125,13 +125,25 @@ fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
 
 fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let campaign = load(&args.dir)?;
-    let report = campaign::check::run(&campaign)?;
+    let dns = args.dns.then(|| campaign::check::DnsOptions {
+        resolver: args.resolver,
+        ..Default::default()
+    });
+    let options = campaign::check::CheckOptions { dns };
+    let report = campaign::check::run(&campaign, &options)?;
     for problem in &report.problems {
         let label = match problem.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
+            Severity::Note => "note",
         };
         println!("{label}: {}", problem.text);
+        if let Some(why) = &problem.why {
+            println!("  why: {why}");
+        }
+        if let Some(fix) = &problem.fix {
+            println!("  fix: {fix}");
+        }
     }
     let (errors, warnings) = (report.errors(), report.warnings());
     println!(

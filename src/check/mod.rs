@@ -1,6 +1,14 @@
 //! `campaign check`: load, validate and render every recipient without writing or sending anything,
 //! and list each problem. Errors (the campaign cannot be sent as it stands) make the exit code 2;
-//! warnings (rows that would be skipped) do not, unless `--strict`.
+//! warnings (rows that would be skipped, deliverability lints) do not, unless `--strict`.
+//!
+//! Besides the CSV and template problems, `check` is a deliverability lint: [`lint`] looks at the
+//! campaign settings and at every rendered message (each rule reported once, with how many messages
+//! it affects), and with `--dns` [`dns`] looks up the SPF, DKIM and DMARC records of the sending
+//! domains and says which record to publish.
+
+pub mod dns;
+pub mod lint;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -10,17 +18,66 @@ use crate::error::Result;
 use crate::pipeline::{self, Decision, Feed, Item};
 use crate::render::Renderer;
 
+pub use dns::DnsOptions;
+
 /// One problem found by `check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub severity: Severity,
+    /// What is wrong, in one line.
     pub text: String,
+    /// Why it matters (for deliverability lints).
+    pub why: Option<String>,
+    /// What to do about it.
+    pub fix: Option<String>,
+}
+
+impl Problem {
+    pub fn new(severity: Severity, text: impl Into<String>) -> Problem {
+        Problem {
+            severity,
+            text: text.into(),
+            why: None,
+            fix: None,
+        }
+    }
+
+    pub fn error(text: impl Into<String>) -> Problem {
+        Problem::new(Severity::Error, text)
+    }
+
+    pub fn warning(text: impl Into<String>) -> Problem {
+        Problem::new(Severity::Warning, text)
+    }
+
+    pub fn note(text: impl Into<String>) -> Problem {
+        Problem::new(Severity::Note, text)
+    }
+
+    pub fn why(mut self, why: impl Into<String>) -> Problem {
+        self.why = Some(why.into());
+        self
+    }
+
+    pub fn fix(mut self, fix: impl Into<String>) -> Problem {
+        self.fix = Some(fix.into());
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Severity {
+    /// Information only (e.g. the DMARC policy found); never affects the exit code.
+    Note,
     Warning,
     Error,
+}
+
+/// What `check` does besides rendering.
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Look up the SPF, DKIM and DMARC records (`--dns`).
+    pub dns: Option<DnsOptions>,
 }
 
 /// What `check` found.
@@ -47,8 +104,10 @@ impl CheckReport {
     }
 }
 
-/// Renders every recipient of an already loaded campaign and collects the problems.
-pub fn run(campaign: &Campaign) -> Result<CheckReport> {
+/// Renders every recipient of an already loaded campaign and collects the problems: CSV rows and
+/// render failures first (sorted), then the deliverability lints, then (with `options.dns`) the
+/// DNS checks.
+pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
     crate::campaign::recipients::count_rows(&campaign.recipients)?;
     let renderer = Renderer::new(campaign, false)?;
     let csv = campaign.recipients.display().to_string();
@@ -61,11 +120,15 @@ pub fn run(campaign: &Campaign) -> Result<CheckReport> {
     };
     let mut report = CheckReport::default();
     let mut items = Vec::new();
+    let mut content = lint::ContentLints::new(campaign);
     std::thread::scope(|scope| {
         scope.spawn(move || pipeline::produce(campaign, &renderer, feed, &tx));
         while let Ok(item) = rx.recv_blocking() {
             match item {
-                Item::Message { .. } => report.rendered += 1,
+                Item::Message { message, .. } => {
+                    report.rendered += 1;
+                    content.observe(&message);
+                }
                 other => items.push(other),
             }
         }
@@ -81,17 +144,19 @@ pub fn run(campaign: &Campaign) -> Result<CheckReport> {
                     "{csv}: line {}: {} will be skipped: {}",
                     skipped.line, skipped.email, skipped.reason
                 );
-                Problem { severity, text }
+                Problem::new(severity, text)
             }
-            Item::RenderFailed { error, .. } => Problem {
-                severity: Severity::Error,
-                text: error,
-            },
+            Item::RenderFailed { error, .. } => Problem::error(error),
             Item::Abort(e) => return Err(e),
             Item::Message { .. } => continue,
         };
         report.problems.push(problem);
     }
     report.problems.sort_by(|a, b| a.text.cmp(&b.text));
+    report.problems.extend(lint::campaign_lints(campaign));
+    report.problems.extend(content.finish());
+    if let Some(dns) = &options.dns {
+        report.problems.extend(dns::check(campaign, dns));
+    }
     Ok(report)
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use css_inline::CSSInliner;
+use lettre::message::{Attachment, Body, SinglePart};
 
 use crate::campaign::paths;
 
@@ -45,8 +46,8 @@ pub struct Image {
     /// The Content-ID without angle brackets.
     pub content_id: String,
     pub file_name: String,
-    pub content_type: String,
-    pub bytes: Vec<u8>,
+    /// The inline MIME part, base64-encoded once and cloned into every message that uses it.
+    pub part: SinglePart,
     /// Absolute path, for the browser preview.
     pub path: PathBuf,
 }
@@ -141,14 +142,13 @@ impl Images {
             sanitize(&file_name),
             self.domain
         );
+        let content_type = mime_guess::from_path(&path).first_or_octet_stream();
+        let part = Attachment::new_inline(content_id.clone())
+            .body(Body::new(bytes), super::mime::content_type(content_type.essence_str()));
         let image = Arc::new(Image {
             content_id,
-            content_type: mime_guess::from_path(&path)
-                .first_or_octet_stream()
-                .essence_str()
-                .to_string(),
             file_name,
-            bytes,
+            part,
             path: path.canonicalize().unwrap_or(path),
         });
         cache.insert(src.to_string(), Arc::clone(&image));

@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-
-use crate::campaign::Attachment as FileAttachment;
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 use super::html::Image;
 
@@ -26,7 +24,8 @@ pub struct Parts<'a> {
     pub text: String,
     pub html: String,
     pub images: Vec<Arc<Image>>,
-    pub attachments: &'a [FileAttachment],
+    /// The campaign's attachments as MIME parts, encoded once per campaign.
+    pub attachments: &'a [SinglePart],
 }
 
 /// Replaces control characters (CR, LF, TAB, …) with spaces so a value stays on one header line.
@@ -39,8 +38,17 @@ pub fn one_line(value: &str) -> String {
         .to_string()
 }
 
-fn content_type(essence: &str) -> ContentType {
+/// The Content-Type for a MIME essence such as `image/png`, `application/octet-stream` if unknown.
+pub fn content_type(essence: &str) -> ContentType {
     ContentType::parse(essence).unwrap_or(ContentType::parse("application/octet-stream").unwrap())
+}
+
+/// The MIME part of a file attached to every message, base64-encoded once.
+pub fn attachment_part(file: &crate::campaign::Attachment) -> SinglePart {
+    Attachment::new(file.file_name.clone()).body(
+        Body::new(file.bytes.to_vec()),
+        content_type(&file.content_type),
+    )
 }
 
 /// Builds the message. Fails only if lettre rejects a header, which validation prevents.
@@ -62,10 +70,7 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
     } else {
         let mut related = MultiPart::related().singlepart(html);
         for image in &parts.images {
-            related = related.singlepart(
-                Attachment::new_inline(image.content_id.clone())
-                    .body(image.bytes.clone(), content_type(&image.content_type)),
-            );
+            related = related.singlepart(image.part.clone());
         }
         MultiPart::alternative().singlepart(text).multipart(related)
     };
@@ -73,11 +78,8 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         alternative
     } else {
         let mut mixed = MultiPart::mixed().multipart(alternative);
-        for file in parts.attachments {
-            mixed = mixed.singlepart(
-                Attachment::new(file.file_name.clone())
-                    .body(file.bytes.to_vec(), content_type(&file.content_type)),
-            );
+        for part in parts.attachments {
+            mixed = mixed.singlepart(part.clone());
         }
         mixed
     };

@@ -3,6 +3,7 @@
 //! A [`Renderer`] is built once per campaign and shared by every rendering thread (it is `Sync`);
 //! rendering one recipient touches no shared mutable state except the read-mostly image cache.
 
+pub mod dkim;
 pub mod html;
 pub mod mime;
 pub mod templates;
@@ -44,13 +45,23 @@ pub struct Renderer<'c> {
     base: Context,
     inliner: html::Inliner,
     images: html::Images,
+    attachments: Vec<lettre::message::SinglePart>,
     preview: bool,
+    /// Signs every message when `[dkim]` is set; the key is parsed once, here.
+    dkim: Option<dkim::Signer>,
 }
 
 impl<'c> Renderer<'c> {
     /// Loads the templates. `preview` also produces the browser copy of each HTML part.
     pub fn new(campaign: &'c Campaign, preview: bool) -> Result<Renderer<'c>> {
         let templates = templates::load(campaign)?;
+        let dkim = match &campaign.dkim {
+            Some(settings) => Some(dkim::Signer::new(
+                &campaign.dir.join("campaign.toml"),
+                settings,
+            )?),
+            None => None,
+        };
         let base = Context::from_serialize(&campaign.vars).map_err(|e| {
             invalid!(
                 "{}: [vars]: {e}",
@@ -63,7 +74,9 @@ impl<'c> Renderer<'c> {
             base,
             inliner: html::Inliner::new(),
             images: html::Images::new(&campaign.dir, campaign.from_domain()),
+            attachments: campaign.attachments.iter().map(mime::attachment_part).collect(),
             preview,
+            dkim,
         })
     }
 
@@ -112,11 +125,12 @@ impl<'c> Renderer<'c> {
         let unsubscribe = self.unsubscribe(&mut context, line)?;
         let subject = self.templates.render(templates::SUBJECT, &context, line)?;
         let html = self.templates.render(&campaign.html.name, &context, line)?;
+        let inlined = self.inliner.inline(&html)?;
+        // From the inlined HTML, where `display:none` (the preheader) is visible on the element.
         let text = match &campaign.text {
             Some(t) => self.templates.render(&t.name, &context, line)?,
-            None => text::from_html(&html)?,
+            None => text::from_html(&inlined)?,
         };
-        let inlined = self.inliner.inline(&html)?;
         let (html, images, preview_html) = self.images.embed(&inlined, self.preview)?;
 
         let address: Address = recipient
@@ -136,8 +150,13 @@ impl<'c> Renderer<'c> {
             text,
             html,
             images,
-            attachments: &campaign.attachments,
+            attachments: &self.attachments,
         })?;
+        // Signing comes last: it covers the bytes exactly as formatted, every header set.
+        let mut bytes = message.formatted();
+        if let Some(signer) = &self.dkim {
+            bytes = signer.sign(bytes)?;
+        }
         let envelope = Envelope::new(Some(campaign.from.email.clone()), vec![address])
             .map_err(|e| e.to_string())?;
         Ok(Rendered {
@@ -146,7 +165,7 @@ impl<'c> Renderer<'c> {
             subject: mime::one_line(&subject),
             message_id,
             envelope,
-            bytes: message.formatted(),
+            bytes,
             preview_html,
         })
     }

@@ -111,7 +111,7 @@ pub fn from_html(html: &str) -> Result<String, String> {
             ("img", false) => {
                 if let Some(alt) = tag
                     .attr("alt")
-                    .map(|a| decode(a))
+                    .map(decode)
                     .filter(|a| !a.trim().is_empty())
                 {
                     out.text(&format!(" [{}] ", alt.trim()));

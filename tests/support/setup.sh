@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need, on Debian (bookworm):
 #   * Postfix's smtp-sink / smtp-source (/usr/sbin), from the `postfix` package;
+#   * dnsmasq (/usr/sbin/dnsmasq), from `dnsmasq-base`: the DNS server on
+#     127.0.0.1 that tests/check.rs runs for `campaign check --dns`;
 #   * the Python packages in tests/support/requirements.txt (aiosmtpd, trustme),
-#     used by tests/support/capture_smtp.py.
+#     used by tests/support/capture_smtp.py; dkimpy and PyNaCl, used by
+#     tests/support/dkim_verify.py;
+#   * the `openssl` CLI, from the `openssl` package: tests/dkim.rs makes its DKIM
+#     keys with it.
 #
 # Safe to rerun: anything already present is skipped. Needs root (or sudo) for
-# apt-get when Postfix is missing.
+# apt-get when Postfix or dnsmasq is missing.
 #
 # Environment:
 #   CAMPAIGN_TEST_PYTHON   python interpreter to install into / run the
@@ -53,6 +58,30 @@ else
         log "postfix installed but /usr/sbin/smtp-sink or smtp-source is missing"
         exit 1
     fi
+fi
+
+# ---------------------------------------------------------------- dnsmasq ---
+# dnsmasq-base is the bare binary: no service, no /etc/dnsmasq.conf, nothing
+# starts or binds a port on install. The tests run it themselves on 127.0.0.1.
+if [ -x /usr/sbin/dnsmasq ]; then
+    log "dnsmasq already installed (/usr/sbin/dnsmasq)"
+else
+    log "installing dnsmasq-base (for the campaign check --dns tests)"
+    as_root apt-get -q update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y dnsmasq-base
+    if [ ! -x /usr/sbin/dnsmasq ]; then
+        log "dnsmasq-base installed but /usr/sbin/dnsmasq is missing"
+        exit 1
+    fi
+fi
+
+# ---------------------------------------------------------------- openssl ---
+if command -v openssl >/dev/null 2>&1; then
+    log "openssl already installed ($(openssl version))"
+else
+    log "installing openssl (the CLI makes the DKIM test keys)"
+    as_root apt-get -q update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y openssl
 fi
 
 # ----------------------------------------------------------------- python ---
