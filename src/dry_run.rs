@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use crate::campaign::Campaign;
 use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, SkipReason};
 use crate::error::Result;
 use crate::pipeline::{self, Decision, Feed, Item};
 use crate::render::Renderer;
@@ -34,19 +34,12 @@ pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Re
         .file_name()
         .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned());
     let suppression = Suppression::load(&campaign.suppress)?;
-    let decide = |r: &crate::campaign::Recipient| {
-        if suppression.contains(&r.email) {
-            Decision::Skip(SkipReason::Suppressed)
-        } else {
-            Decision::Deliver
-        }
-    };
     let mut writer = PreviewWriter::create(out, &name)?;
     let (tx, rx) = async_channel::bounded::<Item>(256);
     let feed = Feed {
         limit,
         stop: Arc::new(AtomicBool::new(false)),
-        decide: &decide,
+        decide: &|r| Decision::unless_suppressed(&suppression, r),
         report_skip: &|_| true,
     };
     let mut report = DryRunReport::default();

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-use crate::campaign::{Campaign, Recipient, Row, Skipped};
+use crate::campaign::suppress::Suppression;
+use crate::campaign::{Campaign, Recipient, Row, SkipReason, Skipped};
 use crate::error::Error;
 use crate::render::{Rendered, Renderer};
 
@@ -37,6 +38,17 @@ pub enum Decision {
     AlreadyDone,
     /// Not sent, for this reason.
     Skip(crate::campaign::SkipReason),
+}
+
+impl Decision {
+    /// Deliver unless the address is on a suppression list.
+    pub fn unless_suppressed(suppression: &Suppression, recipient: &Recipient) -> Decision {
+        if suppression.contains(&recipient.email) {
+            Decision::Skip(SkipReason::Suppressed)
+        } else {
+            Decision::Deliver
+        }
+    }
 }
 
 /// Options for the sequential stage.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 
 use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, Rate, Security, SkipReason, settings};
+use crate::campaign::{Campaign, Rate, Security, settings};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::invalid;
@@ -165,10 +165,8 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         if already_done(&r.email) {
             counters.already_done.fetch_add(1, Ordering::Relaxed);
             Decision::AlreadyDone
-        } else if suppression.contains(&r.email) {
-            Decision::Skip(SkipReason::Suppressed)
         } else {
-            Decision::Deliver
+            Decision::unless_suppressed(&suppression, r)
         }
     };
     // A skipped row is logged once: not again when its address already has a row.

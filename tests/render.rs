@@ -1038,7 +1038,7 @@ fn warning_lines(stdout: &str) -> usize {
 }
 
 #[test]
-fn check_passes_the_example_campaign_with_its_two_warnings() {
+fn check_passes_the_example_campaign_with_its_skips_as_warnings() {
     let dir = example_campaign();
     let out = run_binary(&[Path::new("check"), &dir]);
     assert_eq!(out.code, 0, "{out:#?}");
@@ -1046,7 +1046,7 @@ fn check_passes_the_example_campaign_with_its_two_warnings() {
     assert!(warnings >= 2, "{}", out.stdout);
     assert!(
         out.stdout.contains(&format!(
-            "rendered 6 recipient(s); 0 error(s), {warnings} warning(s)."
+            "rendered 5 recipient(s); 0 error(s), {warnings} warning(s)."
         )),
         "{}",
         out.stdout
@@ -1060,6 +1060,14 @@ fn check_passes_the_example_campaign_with_its_two_warnings() {
     assert!(
         out.stdout
             .contains("line 9: not-an-email will be skipped: invalid address"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("note: ")
+            && out
+                .stdout
+                .contains("line 7: sam.okafor@example.com will be skipped: suppressed"),
         "{}",
         out.stdout
     );

@@ -111,11 +111,12 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
     crate::campaign::recipients::count_rows(&campaign.recipients)?;
     let renderer = Renderer::new(campaign, false)?;
     let csv = campaign.recipients.display().to_string();
+    let suppression = crate::campaign::suppress::Suppression::load(&campaign.suppress)?;
     let (tx, rx) = async_channel::bounded::<Item>(256);
     let feed = Feed {
         limit: None,
         stop: Arc::new(AtomicBool::new(false)),
-        decide: &|_| Decision::Deliver,
+        decide: &|r| Decision::unless_suppressed(&suppression, r),
         report_skip: &|_| true,
     };
     let mut report = CheckReport::default();
@@ -138,6 +139,8 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
             Item::Skipped { skipped, .. } => {
                 let severity = match skipped.reason {
                     SkipReason::MalformedRow { .. } => Severity::Error,
+                    // Not mailing a suppressed address is the point of the list, not a problem.
+                    SkipReason::Suppressed => Severity::Note,
                     _ => Severity::Warning,
                 };
                 let text = format!(

@@ -143,8 +143,10 @@ impl Images {
             self.domain
         );
         let content_type = mime_guess::from_path(&path).first_or_octet_stream();
-        let part = Attachment::new_inline(content_id.clone())
-            .body(Body::new(bytes), super::mime::content_type(content_type.essence_str()));
+        let part = Attachment::new_inline(content_id.clone()).body(
+            Body::new(bytes),
+            super::mime::content_type(content_type.essence_str()),
+        );
         let image = Arc::new(Image {
             content_id,
             file_name,

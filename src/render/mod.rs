@@ -74,7 +74,11 @@ impl<'c> Renderer<'c> {
             base,
             inliner: html::Inliner::new(),
             images: html::Images::new(&campaign.dir, campaign.from_domain()),
-            attachments: campaign.attachments.iter().map(mime::attachment_part).collect(),
+            attachments: campaign
+                .attachments
+                .iter()
+                .map(mime::attachment_part)
+                .collect(),
             preview,
             dkim,
         })

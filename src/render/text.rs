@@ -109,11 +109,7 @@ pub fn from_html(html: &str) -> Result<String, String> {
         match (name, tag.closing) {
             ("br", _) => out.line_break(),
             ("img", false) => {
-                if let Some(alt) = tag
-                    .attr("alt")
-                    .map(decode)
-                    .filter(|a| !a.trim().is_empty())
-                {
+                if let Some(alt) = tag.attr("alt").map(decode).filter(|a| !a.trim().is_empty()) {
                     out.text(&format!(" [{}] ", alt.trim()));
                 }
             }
