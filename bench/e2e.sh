@@ -8,13 +8,20 @@
 #   bash bench/e2e.sh --rate-accuracy    # rate = "500/s" for 30 s, measured at the sink
 #   bash bench/e2e.sh --all              # all three
 #
-# Needs Postfix's smtp-sink and smtp-source (bash tests/support/setup.sh installs them).
+# Needs Postfix's smtp-sink and smtp-source (bash tests/support/setup.sh installs them) and GNU
+# time (installed here with apt-get if missing).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 if [ ! -x /usr/sbin/smtp-sink ] || [ ! -x /usr/sbin/smtp-source ]; then
     bash tests/support/setup.sh
+fi
+if [ ! -x /usr/bin/time ]; then
+    # GNU time measures each run's peak RSS ("Maximum resident set size").
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get -q update && $sudo env DEBIAN_FRONTEND=noninteractive apt-get -q install -y time
 fi
 cargo build --release --quiet --bin campaign
 exec "${PYTHON:-python3}" bench/e2e.py --binary target/release/campaign "$@"
