@@ -321,7 +321,10 @@ mod tests {
 
     #[test]
     fn data_body_is_dot_stuffed_and_terminated() {
-        assert_eq!(DataBody(".a\r\n..b\r\nc").to_string(), "..a\r\n...b\r\nc\r\n.\r\n");
+        assert_eq!(
+            DataBody(".a\r\n..b\r\nc").to_string(),
+            "..a\r\n...b\r\nc\r\n.\r\n"
+        );
         assert_eq!(DataBody("x\r\n").to_string(), "x\r\n.\r\n");
     }
 }
