@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use common::{Fixture, Output};
+use common::{Fixture, Output, openssl, rsa_key};
 
 // ------------------------------------------------------------------ fixtures ---
 
@@ -122,35 +122,8 @@ fn assert_clean(out: &Output) {
 
 // ---------------------------------------------------------------- openssl ---
 
-fn openssl(args: &[&str]) -> Vec<u8> {
-    let out = Command::new("openssl")
-        .args(args)
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run openssl (is the openssl CLI installed?)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
-}
-
-/// Writes a 2048-bit RSA key (PKCS#8 PEM) to `path`.
-fn rsa_key(path: &Path) {
-    openssl(&[
-        "genpkey",
-        "-algorithm",
-        "RSA",
-        "-pkeyopt",
-        "rsa_keygen_bits:2048",
-        "-out",
-        path_str(path),
-    ]);
 }
 
 /// Writes a 2048-bit RSA key in PKCS#1 PEM ("BEGIN RSA PRIVATE KEY") to `path`.

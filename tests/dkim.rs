@@ -10,7 +10,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Fixture, files_with};
+use common::{Fixture, files_with, openssl};
 
 const DOMAIN: &str = "acme.example";
 const SELECTOR: &str = "news";
@@ -57,21 +57,6 @@ fn toml(algorithm: &str, private_key: Option<&str>) -> String {
 }
 
 // ------------------------------------------------------------------- openssl ---
-
-/// Runs `openssl <args>`; panics with its stderr when it fails.
-fn openssl(args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `openssl` ({e}): run `bash tests/support/setup.sh`")
-        });
-    assert!(
-        out.status.success(),
-        "openssl {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[derive(Clone, Copy, Debug)]
 enum KeyFormat {

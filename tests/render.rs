@@ -1119,20 +1119,7 @@ fn check_passes_a_clean_campaign_even_with_strict() {
                 <img src=\"https://cdn.example.com/x.png\" alt=\"x\"></body></html>\n";
     let fx = Fixture::with(&toml, html, MINIMAL_CSV);
     let key = fx.dir().join("dkim.pem");
-    let status = std::process::Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-            "-out",
-        ])
-        .arg(&key)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("run openssl");
-    assert!(status.success(), "openssl genpkey failed");
+    common::rsa_key(&key);
     let out = fx.run("check", &["--strict"]);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(

@@ -154,3 +154,33 @@ pub fn emls(dir: &Path) -> Vec<Vec<u8>> {
         .map(|p| std::fs::read(p).unwrap())
         .collect()
 }
+
+/// Runs the `openssl` CLI (tests make their DKIM keys with it) and returns its stdout.
+pub fn openssl(args: &[&str]) -> Vec<u8> {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `openssl` ({e}): run `bash tests/support/setup.sh`")
+        });
+    assert!(
+        out.status.success(),
+        "openssl {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Writes a new 2048-bit RSA private key (PKCS#8 PEM, as `openssl genpkey` writes it) to `path`.
+pub fn rsa_key(path: &Path) {
+    let path = path.to_str().expect("UTF-8 path");
+    openssl(&[
+        "genpkey",
+        "-algorithm",
+        "RSA",
+        "-pkeyopt",
+        "rsa_keygen_bits:2048",
+        "-out",
+        path,
+    ]);
+}
