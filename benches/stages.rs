@@ -20,7 +20,7 @@ use lettre::message::Mailbox;
 use tera::Context;
 
 use campaign::campaign::{Campaign, Recipient, Row};
-use campaign::render::{Renderer, html::Inliner, mime, templates, text};
+use campaign::render::{Renderer, inline::Inliner, mime, templates, text};
 
 const CAMPAIGN_TOML: &str = include_str!("../bench/fixture/campaign.toml");
 const EMAIL_HTML: &str = include_str!("../bench/fixture/email.html");

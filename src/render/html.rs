@@ -1,44 +1,14 @@
-//! The HTML part after Tera: CSS inlined into `style=` attributes by css-inline (run on the rendered
-//! HTML, never on the template source, whose `{% %}` blocks an HTML parser would move), `@media`
-//! rules kept in a `<style>` block for mobile clients, and local images found so they can be
-//! embedded as `cid:` parts (RFC 2392) while remote `http(s)` images are left alone.
+//! The HTML part after CSS inlining ([`super::inline`]): local images found so they can be embedded
+//! as `cid:` parts (RFC 2392) while remote `http(s)` images are left alone, and the browser copy of
+//! the page for the dry run.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use css_inline::CSSInliner;
 use lettre::message::{Attachment, Body, SinglePart};
 
 use crate::campaign::paths;
-
-/// Inlines CSS for every recipient with one configured inliner.
-pub struct Inliner {
-    inliner: CSSInliner<'static>,
-}
-
-impl Inliner {
-    pub fn new() -> Inliner {
-        let inliner = CSSInliner::options()
-            .keep_style_tags(false)
-            .keep_at_rules(true)
-            .load_remote_stylesheets(false)
-            .build();
-        Inliner { inliner }
-    }
-
-    pub fn inline(&self, html: &str) -> Result<String, String> {
-        self.inliner
-            .inline(html)
-            .map_err(|e| format!("cannot inline CSS: {e}"))
-    }
-}
-
-impl Default for Inliner {
-    fn default() -> Self {
-        Inliner::new()
-    }
-}
 
 /// A local image embedded in messages.
 #[derive(Debug)]
@@ -234,14 +204,5 @@ mod tests {
         assert!(is_local("images/logo.png"));
         assert!(!is_local("HTTPS://x.example/b.jpg"));
         assert!(!is_local("cid:abc"));
-    }
-
-    #[test]
-    fn keeps_media_queries_in_a_style_block() {
-        let html = "<html><head><style>p{color:red} @media (max-width: 600px){p{color:blue}}</style>\
-                    </head><body><p>x</p></body></html>";
-        let out = Inliner::new().inline(html).unwrap();
-        assert!(out.contains("<p style=\"color: red;\">"), "{out}");
-        assert!(out.contains("@media (max-width: 600px)"), "{out}");
     }
 }

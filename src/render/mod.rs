@@ -5,7 +5,9 @@
 
 pub mod dkim;
 pub mod html;
+pub mod inline;
 pub mod mime;
+pub mod shape;
 pub mod templates;
 pub mod text;
 pub mod unsubscribe;
@@ -43,7 +45,7 @@ pub struct Renderer<'c> {
     campaign: &'c Campaign,
     templates: templates::TemplateSet,
     base: Context,
-    inliner: html::Inliner,
+    inliner: inline::Inliner,
     images: html::Images,
     attachments: Vec<lettre::message::SinglePart>,
     preview: bool,
@@ -72,7 +74,7 @@ impl<'c> Renderer<'c> {
             campaign,
             templates,
             base,
-            inliner: html::Inliner::new(),
+            inliner: inline::Inliner::new(),
             images: html::Images::new(&campaign.dir, campaign.from_domain()),
             attachments: campaign
                 .attachments

@@ -1,0 +1,390 @@
+//! CSS inlining with css-inline, once per page shape instead of once per recipient.
+//!
+//! css-inline parses the whole page (html5ever), parses the stylesheet, matches every selector and
+//! serializes the page again: about half of a message's rendering time. None of that depends on
+//! the words between the tags or on where a link points, so each page is first split into its
+//! [shape](super::shape) (markup with numbered slots) and the slot values; css-inline runs on the
+//! shape the first time it is seen, and every later recipient with the same shape only fills the
+//! slots of the cached result. The output is byte for byte what css-inline gives for the page
+//! itself (the tests compare both on many pages).
+//!
+//! The cache holds at most [`CACHE_BYTES`]; past that, new shapes are inlined but not kept, so
+//! memory stays flat whatever the list. Pages the splitter cannot follow are inlined directly.
+
+use std::collections::HashMap;
+use std::hash::Hasher;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+use css_inline::CSSInliner;
+
+use super::shape::{self, SLOT_CLOSE, SLOT_OPEN};
+
+/// How many bytes of inlined shapes are kept.
+pub const CACHE_BYTES: usize = 16 << 20;
+
+/// Inlines CSS for every recipient with one configured css-inline and a cache of inlined shapes.
+pub struct Inliner {
+    inliner: CSSInliner<'static>,
+    /// Inlined shapes by the hash of the shape (colliding shapes share a bucket).
+    shapes: RwLock<HashMap<u64, Vec<Arc<Inlined>>>>,
+    bytes: AtomicUsize,
+    /// Attributes the stylesheet names (`[href^=…]`, `:lang(…)`): never slotted.
+    keep: RwLock<Vec<String>>,
+    /// (stylesheet hash, attribute) pairs checked and found not named by that stylesheet.
+    checked: RwLock<Vec<(u64, String)>>,
+    stats: [AtomicU64; 3],
+}
+
+/// How pages were inlined so far: (filled from the cache, inlined as a new shape, inlined directly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub cached: u64,
+    pub new_shapes: u64,
+    pub direct: u64,
+}
+
+/// css-inline's output for one shape, split at its slots.
+struct Inlined {
+    shape: Box<str>,
+    /// The output without the slot markers.
+    text: String,
+    /// (end of the literal text before the slot, slot number), in output order.
+    slots: Vec<(usize, usize)>,
+}
+
+impl Inlined {
+    /// Splits css-inline's output for `shape` (which has `count` slots) at its slot markers.
+    fn parse(shape: &str, count: usize, output: &str) -> Option<Inlined> {
+        let mut text = String::with_capacity(output.len());
+        let mut slots = Vec::with_capacity(count);
+        let mut rest = output;
+        while let Some(open) = rest.find(SLOT_OPEN) {
+            text.push_str(&rest[..open]);
+            let after = &rest[open + SLOT_OPEN.len_utf8()..];
+            let close = after.find(SLOT_CLOSE)?;
+            let slot: usize = after[..close].parse().ok()?;
+            if slot >= count {
+                return None;
+            }
+            slots.push((text.len(), slot));
+            rest = &after[close + SLOT_CLOSE.len_utf8()..];
+        }
+        if rest.contains(SLOT_CLOSE) {
+            return None;
+        }
+        text.push_str(rest);
+        Some(Inlined {
+            shape: shape.into(),
+            text,
+            slots,
+        })
+    }
+
+    fn fill(&self, values: &[std::borrow::Cow<'_, str>]) -> String {
+        let extra: usize = self.slots.iter().map(|&(_, s)| values[s].len()).sum();
+        let mut out = String::with_capacity(self.text.len() + extra);
+        let mut at = 0;
+        for &(end, slot) in &self.slots {
+            out.push_str(&self.text[at..end]);
+            out.push_str(&values[slot]);
+            at = end;
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
+
+    fn size(&self) -> usize {
+        self.shape.len() + self.text.len() + self.slots.len() * 16
+    }
+}
+
+fn hash(text: &str) -> u64 {
+    let mut hasher = rustc_hash::FxHasher::default();
+    hasher.write(text.as_bytes());
+    hasher.finish()
+}
+
+/// Whether the stylesheet may refer to attribute `name` (an attribute selector, `:lang()`): the
+/// name as a whole word, ignoring case. Any CSS escape makes every name suspect.
+fn names_attribute(css: &str, name: &str) -> bool {
+    if css.contains('\\') {
+        return true;
+    }
+    let css = css.as_bytes();
+    let name = name.as_bytes();
+    let word = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_') || *b >= 0x80;
+    css.windows(name.len()).enumerate().any(|(i, window)| {
+        window.eq_ignore_ascii_case(name)
+            && (i == 0 || !word(&css[i - 1]))
+            && css.get(i + name.len()).is_none_or(|b| !word(b))
+    })
+}
+
+impl Inliner {
+    pub fn new() -> Inliner {
+        let inliner = CSSInliner::options()
+            .keep_style_tags(false)
+            .keep_at_rules(true)
+            .load_remote_stylesheets(false)
+            .build();
+        Inliner {
+            inliner,
+            shapes: RwLock::new(HashMap::new()),
+            bytes: AtomicUsize::new(0),
+            keep: RwLock::new(Vec::new()),
+            checked: RwLock::new(Vec::new()),
+            stats: Default::default(),
+        }
+    }
+
+    /// Inlines the page's `<style>` rules into `style=` attributes (`@media` rules stay in a
+    /// `<style>` block).
+    pub fn inline(&self, html: &str) -> Result<String, String> {
+        loop {
+            let split = shape::split(html, &self.keep.read().unwrap());
+            let Some(split) = split else {
+                self.stats[2].fetch_add(1, Ordering::Relaxed);
+                return self.inline_directly(html);
+            };
+            if self.stylesheet_names_a_slotted_attribute(&split) {
+                continue; // that attribute is kept now; split again
+            }
+            if let Some(out) = self.fill(&split)? {
+                return Ok(out);
+            }
+            // css-inline moved or changed a slot marker: not cacheable; inline the page itself.
+            self.stats[2].fetch_add(1, Ordering::Relaxed);
+            return self.inline_directly(html);
+        }
+    }
+
+    /// css-inline on the page as it is, without the cache.
+    pub fn inline_directly(&self, html: &str) -> Result<String, String> {
+        self.inliner
+            .inline(html)
+            .map_err(|e| format!("cannot inline CSS: {e}"))
+    }
+
+    pub fn stats(&self) -> Stats {
+        let [cached, new_shapes, direct] = &self.stats;
+        Stats {
+            cached: cached.load(Ordering::Relaxed),
+            new_shapes: new_shapes.load(Ordering::Relaxed),
+            direct: direct.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Checks each slotted attribute against the page's stylesheet (once per stylesheet); a name it
+    /// mentions is added to `keep`, and the answer is true.
+    fn stylesheet_names_a_slotted_attribute(&self, split: &shape::Split<'_>) -> bool {
+        let css = hash(&split.css);
+        let mut named = false;
+        for name in &split.attributes {
+            let known = |(h, n): &(u64, String)| *h == css && n.eq_ignore_ascii_case(name);
+            if self.checked.read().unwrap().iter().any(known) {
+                continue;
+            }
+            if names_attribute(&split.css, name) {
+                self.keep.write().unwrap().push(name.to_ascii_lowercase());
+                named = true;
+            } else {
+                let entry = (css, name.to_ascii_lowercase());
+                self.checked.write().unwrap().push(entry);
+            }
+        }
+        named
+    }
+
+    /// The page from its cached shape, inlining the shape first if it is new. `None` when the
+    /// inlined shape cannot be split at its slots.
+    fn fill(&self, split: &shape::Split<'_>) -> Result<Option<String>, String> {
+        let key = hash(&split.shape);
+        let found = self.shapes.read().unwrap().get(&key).and_then(|bucket| {
+            bucket
+                .iter()
+                .find(|i| *i.shape == *split.shape)
+                .map(Arc::clone)
+        });
+        if let Some(inlined) = found {
+            self.stats[0].fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(inlined.fill(&split.values)));
+        }
+        let output = self.inline_directly(&split.shape)?;
+        let Some(inlined) = Inlined::parse(&split.shape, split.values.len(), &output) else {
+            return Ok(None);
+        };
+        self.stats[1].fetch_add(1, Ordering::Relaxed);
+        let out = inlined.fill(&split.values);
+        let size = inlined.size();
+        if self.bytes.fetch_add(size, Ordering::Relaxed) + size <= CACHE_BYTES {
+            let mut shapes = self.shapes.write().unwrap();
+            let bucket = shapes.entry(key).or_default();
+            // Another thread may have inlined the same shape meanwhile.
+            if !bucket.iter().any(|i| i.shape == inlined.shape) {
+                bucket.push(Arc::new(inlined));
+            }
+        } else {
+            self.bytes.fetch_sub(size, Ordering::Relaxed);
+        }
+        Ok(Some(out))
+    }
+}
+
+impl Default for Inliner {
+    fn default() -> Self {
+        Inliner::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STYLE: &str = "<style>body{margin:0} p{color:#222;font:15px Arial} .lead{color:#555} \
+        td p{padding:0} #main a{color:blue} a:hover{color:red} td:empty{height:1px} \
+        @media (max-width: 600px){p{color:blue}}</style>";
+
+    /// A page with `value` (already escaped as Tera escapes) in every kind of place the splitter
+    /// distinguishes, and `class` as an unquoted class name.
+    fn page(style: &str, value: &str, class: &str) -> String {
+        format!(
+            "<!DOCTYPE html><html lang=\"{value}\"><head><meta charset=\"utf-8\"><title>{value} news</title>\
+             {style}</head><body id=main>\n<!-- for {value} -->\n\
+             <table><tr><td class=\"lead\">  Hi {value},\n</td><td>{value}</td><td></td></tr>{value}</table>\
+             <p class=\"lead\" title='{value}'>Dear {value} &mdash; &copy; 2026 &amp; more&nbsp;text</p>\
+             <p><a href=\"https://x.example/u?e={value}&amp;k=1\" data-id=\"{value}\">link {value}</a> \
+             <img alt=\"{value}\" src=\"https://x.example/i.png\" width=10 class={class}></p>\
+             <pre>\n{value}</pre><textarea>{value}</textarea><p>a < b {value} > c</p></body></html>"
+        )
+    }
+
+    const VALUES: &[&str] = &[
+        "Jane",
+        "Zoë Müller",
+        "张伟",
+        "محمد",
+        "O&#x27;Brien &amp;amp; Sons",
+        "&lt;script&gt;alert(1)&lt;&#x2F;script&gt;",
+        "&quot;quoted&quot;",
+        "a\u{a0}b",
+        "  padded  ",
+        "",
+        "x\r\ny",
+        "tab\there",
+        "&#128512; &#x1F600;",
+        "&#0; &#x80; &#xD800;",
+        "&amp &unknown; &",
+        "https:&#x2F;&#x2F;acme.example&#x2F;u?e=a%40b",
+        "\u{E000}private",
+        "-->",
+    ];
+
+    #[test]
+    fn same_bytes_as_css_inline_for_every_kind_of_value() {
+        let inliner = Inliner::new();
+        for value in VALUES {
+            let html = page(STYLE, value, value);
+            let direct = inliner.inline_directly(&html).unwrap();
+            assert_eq!(inliner.inline(&html).unwrap(), direct, "value {value:?}");
+            // Again from the cache.
+            assert_eq!(
+                inliner.inline(&html).unwrap(),
+                direct,
+                "value {value:?}, cached"
+            );
+        }
+        let stats = inliner.stats();
+        assert!(stats.cached >= VALUES.len() as u64, "{stats:?}");
+        assert_eq!(stats.direct, 0, "{stats:?}");
+    }
+
+    #[test]
+    fn pages_that_differ_in_text_and_links_share_one_shape() {
+        let inliner = Inliner::new();
+        for value in [
+            "Jane",
+            "Zoë",
+            "张伟",
+            "O&#x27;Brien",
+            "Ann &lt;3 Lee",
+            "Bob",
+        ] {
+            let html = page(STYLE, value, "photo").replace(&format!("<!-- for {value} -->"), "");
+            inliner.inline(&html).unwrap();
+        }
+        let stats = inliner.stats();
+        assert_eq!((stats.new_shapes, stats.cached), (1, 5), "{stats:?}");
+    }
+
+    #[test]
+    fn attributes_the_stylesheet_selects_on_are_never_slotted() {
+        let style = "<style>a[href^=\"https://x.example/u?e=Jane\"]{color:green} p:lang(de){color:black} \
+                     [data-id] {margin:0}</style>";
+        let inliner = Inliner::new();
+        for value in ["Jane", "de", "Jo"] {
+            let html = page(style, value, "photo");
+            assert_eq!(
+                inliner.inline(&html).unwrap(),
+                inliner.inline_directly(&html).unwrap(),
+                "value {value:?}"
+            );
+        }
+        let keep = inliner.keep.read().unwrap().clone();
+        for name in ["href", "lang", "data-id"] {
+            assert!(keep.iter().any(|k| k == name), "{name} not kept: {keep:?}");
+        }
+        assert!(!keep.iter().any(|k| k == "alt"), "{keep:?}");
+    }
+
+    #[test]
+    fn pages_it_cannot_follow_are_inlined_directly() {
+        let inliner = Inliner::new();
+        for html in [
+            "<html><head><style>p{color:red}</style></head><body><p>x</p><script>var a='<p>';</script></body></html>",
+            "<html><head><style>p{color:red}</style></head><body><svg><style>p{}</style></svg><p>x</p></body></html>",
+            "<html><head><style>p{color:red}</style></head><body><p title=\"unclosed>x</p></body></html>",
+            "<html><body><p>\u{E002}0\u{E003}</p></body></html>",
+        ] {
+            assert_eq!(
+                inliner.inline(html).unwrap(),
+                inliner.inline_directly(html).unwrap()
+            );
+        }
+        assert_eq!(inliner.stats().direct, 4);
+    }
+
+    #[test]
+    fn the_benchmark_newsletter_inlines_to_the_same_bytes_for_every_recipient() {
+        let toml: toml::Table = include_str!("../../bench/fixture/campaign.toml")
+            .parse()
+            .unwrap();
+        let template = include_str!("../../bench/fixture/email.html");
+        let mut csv = csv::Reader::from_reader(
+            &include_bytes!("../../bench/fixture/recipients-sample.csv")[..],
+        );
+        let headers = csv.headers().unwrap().clone();
+        let inliner = Inliner::new();
+        for (i, row) in csv.records().enumerate() {
+            let mut context = tera::Context::from_serialize(&toml["vars"]).unwrap();
+            for (name, value) in headers.iter().zip(row.unwrap().iter()) {
+                context.insert(name, value);
+            }
+            let html = tera::Tera::one_off(template, &context, true).unwrap();
+            let direct = inliner.inline_directly(&html).unwrap();
+            assert_eq!(inliner.inline(&html).unwrap(), direct, "recipient {i}");
+        }
+        let stats = inliner.stats();
+        assert_eq!(stats.direct, 0, "{stats:?}");
+        assert!(stats.cached > 0, "{stats:?}");
+    }
+
+    #[test]
+    fn keeps_media_queries_in_a_style_block() {
+        let html = "<html><head><style>p{color:red} @media (max-width: 600px){p{color:blue}}</style>\
+                    </head><body><p>x</p></body></html>";
+        let out = Inliner::new().inline(html).unwrap();
+        assert!(out.contains("<p style=\"color: red;\">"), "{out}");
+        assert!(out.contains("@media (max-width: 600px)"), "{out}");
+    }
+}

@@ -1,0 +1,402 @@
+//! The shape of a rendered page: its markup with every text run and every link-like attribute value
+//! replaced by a numbered slot. CSS inlining depends on the elements, their classes, ids and styles,
+//! never on the words between the tags or on where a link points, so recipients whose pages differ
+//! only in names, addresses and URLs share one shape, and css-inline needs to run once per shape
+//! instead of once per recipient (see [`super::inline`]).
+//!
+//! This is a conservative tokenizer following the HTML standard's tokenizer states (§13.2.5) only as
+//! far as it needs to find text runs and quoted attribute values. Whatever it is unsure of stays in
+//! the shape as it is (which only means fewer recipients share it); what it cannot follow at all
+//! (`<script>`, `<svg>`, `<template>`, …) makes [`split`] return `None`, and the page is inlined
+//! directly. A value is put in a slot already escaped as css-inline's serializer would write it, so
+//! filling the inlined shape gives the same bytes as inlining the page itself.
+
+use std::borrow::Cow;
+
+/// Opens a slot number in a shape; U+E002/U+E003 are private-use characters, and a page that
+/// contains either is never split.
+pub const SLOT_OPEN: char = '\u{E002}';
+/// Closes a slot number.
+pub const SLOT_CLOSE: char = '\u{E003}';
+
+/// Elements whose content is raw text (never slotted), as the tokenizer and serializer see them.
+const RAW_TEXT: &[&str] = &["style", "xmp", "iframe", "noembed", "noframes", "noscript"];
+/// Elements whose text is RCDATA: character references decoded, no tags inside.
+const RCDATA: &[&str] = &["title", "textarea"];
+/// Elements this tokenizer does not follow (foreign content, script states, template contents).
+const UNSUPPORTED: &[&str] = &["script", "svg", "math", "template", "frameset", "plaintext"];
+/// Attributes whose values never affect CSS inlining, unless the stylesheet names them.
+const SLOTTED_ATTRIBUTES: &[&str] = &[
+    "href", "src", "alt", "title", "lang", "content", "value", "srcset", "cite", "datetime",
+    "label", "summary", "poster", "action",
+];
+
+/// A page split into its shape and the values of its slots (slot `i` is `values[i]`).
+#[derive(Debug)]
+pub struct Split<'a> {
+    pub shape: String,
+    pub values: Vec<Cow<'a, str>>,
+    /// Names of the attributes that were slotted (each once), so the caller can check the stylesheet.
+    pub attributes: Vec<&'a str>,
+    /// The content of every `<style>` element, concatenated.
+    pub css: String,
+}
+
+/// Splits `html`; attributes named in `keep` are never slotted. `None` when the page holds
+/// something this tokenizer does not follow.
+pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
+    if html.contains([SLOT_OPEN, SLOT_CLOSE, '\u{FEFF}']) {
+        return None;
+    }
+    let mut s = Scanner {
+        html,
+        bytes: html.as_bytes(),
+        pos: 0,
+        copied: 0,
+        keep,
+        out: Split {
+            shape: String::with_capacity(html.len()),
+            values: Vec::new(),
+            attributes: Vec::new(),
+            css: String::new(),
+        },
+    };
+    s.run()?;
+    s.out.shape.push_str(&html[s.copied..]);
+    Some(s.out)
+}
+
+struct Scanner<'a, 'k> {
+    html: &'a str,
+    bytes: &'a [u8],
+    pos: usize,
+    /// `html[..copied]` is in the shape already.
+    copied: usize,
+    keep: &'k [String],
+    out: Split<'a>,
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0C' | b'\r')
+}
+
+impl<'a> Scanner<'a, '_> {
+    fn find(&self, from: usize, needle: &[u8]) -> Option<usize> {
+        memchr::memmem::find(&self.bytes[from..], needle).map(|i| from + i)
+    }
+
+    fn run(&mut self) -> Option<()> {
+        let mut text_start = 0;
+        while let Some(i) = memchr::memchr(b'<', &self.bytes[self.pos..]) {
+            let lt = self.pos + i;
+            let next = self.bytes.get(lt + 1).copied().unwrap_or(0);
+            if !(next.is_ascii_alphabetic() || matches!(next, b'!' | b'/' | b'?')) {
+                self.pos = lt + 1; // a '<' that opens nothing is text
+                continue;
+            }
+            self.text(text_start, lt);
+            self.pos = match next {
+                b'!' => self.markup_declaration(lt)?,
+                b'/' => self.end_tag(lt)?,
+                b'?' => self.find(lt, b">")? + 1,
+                _ => self.start_tag(lt)?,
+            };
+            text_start = self.pos;
+        }
+        self.text(text_start, self.bytes.len());
+        Some(())
+    }
+
+    /// `<!--…-->` (also `<!-->`, `<!--->` and `--!>`), `<!DOCTYPE …>` or a bogus comment.
+    fn markup_declaration(&self, lt: usize) -> Option<usize> {
+        let rest = &self.bytes[lt..];
+        if !rest.starts_with(b"<!--") {
+            return Some(self.find(lt, b">")? + 1);
+        }
+        for abrupt in [&b"<!-->"[..], b"<!--->"] {
+            if rest.starts_with(abrupt) {
+                return Some(lt + abrupt.len());
+            }
+        }
+        let end = [
+            self.find(lt + 4, b"-->").map(|e| e + 3),
+            self.find(lt + 4, b"--!>").map(|e| e + 4),
+        ];
+        end.into_iter().flatten().min()
+    }
+
+    fn end_tag(&mut self, lt: usize) -> Option<usize> {
+        match self.bytes.get(lt + 2) {
+            Some(b'>') => Some(lt + 3),
+            Some(c) if c.is_ascii_alphabetic() => {
+                let mut pos = lt + 2;
+                self.tag_name(&mut pos);
+                self.attributes(&mut pos, false)
+            }
+            _ => Some(self.find(lt, b">")? + 1),
+        }
+    }
+
+    fn start_tag(&mut self, lt: usize) -> Option<usize> {
+        let mut pos = lt + 1;
+        let name = self.tag_name(&mut pos).to_ascii_lowercase();
+        if UNSUPPORTED.contains(&name.as_str()) {
+            return None;
+        }
+        let end = self.attributes(&mut pos, true)?;
+        let raw = RAW_TEXT.contains(&name.as_str());
+        if !raw && !RCDATA.contains(&name.as_str()) {
+            return Some(end);
+        }
+        let close = self.closing_tag(end, &name)?;
+        if name == "style" {
+            self.out.css.push_str(&self.html[end..close]);
+        }
+        if !raw {
+            self.text(end, close);
+        }
+        Some(close)
+    }
+
+    /// Where `</name` followed by a space, `/` or `>` starts (case-insensitive), from `from` on.
+    fn closing_tag(&self, from: usize, name: &str) -> Option<usize> {
+        let mut at = from;
+        loop {
+            let lt = self.find(at, b"</")?;
+            let after = lt + 2 + name.len();
+            let matches = self
+                .bytes
+                .get(lt + 2..after)
+                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()));
+            if matches
+                && self
+                    .bytes
+                    .get(after)
+                    .is_some_and(|&b| is_space(b) || b == b'/' || b == b'>')
+            {
+                return Some(lt);
+            }
+            at = lt + 2;
+        }
+    }
+
+    fn tag_name(&self, pos: &mut usize) -> &'a str {
+        let start = *pos;
+        while self
+            .bytes
+            .get(*pos)
+            .is_some_and(|&b| !is_space(b) && b != b'/' && b != b'>')
+        {
+            *pos += 1;
+        }
+        &self.html[start..*pos]
+    }
+
+    /// Reads attributes up to and including the tag's `>`; returns the position after it. Quoted
+    /// values of slotted attributes become slots when `slots` is set.
+    fn attributes(&mut self, pos: &mut usize, slots: bool) -> Option<usize> {
+        loop {
+            while self
+                .bytes
+                .get(*pos)
+                .is_some_and(|&b| is_space(b) || b == b'/')
+            {
+                *pos += 1;
+            }
+            if *self.bytes.get(*pos)? == b'>' {
+                return Some(*pos + 1);
+            }
+            // The attribute name: a leading '=' belongs to it (§13.2.5.32).
+            let start = *pos;
+            *pos += 1;
+            while self
+                .bytes
+                .get(*pos)
+                .is_some_and(|&b| !is_space(b) && !matches!(b, b'/' | b'>' | b'='))
+            {
+                *pos += 1;
+            }
+            let name = &self.html[start..*pos];
+            while self.bytes.get(*pos).is_some_and(|&b| is_space(b)) {
+                *pos += 1;
+            }
+            if self.bytes.get(*pos) != Some(&b'=') {
+                continue;
+            }
+            *pos += 1;
+            while self.bytes.get(*pos).is_some_and(|&b| is_space(b)) {
+                *pos += 1;
+            }
+            match *self.bytes.get(*pos)? {
+                quote @ (b'"' | b'\'') => {
+                    let value_start = *pos + 1;
+                    let value_end =
+                        memchr::memchr(quote, &self.bytes[value_start..])? + value_start;
+                    if slots && self.slotted(name) {
+                        self.attribute_value(name, value_start, value_end);
+                    }
+                    *pos = value_end + 1;
+                }
+                b'>' => return Some(*pos + 1),
+                _ => {
+                    while self
+                        .bytes
+                        .get(*pos)
+                        .is_some_and(|&b| !is_space(b) && b != b'>')
+                    {
+                        *pos += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    fn slotted(&self, name: &str) -> bool {
+        let lower = name.to_ascii_lowercase();
+        let known = SLOTTED_ATTRIBUTES.contains(&lower.as_str())
+            || (lower.starts_with("data-") && lower != "data-css-inline")
+            || lower.starts_with("aria-");
+        known && !self.keep.iter().any(|k| k.eq_ignore_ascii_case(name))
+    }
+
+    fn attribute_value(&mut self, name: &'a str, start: usize, end: usize) {
+        if let Some(value) = serialized(&self.html[start..end], true) {
+            self.slot(start, end, value);
+            if !self
+                .out
+                .attributes
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(name))
+            {
+                self.out.attributes.push(name);
+            }
+        }
+    }
+
+    /// A text run: its leading and trailing white space stay in the shape (the tree builder treats
+    /// white space on its own in several modes), the rest becomes a slot.
+    fn text(&mut self, start: usize, end: usize) {
+        let run = &self.bytes[start..end];
+        let Some(first) = run.iter().position(|&b| !is_space(b)) else {
+            return;
+        };
+        let last = run.iter().rposition(|&b| !is_space(b)).unwrap_or(first);
+        let (start, end) = (start + first, start + last + 1);
+        if let Some(value) = serialized(&self.html[start..end], false) {
+            self.slot(start, end, value);
+        }
+    }
+
+    fn slot(&mut self, start: usize, end: usize, value: Cow<'a, str>) {
+        let shape = &mut self.out.shape;
+        shape.push_str(&self.html[self.copied..start]);
+        shape.push(SLOT_OPEN);
+        shape.push_str(&self.out.values.len().to_string());
+        shape.push(SLOT_CLOSE);
+        self.copied = end;
+        self.out.values.push(value);
+    }
+}
+
+/// The text as css-inline's serializer writes it after html5ever decoded it: text escapes `&`, `<`,
+/// `>` and U+00A0; attribute values `&`, `"` and U+00A0. `None` (keep it in the shape) when the
+/// decoding is not certain: a CR or NUL (normalized by the parser), or a character reference
+/// outside the small set decoded here. (A `<` here is text: the scanner found it opens nothing.)
+fn serialized(raw: &str, attribute: bool) -> Option<Cow<'_, str>> {
+    let needs_work = raw
+        .bytes()
+        .any(|b| matches!(b, b'&' | b'<' | b'>' | b'"' | 0xC2 | b'\r' | 0));
+    if !needs_work {
+        return Some(Cow::Borrowed(raw));
+    }
+    if raw.bytes().any(|b| matches!(b, b'\r' | 0)) {
+        return None;
+    }
+    let mut out = String::with_capacity(raw.len() + 16);
+    let mut rest = raw;
+    while let Some(i) = rest.find(['&', '<', '>', '"', '\u{a0}']) {
+        out.push_str(&rest[..i]);
+        let c = rest[i..].chars().next().unwrap_or('&');
+        let (decoded, used) = if c == '&' {
+            reference(&rest[i..])?
+        } else {
+            (c, c.len_utf8())
+        };
+        escape_into(&mut out, decoded, attribute);
+        rest = &rest[i + used..];
+    }
+    out.push_str(rest);
+    Some(Cow::Owned(out))
+}
+
+fn escape_into(out: &mut String, c: char, attribute: bool) {
+    match (c, attribute) {
+        ('&', _) => out.push_str("&amp;"),
+        ('\u{a0}', _) => out.push_str("&nbsp;"),
+        ('<', false) => out.push_str("&lt;"),
+        ('>', false) => out.push_str("&gt;"),
+        ('"', true) => out.push_str("&quot;"),
+        (c, _) => out.push(c),
+    }
+}
+
+/// Decodes the character reference at the start of `text` (`&name;`, `&#N;`, `&#xH;`): the
+/// character and the bytes it used. Only references ending in `;` and characters the parser passes
+/// through unchanged.
+fn reference(text: &str) -> Option<(char, usize)> {
+    let end = text[1..].find(';')? + 1;
+    if end > 12 {
+        return None;
+    }
+    let name = &text[1..end];
+    let c = match name.strip_prefix('#') {
+        Some(num) => {
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                    u32::from_str_radix(hex, 16).ok()?
+                }
+                None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => {
+                    num.parse().ok()?
+                }
+                _ => return None,
+            };
+            if !passes_through(code) {
+                return None;
+            }
+            char::from_u32(code)?
+        }
+        None => match name {
+            "amp" => '&',
+            "lt" => '<',
+            "gt" => '>',
+            "quot" => '"',
+            "apos" => '\'',
+            "nbsp" => '\u{a0}',
+            "copy" => '©',
+            "reg" => '®',
+            "trade" => '™',
+            "mdash" => '—',
+            "ndash" => '–',
+            "hellip" => '…',
+            "middot" => '·',
+            "bull" => '•',
+            "lsquo" => '‘',
+            "rsquo" => '’',
+            "ldquo" => '“',
+            "rdquo" => '”',
+            "euro" => '€',
+            _ => return None,
+        },
+    };
+    Some((c, end + 1))
+}
+
+/// Whether the parser turns the reference `&#code;` into that very character: not NUL, a control,
+/// a surrogate, a noncharacter (all replaced or flagged), nor one of our slot markers or a BOM.
+fn passes_through(code: u32) -> bool {
+    let noncharacter = (0xFDD0..0xFDF0).contains(&code) || code & 0xFFFE == 0xFFFE;
+    let excluded = matches!(code, 0xE002 | 0xE003 | 0xFEFF) || (0xD800..0xE000).contains(&code);
+    ((0x20..0x7F).contains(&code) || (0xA0..=0x10FFFF).contains(&code))
+        && !noncharacter
+        && !excluded
+}
