@@ -63,8 +63,8 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         builder = builder.reply_to(reply_to.clone());
     }
 
-    let html = SinglePart::html(parts.html);
-    let text = SinglePart::plain(parts.text);
+    let html = SinglePart::html(super::transfer::body(parts.html));
+    let text = SinglePart::plain(super::transfer::body(parts.text));
     let alternative = if parts.images.is_empty() {
         MultiPart::alternative().singlepart(text).singlepart(html)
     } else {

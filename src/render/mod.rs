@@ -10,6 +10,7 @@ pub mod mime;
 pub mod shape;
 pub mod templates;
 pub mod text;
+pub mod transfer;
 pub mod unsubscribe;
 
 use std::time::{SystemTime, UNIX_EPOCH};
