@@ -9,6 +9,7 @@
 //! preheader, Outlook-only blocks) are left out. Lines are wrapped at 76 characters (RFC 5322 asks for
 //! under 78), never inside a word or URL.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 /// Line width of the text part.
@@ -97,13 +98,13 @@ pub fn from_html(html: &str) -> Result<String, String> {
             }
             continue;
         }
-        let name = tag.name.as_str();
+        let name = tag.name.as_ref();
         if !tag.closing
             && !tag.self_closing
             && !VOID.contains(&name)
             && (SKIPPED.contains(&name) || tag.hidden())
         {
-            skip = Some((tag.name.clone(), 1));
+            skip = Some((tag.name.clone().into_owned(), 1));
             continue;
         }
         match (name, tag.closing) {
@@ -196,7 +197,7 @@ fn tag_end(text: &str) -> Option<usize> {
 
 /// A start or end tag.
 struct Tag<'a> {
-    name: String,
+    name: Cow<'a, str>,
     closing: bool,
     self_closing: bool,
     attrs: &'a str,
@@ -215,7 +216,12 @@ impl<'a> Tag<'a> {
         let name_len = inner
             .find(|c: char| c.is_whitespace() || c == '/')
             .unwrap_or(inner.len());
-        let name = inner[..name_len].to_ascii_lowercase();
+        let name = &inner[..name_len];
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(name)
+        };
         if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
             return None;
         }
@@ -264,6 +270,11 @@ impl<'a> Tag<'a> {
 
     /// Whether the element is hidden from view (`display:none`, the `hidden` attribute).
     fn hidden(&self) -> bool {
+        let has =
+            |word: &str| memchr::memmem::find(self.attrs.as_bytes(), word.as_bytes()).is_some();
+        if !has("display") && !has("hidden") {
+            return false; // most tags: no need to find and read the style attribute
+        }
         let style = self.attr("style").unwrap_or_default();
         let hidden_style = style.match_indices("display").any(|(i, _)| {
             let value = style[i + 7..].trim_start();
@@ -278,9 +289,9 @@ impl<'a> Tag<'a> {
 }
 
 /// Decodes the character references that email HTML uses.
-fn decode(text: &str) -> String {
+fn decode(text: &str) -> Cow<'_, str> {
     if !text.contains('&') {
-        return text.to_string();
+        return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
@@ -301,7 +312,7 @@ fn decode(text: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 fn entity(name: &str) -> Option<char> {
