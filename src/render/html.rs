@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, LazyLock, RwLock};
+
+use memchr::memmem;
 
 use lettre::message::{Attachment, Body, SinglePart};
 
@@ -44,7 +46,8 @@ struct Src<'a> {
 fn img_sources(html: &str) -> Vec<Src<'_>> {
     let mut found = Vec::new();
     let mut at = 0;
-    while let Some(i) = html[at..].find("<img") {
+    static IMG: LazyLock<memmem::Finder> = LazyLock::new(|| memmem::Finder::new("<img"));
+    while let Some(i) = IMG.find(&html.as_bytes()[at..]) {
         let tag_start = at + i;
         let tag_end = tag_end(html, tag_start);
         let tag = &html[tag_start..tag_end];

@@ -252,10 +252,15 @@ impl<'a> Scanner<'a, '_> {
     }
 
     fn slotted(&self, name: &str) -> bool {
-        let lower = name.to_ascii_lowercase();
-        let known = SLOTTED_ATTRIBUTES.contains(&lower.as_str())
-            || (lower.starts_with("data-") && lower != "data-css-inline")
-            || lower.starts_with("aria-");
+        let prefixed = |prefix: &str| {
+            name.get(..prefix.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+        };
+        let known = SLOTTED_ATTRIBUTES
+            .iter()
+            .any(|a| a.eq_ignore_ascii_case(name))
+            || (prefixed("data-") && !name.eq_ignore_ascii_case("data-css-inline"))
+            || prefixed("aria-");
         known && !self.keep.iter().any(|k| k.eq_ignore_ascii_case(name))
     }
 

@@ -11,6 +11,9 @@
 
 use std::borrow::Cow;
 use std::fmt::Write;
+use std::sync::LazyLock;
+
+use memchr::memmem::Finder;
 
 /// Line width of the text part.
 const WIDTH: usize = 76;
@@ -270,9 +273,10 @@ impl<'a> Tag<'a> {
 
     /// Whether the element is hidden from view (`display:none`, the `hidden` attribute).
     fn hidden(&self) -> bool {
-        let has =
-            |word: &str| memchr::memmem::find(self.attrs.as_bytes(), word.as_bytes()).is_some();
-        if !has("display") && !has("hidden") {
+        static DISPLAY: LazyLock<Finder> = LazyLock::new(|| Finder::new("display"));
+        static HIDDEN: LazyLock<Finder> = LazyLock::new(|| Finder::new("hidden"));
+        let attrs = self.attrs.as_bytes();
+        if DISPLAY.find(attrs).is_none() && HIDDEN.find(attrs).is_none() {
             return false; // most tags: no need to find and read the style attribute
         }
         let style = self.attr("style").unwrap_or_default();

@@ -86,15 +86,21 @@ fn quoted_printable(bytes: &[u8]) -> Vec<u8> {
             i += if b == b'\r' { 2 } else { 1 };
             continue;
         }
-        // A run of literal bytes, as long as the line has room for it.
+        // A run of literal bytes, as long as the line has room for it; a space or tab that ends
+        // a line is left out of the run, to be encoded.
         let room = LINE - 1 - line;
+        let limit = bytes.len().min(i + room);
         let mut end = i;
-        while end < bytes.len() && end - i < room && LITERAL[bytes[end] as usize] {
-            let blank = matches!(bytes[end], b' ' | b'\t');
-            if blank && matches!(bytes.get(end + 1), None | Some(b'\r' | b'\n')) {
-                break; // trailing white space is encoded
-            }
+        while end < limit && LITERAL[bytes[end] as usize] {
             end += 1;
+        }
+        let line_ends = match bytes.get(end) {
+            None | Some(b'\n') => true,
+            Some(b'\r') => bytes.get(end + 1) == Some(&b'\n'),
+            _ => false,
+        };
+        if line_ends && end > i && matches!(bytes[end - 1], b' ' | b'\t') {
+            end -= 1;
         }
         if end > i {
             out.extend_from_slice(&bytes[i..end]);
