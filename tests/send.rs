@@ -710,6 +710,83 @@ fn permanent_rcpt_rejection_fails_one_recipient_and_keeps_the_session() {
     assert_eq!(fx.rows_with("sent").len(), 4);
 }
 
+/// The EHLO reply of a server that offers PIPELINING (RFC 2920).
+const EHLO_PIPELINING: &str = "250-localhost\n250-PIPELINING\n250-8BITMIME\n250 SMTPUTF8";
+
+/// 9b'. With PIPELINING, MAIL, RCPT and DATA go out together: the server sees DATA even for the
+/// rejected recipient, answers it 554, and the row still carries the RCPT's 550, not the 554.
+#[test]
+fn pipelined_rcpt_rejection_reports_the_rcpt_reply_and_keeps_the_session() {
+    let rejected = email(2);
+    let reject = rejected.clone();
+    let server = ScriptedServer::start(move |ev| match ev.stage {
+        Stage::Ehlo => Reply::text(EHLO_PIPELINING),
+        Stage::Rcpt if ev.rcpt == Some(reject.as_str()) => {
+            Reply::text("550 5.1.1 no such user here")
+        }
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        recipients: 5,
+        concurrency: 1,
+        ..Spec::new(server.port)
+    };
+    let fx = Fixture::new(&spec);
+    let run = fx.run(&[], None);
+    run.expect(1);
+    let messages = server.wait_for(4, WAIT);
+    let others: Vec<String> = spec
+        .emails()
+        .into_iter()
+        .filter(|e| *e != rejected)
+        .collect();
+    assert_each_once(&scripted_rcpts(&messages), &others);
+    let row = row_for(&fx.rows(), &rejected).clone();
+    assert_eq!(
+        (row.status.as_str(), row.code.as_str()),
+        ("failed", "550"),
+        "{row:?}"
+    );
+    assert!(row.detail.contains("no such user"), "{row:?}");
+    assert_eq!(
+        server.count_commands("DATA"),
+        5,
+        "DATA sent in the same group as the rejected RCPT"
+    );
+    assert_eq!(server.connections(), 1, "one session for all five");
+    assert_eq!(fx.rows_with("sent").len(), 4);
+}
+
+/// 9b''. With PIPELINING, a 451 to MAIL: RCPT and DATA were already on their way (the server
+/// answers them 503), the session is kept, and the message is retried and delivered once.
+#[test]
+fn pipelined_transient_mail_rejection_is_retried_on_the_same_session() {
+    let server = ScriptedServer::start(|ev| match ev.stage {
+        Stage::Ehlo => Reply::text(EHLO_PIPELINING),
+        Stage::Mail if ev.nth == 1 => Reply::text("451 4.3.2 busy, try later"),
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        recipients: 3,
+        concurrency: 1,
+        ..Spec::new(server.port)
+    };
+    let fx = Fixture::new(&spec);
+    fx.run(&[], None).expect(0);
+    let messages = server.wait_for(3, WAIT);
+    assert_each_once(&scripted_rcpts(&messages), &spec.emails());
+    let commands: Vec<String> = server.commands().into_iter().map(|(_, l)| l).collect();
+    let first_mail = commands.iter().position(|l| l.starts_with("MAIL")).unwrap();
+    let verbs: Vec<&str> = commands[first_mail..first_mail + 3]
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap_or(""))
+        .collect();
+    assert_eq!(verbs, ["MAIL", "RCPT", "DATA"], "{commands:?}");
+    assert_eq!(server.connections(), 1, "the session survived the 451");
+    let retried = fx.rows().into_iter().filter(|r| r.attempts == 2).count();
+    assert_eq!(retried, 1, "{:?}", fx.rows());
+}
+
 /// 9c. A connection dropped in the middle of DATA: the message is sent again on a new session.
 #[test]
 fn connection_dropped_mid_data_is_retried() {

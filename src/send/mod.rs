@@ -1,4 +1,5 @@
-//! Delivery, the pipeline's last step: SMTP sessions ([`smtp`]), pacing ([`rate`]), the retry policy
+//! Delivery, the pipeline's last step: SMTP sessions ([`smtp`]) and each message's transaction
+//! ([`transaction`], pipelined where the server allows), pacing ([`rate`]), the retry policy
 //! ([`retry`]), the workers that tie them together ([`workers`]), or the dry run's preview files
 //! ([`preview`]).
 
@@ -6,4 +7,5 @@ pub mod preview;
 pub mod rate;
 pub mod retry;
 pub mod smtp;
+pub mod transaction;
 pub mod workers;

@@ -9,9 +9,10 @@ use std::time::Duration;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
+use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
 
+use super::transaction;
 use crate::campaign::{Security, SmtpSettings};
 
 /// Everything needed to open sessions; built once per run.
@@ -118,6 +119,12 @@ impl Connector {
                 Ok(Ok(())) => {}
             }
         }
+        let pipelining =
+            match tokio::time::timeout(timeout, offers_pipelining(&mut conn, &self.hello)).await {
+                Ok(Ok(offered)) => offered,
+                Ok(Err(e)) => return Err(connect_error(&server, "EHLO", &e)),
+                Err(_) => return Err(ConnectError::Transient(format!("{server}: EHLO timed out"))),
+            };
         if let Some(credentials) = &self.credentials {
             let mechanisms = [Mechanism::Plain, Mechanism::Login];
             match tokio::time::timeout(timeout, conn.auth(&mechanisms, credentials)).await {
@@ -139,8 +146,27 @@ impl Connector {
                 Ok(Ok(_)) => {}
             }
         }
-        Ok(Session { conn, timeout })
+        Ok(Session {
+            conn,
+            timeout,
+            pipelining,
+        })
     }
+}
+
+/// Whether the server lists PIPELINING in its EHLO reply. lettre keeps only the extensions it uses
+/// from its own EHLO, so this asks once more (before AUTH, as after STARTTLS; RFC 5321 §4.1.4
+/// allows a repeated EHLO, which resets nothing but the transaction).
+async fn offers_pipelining(
+    conn: &mut AsyncSmtpConnection,
+    hello: &ClientId,
+) -> Result<bool, lettre::transport::smtp::Error> {
+    let reply = conn.command(Ehlo::new(hello.clone())).await?;
+    Ok(reply.message().skip(1).any(|line| {
+        line.split_whitespace()
+            .next()
+            .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+    }))
 }
 
 fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, String> {
@@ -199,32 +225,12 @@ fn reply_text(e: &lettre::transport::smtp::Error) -> String {
     std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string())
 }
 
-/// Message content for the DATA phase, dot-stuffed (RFC 5321 §4.5.2) and ended with `.`.
-struct DataBody<'a>(&'a str);
-
-impl std::fmt::Display for DataBody<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.0.starts_with('.') {
-            f.write_str(".")?;
-        }
-        let mut rest = self.0;
-        while let Some(i) = rest.find("\r\n.") {
-            f.write_str(&rest[..i + 2])?;
-            f.write_str(".")?;
-            rest = &rest[i + 2..];
-        }
-        f.write_str(rest)?;
-        if !self.0.ends_with("\r\n") {
-            f.write_str("\r\n")?;
-        }
-        f.write_str(".\r\n")
-    }
-}
-
 /// An open session.
 pub struct Session {
     conn: AsyncSmtpConnection,
     timeout: Duration,
+    /// The server offers PIPELINING (RFC 2920): envelope commands go out in one write.
+    pipelining: bool,
 }
 
 impl Session {
@@ -250,22 +256,10 @@ impl Session {
         if !message.is_ascii() && info.supports_feature(Extension::EightBitMime) {
             options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        let result = tokio::time::timeout(self.timeout, async {
-            self.conn
-                .command(Mail::new(envelope.from().cloned(), options))
-                .await?;
-            for to in envelope.to() {
-                self.conn.command(Rcpt::new(to.clone(), vec![])).await?;
-            }
-            self.conn.command(Data).await?;
-            // One write for the content and the final dot: lettre writes them separately, and the
-            // small second write then waits for the delayed ACK of the first (Nagle), ~40 ms a
-            // message. `command` writes its argument in one piece and reads the reply.
-            match std::str::from_utf8(message) {
-                Ok(text) => self.conn.command(DataBody(text)).await,
-                Err(_) => self.conn.message(message).await,
-            }
-        })
+        let result = tokio::time::timeout(
+            self.timeout,
+            transaction::send(&mut self.conn, self.pipelining, envelope, options, message),
+        )
         .await;
         match result {
             Err(_) => Attempt::Broken {
@@ -312,19 +306,5 @@ impl Session {
     /// Says QUIT politely, without waiting long.
     pub async fn quit(mut self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.conn.quit()).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::DataBody;
-
-    #[test]
-    fn data_body_is_dot_stuffed_and_terminated() {
-        assert_eq!(
-            DataBody(".a\r\n..b\r\nc").to_string(),
-            "..a\r\n...b\r\nc\r\n.\r\n"
-        );
-        assert_eq!(DataBody("x\r\n").to_string(), "x\r\n.\r\n");
     }
 }
