@@ -25,7 +25,7 @@ pub struct DryRunReport {
 
 /// Renders previews for the campaign into `out`, at most `limit` recipients.
 pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Result<DryRunReport> {
-    crate::campaign::recipients::count_rows(&campaign.recipients)?;
+    let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign, true)?;
     renderer.preflight()?;
 
@@ -44,7 +44,7 @@ pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Re
     };
     let mut report = DryRunReport::default();
     let written: Result<()> = std::thread::scope(|scope| {
-        scope.spawn(move || pipeline::produce(campaign, &renderer, feed, &tx));
+        scope.spawn(move || pipeline::produce(&recipients, &renderer, feed, &tx));
         while let Ok(item) = rx.recv_blocking() {
             if let Err(e) = consume(&mut writer, &mut report, item) {
                 rx.close();

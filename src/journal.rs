@@ -4,7 +4,6 @@
 //! resumes from: recipients with a `sent` row are never sent again, `failed` ones only with
 //! `--retry-failed`, and the `sent` rows of the current UTC day count against `daily_limit`.
 
-use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +11,7 @@ use std::sync::Mutex;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 
+use crate::address_index::{self, AddressIndex, Combine};
 use crate::campaign::recipients::address_key;
 use crate::error::{Error, Result};
 use crate::invalid;
@@ -44,6 +44,23 @@ impl Status {
         }
     }
 
+    /// How telling a status is, for the history: `sent` beats `failed` beats `skipped`.
+    fn rank(self) -> u64 {
+        match self {
+            Status::Skipped => 0,
+            Status::Failed => 1,
+            Status::Sent => 2,
+        }
+    }
+
+    fn from_rank(rank: u64) -> Status {
+        match rank {
+            0 => Status::Skipped,
+            1 => Status::Failed,
+            _ => Status::Sent,
+        }
+    }
+
     fn parse(s: &str) -> Option<Status> {
         match s {
             "sent" => Some(Status::Sent),
@@ -67,10 +84,12 @@ pub struct Record<'a> {
     pub detail: &'a str,
 }
 
-/// What earlier runs recorded, keyed by address (case-insensitive).
+/// What earlier runs recorded, keyed by address (case-insensitive), in an [`AddressIndex`] so that
+/// a long log costs no more memory than a short one.
 #[derive(Debug, Default)]
 pub struct History {
-    latest: HashMap<u64, Status>,
+    /// The highest [`Status::rank`] logged for each address.
+    latest: AddressIndex,
     /// `sent` rows whose time is on `today` (UTC).
     pub sent_today: u64,
     pub today: Option<NaiveDate>,
@@ -79,16 +98,7 @@ pub struct History {
 impl History {
     /// The most telling status recorded for an address: `sent` beats `failed` beats `skipped`.
     pub fn status(&self, email: &str) -> Option<Status> {
-        self.latest.get(&address_key(email)).copied()
-    }
-
-    fn record(&mut self, email: &str, status: Status) {
-        let entry = self.latest.entry(address_key(email)).or_insert(status);
-        *entry = match (*entry, status) {
-            (Status::Sent, _) | (_, Status::Sent) => Status::Sent,
-            (Status::Failed, _) | (_, Status::Failed) => Status::Failed,
-            _ => Status::Skipped,
-        };
+        self.latest.get(address_key(email)).map(Status::from_rank)
     }
 
     pub fn len(&self) -> usize {
@@ -191,6 +201,11 @@ fn one_line(text: &str) -> String {
 }
 
 fn read_history(path: &Path, today: NaiveDate) -> Result<History> {
+    read_history_with_capacity(path, today, address_index::DEFAULT_CAPACITY)
+}
+
+/// [`read_history`] with the index holding `capacity` pairs in memory (tests spill it).
+fn read_history_with_capacity(path: &Path, today: NaiveDate, capacity: usize) -> Result<History> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_path(path)
@@ -206,10 +221,8 @@ fn read_history(path: &Path, today: NaiveDate) -> Result<History> {
             HEADER.join(",")
         ));
     }
-    let mut history = History {
-        today: Some(today),
-        ..History::default()
-    };
+    let mut latest = address_index::Builder::with_capacity(Combine::Max, capacity);
+    let mut sent_today = 0;
     for record in reader.records() {
         // A row cut short by a crash mid-write (the last line) is ignored: its outcome was not
         // recorded, so the recipient is treated as not yet handled.
@@ -227,11 +240,15 @@ fn read_history(path: &Path, today: NaiveDate) -> Result<History> {
                 .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
                 .is_some_and(|t| t.with_timezone(&Utc).date_naive() == today)
         {
-            history.sent_today += 1;
+            sent_today += 1;
         }
-        history.record(email, status);
+        latest.push(address_key(email), status.rank())?;
     }
-    Ok(history)
+    Ok(History {
+        latest: latest.finish()?,
+        sent_today,
+        today: Some(today),
+    })
 }
 
 #[cfg(test)]
@@ -280,5 +297,41 @@ mod tests {
         std::fs::write(&path, "email,name\na@x.example,A\n").unwrap();
         let err = Journal::open(&path, Utc::now()).err().unwrap().to_string();
         assert!(err.contains("not a campaign result log"), "{err}");
+    }
+
+    #[test]
+    fn sent_beats_failed_beats_skipped_across_spilled_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        let patterns: [&[&str]; 4] = [
+            &["skipped"],
+            &["failed", "skipped", "failed"],
+            &["skipped", "sent", "failed"],
+            &["failed", "skipped", "skipped", "skipped", "sent"],
+        ];
+        let mut log = format!("{}\n", HEADER.join(","));
+        // Each address's rows are far apart, so they land in different runs of 4.
+        for round in 0..5 {
+            for i in 0..40 {
+                if let Some(status) = patterns[i % 4].get(round) {
+                    let email = if round % 2 == 0 { "A" } else { "a" };
+                    let time = "2026-11-21T10:00:00Z";
+                    log.push_str(&format!("{email}{i}@x.example,{status},1,,,,{time}\n"));
+                }
+            }
+        }
+        std::fs::write(&path, log).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let history = read_history_with_capacity(&path, today, 4).unwrap();
+        let want = [Status::Skipped, Status::Failed, Status::Sent, Status::Sent];
+        for i in 0..40 {
+            assert_eq!(
+                history.status(&format!("a{i}@X.example")),
+                Some(want[i % 4])
+            );
+        }
+        assert_eq!(history.status("a40@x.example"), None);
+        assert_eq!(history.len(), 40);
+        assert_eq!(history.sent_today, 20);
     }
 }

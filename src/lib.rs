@@ -3,6 +3,7 @@
 //! preview files), with [`journal`] recording each recipient's result and [`progress`] reporting.
 //! [`run`] wires these into the pipeline the `campaign run` command executes.
 
+pub mod address_index;
 pub mod campaign;
 pub mod error;
 pub mod exit;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, Recipient, Row, SkipReason, Skipped};
+use crate::campaign::{Recipient, RecipientList, Row, SkipReason, Skipped};
 use crate::error::Error;
 use crate::render::{Rendered, Renderer};
 
@@ -72,16 +72,17 @@ pub struct FeedCounts {
     pub limited: bool,
 }
 
-/// Reads, filters and renders every row, sending results into `tx`. Runs on the caller's thread and
-/// the rayon pool; returns when the list is done, the limit is reached, or `stop` is set.
+/// Reads, filters and renders every row of the scanned list, sending results into `tx`. Runs on the
+/// caller's thread and the rayon pool; returns when the list is done, the limit is reached, or
+/// `stop` is set.
 pub fn produce(
-    campaign: &Campaign,
+    recipients: &RecipientList,
     renderer: &Renderer<'_>,
     feed: Feed<'_>,
     tx: &async_channel::Sender<Item>,
 ) -> FeedCounts {
     let mut counts = FeedCounts::default();
-    let mut reader = match campaign.recipients() {
+    let mut reader = match recipients.reader() {
         Ok(r) => r,
         Err(e) => {
             let _ = tx.send_blocking(Item::Abort(e));

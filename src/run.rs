@@ -126,7 +126,7 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     let concurrency = options.concurrency.unwrap_or(campaign.send.concurrency);
     settings::check_concurrency(concurrency).map_err(|e| invalid!("--concurrency: {e}"))?;
     let connector = connector(campaign, smtp_password(&campaign.dir))?;
-    let total = crate::campaign::recipients::count_rows(&campaign.recipients)?;
+    let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign, false)?;
     renderer.preflight()?;
 
@@ -179,7 +179,11 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     };
 
     let started = Instant::now();
-    let reporter = Reporter::start(Arc::clone(&counters), total, options.plain_progress);
+    let reporter = Reporter::start(
+        Arc::clone(&counters),
+        recipients.rows(),
+        options.plain_progress,
+    );
     let interrupted = Arc::new(AtomicBool::new(false));
     let (tx, rx) = async_channel::bounded::<Item>(concurrency * 4 + 64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -188,8 +192,8 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         .build()
         .map_err(|e| Error::Fatal(format!("cannot start the async runtime: {e}")))?;
     let fed = std::thread::scope(|scope| {
-        let renderer = &renderer;
-        let producer = scope.spawn(move || pipeline::produce(campaign, renderer, feed, &tx));
+        let (renderer, recipients) = (&renderer, &recipients);
+        let producer = scope.spawn(move || pipeline::produce(recipients, renderer, feed, &tx));
         runtime.block_on(async {
             tokio::spawn(watch_ctrl_c(Arc::clone(&stop), Arc::clone(&interrupted)));
             workers.run(concurrency, rx.clone()).await;

@@ -3,6 +3,7 @@
 //! Nothing downstream re-reads campaign.toml or the environment.
 
 mod config;
+mod csv_lines;
 pub mod deliverability;
 pub(crate) mod paths;
 pub mod recipients;
@@ -18,7 +19,7 @@ use lettre::message::Mailbox;
 use crate::error::Result;
 use crate::invalid;
 pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
-pub use recipients::{Recipient, RecipientReader, Row, SkipReason, Skipped};
+pub use recipients::{Recipient, RecipientList, RecipientReader, Row, SkipReason, Skipped};
 pub use settings::{Rate, Security, SendSettings, SmtpSettings};
 
 /// A template file of the campaign: its name (as Tera knows it) and path.
@@ -161,9 +162,17 @@ impl Campaign {
         })
     }
 
-    /// Opens the recipients CSV for streaming.
+    /// Opens the recipients CSV for streaming, without looking for duplicates (that needs the whole
+    /// file read first): for a look at the first rows. A whole run reads
+    /// [`Campaign::scan_recipients`]`()?.reader()` instead.
     pub fn recipients(&self) -> Result<RecipientReader> {
         RecipientReader::open(&self.recipients)
+    }
+
+    /// Reads the whole recipients CSV once (the pre-pass: readable, rows counted, the first line of
+    /// each address indexed); its readers report duplicates.
+    pub fn scan_recipients(&self) -> Result<RecipientList> {
+        RecipientList::scan(&self.recipients)
     }
 
     /// The domain of the From address: Message-IDs and content IDs are made on it.

@@ -3,17 +3,23 @@
 //! Each row becomes a [`Recipient`] or a [`Skipped`] with the reason the user will see: an empty or
 //! invalid address, a duplicate (case-insensitive) of an earlier row, or a row whose field count
 //! differs from the header. Only a file that cannot be read at all is an error.
+//!
+//! Duplicates need the whole file: [`RecipientList::scan`] reads it once first and indexes the
+//! first line of each address in an [`AddressIndex`] (on disk for a long list), and its readers
+//! look each row up there, so no table grows with the list.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use lettre::Address;
 
+use crate::address_index::{self, AddressIndex, Combine};
 use crate::error::Result;
 use crate::invalid;
+
+use super::csv_lines::{self, LineCounter, LineCounting};
 
 /// The header row: column names (trimmed, as written) and where `email` and `name` are.
 #[derive(Debug)]
@@ -79,8 +85,8 @@ pub enum Row {
     Skipped(Skipped),
 }
 
-/// A key for an address that ignores case, for duplicate and result-log lookups. Storing 8 bytes per
-/// address instead of the address keeps memory small for lists of millions.
+/// A key for an address that ignores case, for duplicate, result-log and suppression lookups in an
+/// [`AddressIndex`]: 8 bytes per address instead of the address.
 pub fn address_key(email: &str) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::hash::DefaultHasher::new();
@@ -90,36 +96,9 @@ pub fn address_key(email: &str) -> u64 {
     hasher.finish()
 }
 
-/// Streams the rows of a recipients CSV.
-pub struct RecipientReader {
-    path: PathBuf,
-    reader: csv::Reader<LineCounting<File>>,
-    lines: Arc<Mutex<Lines>>,
-    columns: Arc<Columns>,
-    seen: HashMap<u64, u64>,
-    record: csv::StringRecord,
-}
-
-impl RecipientReader {
-    /// Opens the CSV and reads its header row.
-    pub fn open(path: &Path) -> Result<RecipientReader> {
-        let file = File::open(path).map_err(|e| {
-            invalid!(
-                "{}: cannot open the recipients file: {e}; set `recipients` in campaign.toml to your CSV",
-                path.display()
-            )
-        })?;
-        let lines = Arc::new(Mutex::new(Lines::default()));
-        let counting = LineCounting {
-            inner: file,
-            lines: Arc::clone(&lines),
-        };
-        let mut reader = csv::ReaderBuilder::new()
-            .flexible(true)
-            .from_reader(counting);
-        let headers = reader
-            .headers()
-            .map_err(|e| invalid!("{}: cannot read the header row: {e}", path.display()))?;
+impl Columns {
+    /// Reads the header row's names and finds the `email` (required) and `name` columns.
+    fn from_headers(path: &Path, headers: &csv::StringRecord) -> Result<Columns> {
         let names: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
         let find = |wanted: &str| names.iter().position(|n| n.eq_ignore_ascii_case(wanted));
         let email = find("email").ok_or_else(|| {
@@ -130,13 +109,57 @@ impl RecipientReader {
             )
         })?;
         let name = find("name");
-        let columns = Arc::new(Columns { names, email, name });
+        Ok(Columns { names, email, name })
+    }
+
+    /// The address of `record`, trimmed, and why the row cannot be sent, if it cannot (a
+    /// duplicate aside): a field count that differs from the header's, or an empty or invalid
+    /// address. The reader and its pre-pass both decide with this, so only a row the reader
+    /// would send can be the first occurrence of an address.
+    fn check<'r>(&self, record: &'r csv::StringRecord) -> (&'r str, Option<SkipReason>) {
+        let email = record.get(self.email).unwrap_or("").trim();
+        let expected = self.names.len();
+        if record.len() != expected {
+            let fields = record.len();
+            return (email, Some(SkipReason::MalformedRow { fields, expected }));
+        }
+        (email, check_address(email))
+    }
+}
+
+/// Streams the rows of a recipients CSV. Duplicates are found only by a reader from
+/// [`RecipientList::reader`], which knows each address's first line from the pre-pass.
+pub struct RecipientReader {
+    path: PathBuf,
+    reader: csv::Reader<LineCounting<File>>,
+    lines: LineCounter,
+    columns: Arc<Columns>,
+    /// The first line of each address; `None` when duplicates are not looked for.
+    first_lines: Option<Arc<AddressIndex>>,
+    record: csv::StringRecord,
+}
+
+impl RecipientReader {
+    /// Opens the CSV and reads its header row. This reader does not look for duplicates (that
+    /// needs the whole file read first: [`RecipientList::scan`]); it suits a look at the first rows.
+    pub fn open(path: &Path) -> Result<RecipientReader> {
+        let file = File::open(path).map_err(|e| {
+            invalid!(
+                "{}: cannot open the recipients file: {e}; set `recipients` in campaign.toml to your CSV",
+                path.display()
+            )
+        })?;
+        let (mut reader, lines) = csv_lines::reader(file);
+        let headers = reader
+            .headers()
+            .map_err(|e| invalid!("{}: cannot read the header row: {e}", path.display()))?;
+        let columns = Arc::new(Columns::from_headers(path, headers)?);
         Ok(RecipientReader {
             path: path.to_path_buf(),
             reader,
             lines,
             columns,
-            seen: HashMap::new(),
+            first_lines: None,
             record: csv::StringRecord::new(),
         })
     }
@@ -146,42 +169,17 @@ impl RecipientReader {
     }
 
     fn row(&mut self) -> Row {
-        let byte = self.record.position().map_or(0, |p| p.byte());
-        let line = self.lines.lock().unwrap().line_at(byte);
-        let expected = self.columns.names.len();
-        let email = self
-            .record
-            .get(self.columns.email)
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        if self.record.len() != expected {
-            let reason = SkipReason::MalformedRow {
-                fields: self.record.len(),
-                expected,
-            };
+        let line = self.lines.line_of(&self.record);
+        let (email, problem) = self.columns.check(&self.record);
+        let reason = problem.or_else(|| self.duplicate(email, line));
+        let email = email.to_string();
+        if let Some(reason) = reason {
             return Row::Skipped(Skipped {
                 line,
                 email,
                 reason,
             });
         }
-        if let Some(reason) = check_address(&email) {
-            return Row::Skipped(Skipped {
-                line,
-                email,
-                reason,
-            });
-        }
-        if let Some(&first_line) = self.seen.get(&address_key(&email)) {
-            let reason = SkipReason::Duplicate { first_line };
-            return Row::Skipped(Skipped {
-                line,
-                email,
-                reason,
-            });
-        }
-        self.seen.insert(address_key(&email), line);
         let name = self
             .columns
             .name
@@ -197,49 +195,11 @@ impl RecipientReader {
             columns: Arc::clone(&self.columns),
         })
     }
-}
 
-/// Line numbers for record byte offsets. The csv crate's own line count lags by one in CRLF files,
-/// so the newlines are counted here as the bytes stream past, keeping only those not yet behind
-/// the current record (a few kilobytes of read-ahead), never the whole file.
-#[derive(Debug, Default)]
-struct Lines {
-    /// Bytes read so far.
-    offset: u64,
-    /// Offsets of newlines not yet counted.
-    pending: std::collections::VecDeque<u64>,
-    /// Newlines before the last asked-for offset.
-    counted: u64,
-}
-
-impl Lines {
-    /// The 1-based line of the record starting at `byte`. Offsets must not go backwards. A newline
-    /// exactly at `byte` is the tail of a CRLF terminator, so it is counted too.
-    fn line_at(&mut self, byte: u64) -> u64 {
-        while self.pending.front().is_some_and(|&nl| nl <= byte) {
-            self.pending.pop_front();
-            self.counted += 1;
-        }
-        self.counted + 1
-    }
-}
-
-/// A reader that notes where the newlines are as the csv parser pulls bytes through it.
-struct LineCounting<R> {
-    inner: R,
-    lines: Arc<Mutex<Lines>>,
-}
-
-impl<R: std::io::Read> std::io::Read for LineCounting<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        let mut lines = self.lines.lock().unwrap();
-        let start = lines.offset;
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
-            lines.pending.push_back(start + i as u64);
-        }
-        lines.offset += n as u64;
-        Ok(n)
+    /// A valid address on `line` whose first valid row is an earlier line is a duplicate of it.
+    fn duplicate(&self, email: &str, line: u64) -> Option<SkipReason> {
+        let first_line = self.first_lines.as_ref()?.get(address_key(email))?;
+        (first_line < line).then_some(SkipReason::Duplicate { first_line })
     }
 }
 
@@ -278,19 +238,65 @@ fn unreadable(path: &Path, e: &csv::Error) -> crate::error::Error {
     invalid!("{}: line {line}: {what}", path.display())
 }
 
-/// Counts the data rows of a CSV without keeping them (for the progress bar's total), and checks the
-/// whole file is readable before anything is sent.
-pub fn count_rows(path: &Path) -> Result<u64> {
-    let file = File::open(path).map_err(|e| invalid!("{}: cannot open: {e}", path.display()))?;
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(file);
-    let mut record = csv::StringRecord::new();
-    let mut rows = 0;
-    loop {
-        match reader.read_record(&mut record) {
-            Ok(true) => rows += 1,
-            Ok(false) => return Ok(rows),
-            Err(e) => return Err(unreadable(path, &e)),
+/// The recipients CSV after its pre-pass: read to the end once (so it is known to be readable before
+/// anything is sent), its data rows counted (the progress bar's total), and the first line of each
+/// address indexed with [`AddressIndex`], whose memory does not grow with the list. Its readers
+/// report a row as a duplicate of the first line of its address.
+#[derive(Debug)]
+pub struct RecipientList {
+    path: PathBuf,
+    rows: u64,
+    first_lines: Arc<AddressIndex>,
+}
+
+impl RecipientList {
+    /// Reads the whole CSV once. An unreadable record is an error; a header that cannot be read or
+    /// has no `email` column is not (there is nothing to index): [`RecipientList::reader`]
+    /// reports it, as [`RecipientReader::open`] does.
+    pub fn scan(path: &Path) -> Result<RecipientList> {
+        RecipientList::scan_with_capacity(path, address_index::DEFAULT_CAPACITY)
+    }
+
+    /// [`RecipientList::scan`] with the index holding `capacity` pairs in memory (tests spill it).
+    fn scan_with_capacity(path: &Path, capacity: usize) -> Result<RecipientList> {
+        let file =
+            File::open(path).map_err(|e| invalid!("{}: cannot open: {e}", path.display()))?;
+        let (mut reader, lines) = csv_lines::reader(file);
+        let columns = reader
+            .headers()
+            .ok()
+            .and_then(|headers| Columns::from_headers(path, headers).ok());
+        let mut first_lines = address_index::Builder::with_capacity(Combine::Min, capacity);
+        let mut record = csv::StringRecord::new();
+        let mut rows = 0;
+        while reader
+            .read_record(&mut record)
+            .map_err(|e| unreadable(path, &e))?
+        {
+            rows += 1;
+            let Some(columns) = &columns else { continue };
+            let line = lines.line_of(&record);
+            if let (email, None) = columns.check(&record) {
+                first_lines.push(address_key(email), line)?;
+            }
         }
+        Ok(RecipientList {
+            path: path.to_path_buf(),
+            rows,
+            first_lines: Arc::new(first_lines.finish()?),
+        })
+    }
+
+    /// The number of data rows (every record after the header, whatever it holds).
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Opens the CSV again for streaming, reporting duplicates.
+    pub fn reader(&self) -> Result<RecipientReader> {
+        let mut reader = RecipientReader::open(&self.path)?;
+        reader.first_lines = Some(Arc::clone(&self.first_lines));
+        Ok(reader)
     }
 }
 
@@ -299,12 +305,26 @@ mod tests {
     use super::*;
 
     fn rows(csv: &str) -> Vec<Row> {
+        rows_with_capacity(csv, address_index::DEFAULT_CAPACITY)
+    }
+
+    /// The rows a run reads: the pre-pass's index holding `capacity` pairs in memory.
+    fn rows_with_capacity(csv: &str, capacity: usize) -> Vec<Row> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("r.csv");
         std::fs::write(&path, csv).unwrap();
-        RecipientReader::open(&path)
-            .unwrap()
-            .map(|r| r.unwrap())
+        let list = RecipientList::scan_with_capacity(&path, capacity).unwrap();
+        let rows: Vec<Row> = list.reader().unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(list.rows(), rows.len() as u64);
+        rows
+    }
+
+    fn skip_reasons(rows: &[Row]) -> Vec<String> {
+        rows.iter()
+            .filter_map(|r| match r {
+                Row::Skipped(s) => Some(format!("{} {}", s.line, s.reason)),
+                Row::Recipient(_) => None,
+            })
             .collect()
     }
 
@@ -329,16 +349,32 @@ mod tests {
         };
         assert_eq!(s.line, 3);
         let got = rows("email,name\nA@x.example,a\n,b\nnope,c\na@X.example,d\nb@x.example\n");
-        let reasons: Vec<String> = got
-            .iter()
-            .filter_map(|r| match r {
-                Row::Skipped(s) => Some(format!("{} {}", s.line, s.reason)),
-                Row::Recipient(_) => None,
-            })
-            .collect();
+        let reasons = skip_reasons(&got);
         assert_eq!(reasons[0], "3 empty address");
         assert!(reasons[1].starts_with("4 invalid address"), "{reasons:?}");
         assert_eq!(reasons[2], "5 duplicate of line 2");
         assert_eq!(reasons[3], "6 malformed row: 1 fields, the header has 2");
+    }
+
+    #[test]
+    fn duplicates_found_across_spilled_runs_name_the_first_valid_line() {
+        // Lines 2-3: one record over two lines; then u1..u29 on lines 4..32, CRLF throughout.
+        let mut csv = String::from("email,note\r\nu0@x.example,\"two\r\nlines\"\r\n");
+        (1..30).for_each(|i| csv.push_str(&format!("u{i}@x.example,\r\n")));
+        csv.push_str("u30@x.example,too,many\r\n"); // 33: malformed, not a first occurrence
+        csv.push_str("U30@X.example,\r\n"); // 34: the first valid u30
+        csv.push_str("u0@X.EXAMPLE,\r\n"); // 35
+        csv.push_str("u30@x.example,\r\n"); // 36
+        csv.push_str("\"u17@x.example \",\r\n"); // 37
+        csv.push_str(",\r\n"); // 38
+        let want = [
+            "33 malformed row: 3 fields, the header has 2",
+            "35 duplicate of line 2",
+            "36 duplicate of line 34",
+            "37 duplicate of line 20",
+            "38 empty address",
+        ];
+        assert_eq!(skip_reasons(&rows_with_capacity(&csv, 4)), want);
+        assert_eq!(skip_reasons(&rows(&csv)), want);
     }
 }

@@ -108,7 +108,7 @@ impl CheckReport {
 /// render failures first (sorted), then the deliverability lints, then (with `options.dns`) the
 /// DNS checks.
 pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
-    crate::campaign::recipients::count_rows(&campaign.recipients)?;
+    let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign, false)?;
     let csv = campaign.recipients.display().to_string();
     let suppression = crate::campaign::suppress::Suppression::load(&campaign.suppress)?;
@@ -123,7 +123,7 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
     let mut items = Vec::new();
     let mut content = lint::ContentLints::new(campaign);
     std::thread::scope(|scope| {
-        scope.spawn(move || pipeline::produce(campaign, &renderer, feed, &tx));
+        scope.spawn(move || pipeline::produce(&recipients, &renderer, feed, &tx));
         while let Ok(item) = rx.recv_blocking() {
             match item {
                 Item::Message { message, .. } => {
