@@ -166,15 +166,17 @@ def wait_listening(port, proc, what):
 class SmtpSink:
     """Postfix's smtp-sink on a free loopback port; its -c counters go to a file."""
 
-    def __init__(self, scratch):
+    def __init__(self, scratch, pipelining=True):
         for tool in (SMTP_SINK, SMTP_SOURCE):
             if not os.access(tool, os.X_OK):
                 sys.exit(f"e2e: {tool} not found: run `bash tests/support/setup.sh` first")
         self.port = free_port()
-        self.counter_file = Path(scratch) / "smtp-sink.out"
+        self.counter_file = Path(scratch) / f"smtp-sink-{self.port}.out"
         cmd = [SMTP_SINK]
         if os.geteuid() == 0:
             cmd += ["-u", "root"]
+        if not pipelining:
+            cmd += ["-p"]  # do not announce PIPELINING (RFC 2920)
         cmd += ["-c", f"127.0.0.1:{self.port}", "1024"]
         self.out = open(self.counter_file, "wb")
         self.proc = subprocess.Popen(cmd, stdout=self.out, stderr=subprocess.STDOUT)
@@ -235,8 +237,12 @@ def parse_send(res, n):
 def throughput(args, scratch):
     n, reps, c = args.n, args.reps, args.concurrency
     sink = SmtpSink(scratch)
+    # smtp-source never pipelines; a second sink that does not offer PIPELINING makes campaign
+    # pay the same four round trips per message, for a like-for-like ratio.
+    plain_sink = SmtpSink(scratch, pipelining=False)
     try:
         cdir = make_campaign(scratch / "c", n, port=sink.port)
+        plain_dir = make_campaign(scratch / "c-plain", n, port=plain_sink.port)
         # Warm-up, and the message size for smtp-source: a dry run of the first 500.
         probe = shm_dir("campaign-probe-")
         run([args.binary, "run", cdir, "--dry-run", "--out", probe, "--limit", "500"], scratch)
@@ -254,25 +260,34 @@ def throughput(args, scratch):
             scratch,
         )
 
-        send, source, dry, internal = [], [], [], []
-        send_rss, dry_rss, ratios = [], [], []
+        send, plain_send, source, dry, internal = [], [], [], [], []
+        send_rss, dry_rss, ratios, plain_ratios = [], [], [], []
 
-        def do_send(rep):
+        def campaign_send(rep, target, directory, what):
             logf = scratch / f"results-{rep}.csv"
-            before = sink.messages()
+            before = target.messages()
             res = run(
-                [args.binary, "run", cdir, "--concurrency", str(c), "--log", logf, "--no-progress"],
+                [args.binary, "run", directory, "--concurrency", str(c), "--log", logf,
+                 "--no-progress"],
                 scratch,
             )
-            internal.append(parse_send(res, n))
-            got = sink.messages() - before
+            got = target.messages() - before
             if got != n:
-                log(f"warning: smtp-sink counted {got} messages for the campaign send, not {n}")
+                log(f"warning: smtp-sink counted {got} messages for the {what}, not {n}")
             logf.unlink()
+            log(f"rep {rep}: {what} {res.wall:.2f}s {n / res.wall:.0f} msg/s, "
+                f"RSS {mb(res.maxrss_kb)}")
+            return res
+
+        def do_send(rep):
+            res = campaign_send(rep, sink, cdir, "campaign send")
+            internal.append(parse_send(res, n))
             send.append(n / res.wall)
             send_rss.append(res.maxrss_kb)
-            log(f"rep {rep}: campaign send {res.wall:.2f}s {n / res.wall:.0f} msg/s, "
-                f"RSS {mb(res.maxrss_kb)}")
+
+        def do_plain_send(rep):
+            res = campaign_send(rep, plain_sink, plain_dir, "campaign send, no PIPELINING")
+            plain_send.append(n / res.wall)
 
         def do_source(rep):
             before = sink.messages()
@@ -296,15 +311,17 @@ def throughput(args, scratch):
             log(f"rep {rep}: dry run {res.wall:.2f}s {n / res.wall:.0f} msg/s, "
                 f"RSS {mb(res.maxrss_kb)}")
 
-        steps = [do_send, do_source, do_dry]
+        steps = [do_send, do_source, do_dry, do_plain_send]
         for rep in range(1, reps + 1):
             # Interleaved, and the order rotated each rep so no variant always runs first.
             k = (rep - 1) % len(steps)
             for step in steps[k:] + steps[:k]:
                 step(rep)
             ratios.append(send[-1] / source[-1])
+            plain_ratios.append(plain_send[-1] / source[-1])
     finally:
         sink.stop()
+        plain_sink.stop()
 
     print()
     print(f"== throughput: N={n} recipients, {reps} reps interleaved, concurrency {c}, "
@@ -314,6 +331,7 @@ def throughput(args, scratch):
         ("(a) campaign run (send)", send),
         (f"(b) smtp-source -s {c} -l {size}", source),
         ("(c) campaign run --dry-run", dry),
+        ("(d) campaign send, no PIPELINING", plain_send),
     ]:
         med, lo, hi = summary(vals)
         print(f"{label:34}{med:10.0f}{lo:10.0f}{hi:10.0f}")
@@ -322,6 +340,9 @@ def throughput(args, scratch):
           "(\"elapsed …, N messages/s\")")
     print(f"ratio campaign/smtp-source per rep: {' '.join(f'{r:.2f}' for r in ratios)}  "
           f"median {statistics.median(ratios):.2f}")
+    print(f"ratio without PIPELINING (d)/(b), both 4 round trips a message: "
+          f"{' '.join(f'{r:.2f}' for r in plain_ratios)}  "
+          f"median {statistics.median(plain_ratios):.2f}")
     print(f"dry-run throughput: median {statistics.median(dry):.0f} msg/s "
           f"(.eml + .html per recipient written to tmpfs)")
     print(f"peak RSS campaign send: median {mb(statistics.median(send_rss))}, "
