@@ -919,14 +919,15 @@ fn retry_failed_sends_only_the_failed_recipient() {
 }
 
 /// 11. `rate = "20/s"`: 30 messages take at least 1.4 s, and no one-second window of the server's
-///     arrival times (MAIL commands; less 40 ms allowed for arrival jitter) holds more than 20.
+///     arrival times (the end of DATA, when a relay counts a message; less 40 ms allowed for
+///     arrival jitter) holds more than 20.
 #[test]
 fn rate_limit_is_respected_at_the_server() {
     let arrivals = Arc::new(Mutex::new(Vec::<Instant>::new()));
     let server = {
         let arrivals = Arc::clone(&arrivals);
         ScriptedServer::start(move |ev| {
-            if ev.stage == Stage::Mail {
+            if ev.stage == Stage::DataEnd {
                 arrivals.lock().unwrap().push(Instant::now());
             }
             Reply::Default

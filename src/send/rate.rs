@@ -5,6 +5,13 @@
 //! the period plus a small margin for late wake-ups, so no window of one period — the first one
 //! included, since there is no initial burst — carries more than the limit. Every attempt (a retry
 //! too) takes a slot, since that is what the relay counts.
+//!
+//! A slot is the moment the message content goes out, which is when the relay counts it (at the end
+//! of DATA). The session is woken [`LEAD`] before its slot to exchange MAIL, RCPT and DATA, and
+//! writes the content at the slot itself: the time the envelope takes (which varies with the
+//! relay's load) then does not move messages closer together than the schedule allows. Long waits
+//! at low rates still happen before MAIL, with the session idle, never in the middle of a
+//! transaction.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -17,6 +24,9 @@ use crate::campaign::Rate;
 /// Allowance for a timer that wakes late and for uneven delivery, so that the relay, not only the
 /// sender, sees no window over the limit. It costs 1 % of the rate at a one-second period.
 const WAKE_MARGIN: Duration = Duration::from_millis(10);
+
+/// How long before its slot a session starts the envelope (MAIL, RCPT, DATA).
+pub const LEAD: Duration = Duration::from_millis(100);
 
 /// Rates whose window needs more remembered slots than this are paced by the schedule alone.
 const MAX_REMEMBERED: u32 = 1_000_000;
@@ -44,11 +54,13 @@ impl Pacer {
         }
     }
 
-    /// Reserves the next slot and returns when it has come.
-    pub async fn wait(&self) {
-        let Some(rate) = self.rate else { return };
+    /// Reserves the next slot and returns [`LEAD`] before it; the slot is when the content may go
+    /// out (`None`: no rate, at once).
+    pub async fn next_slot(&self) -> Option<Instant> {
+        let rate = self.rate?;
         let slot = self.reserve(rate, Instant::now());
-        tokio::time::sleep_until(slot).await;
+        tokio::time::sleep_until(slot.checked_sub(LEAD).unwrap_or(slot)).await;
+        Some(slot)
     }
 
     fn reserve(&self, rate: Rate, now: Instant) -> Instant {

@@ -236,7 +236,13 @@ pub struct Session {
 impl Session {
     /// Runs one transaction (MAIL, RCPT, DATA, message). A negative reply leaves the session usable
     /// (after RSET); a broken one is reported as [`Attempt::Broken`] and must be dropped.
-    pub async fn send(&mut self, envelope: &Envelope, message: &[u8]) -> Attempt {
+    /// The content goes out no earlier than `slot` (the rate limit's; see [`super::rate`]).
+    pub async fn send(
+        &mut self,
+        envelope: &Envelope,
+        message: &[u8],
+        slot: Option<tokio::time::Instant>,
+    ) -> Attempt {
         let mut options = Vec::new();
         let info = self.conn.server_info();
         let non_ascii = envelope
@@ -258,7 +264,14 @@ impl Session {
         }
         let result = tokio::time::timeout(
             self.timeout,
-            transaction::send(&mut self.conn, self.pipelining, envelope, options, message),
+            transaction::send(
+                &mut self.conn,
+                self.pipelining,
+                envelope,
+                options,
+                message,
+                slot,
+            ),
         )
         .await;
         match result {

@@ -19,6 +19,7 @@ pub async fn send(
     envelope: &Envelope,
     options: Vec<MailParameter>,
     message: &[u8],
+    slot: Option<tokio::time::Instant>,
 ) -> Result<Response, Error> {
     let mail = Mail::new(envelope.from().cloned(), options);
     let rcpts = envelope.to().iter().map(|to| Rcpt::new(to.clone(), vec![]));
@@ -34,6 +35,9 @@ pub async fn send(
             conn.command(rcpt).await?;
         }
         conn.command(Data).await?;
+    }
+    if let Some(slot) = slot {
+        tokio::time::sleep_until(slot).await; // the rate limit counts the content
     }
     // One write for the content and the final dot: lettre writes them separately, and the small
     // second write then waits for the delayed ACK of the first (Nagle), ~40 ms a message.

@@ -108,9 +108,11 @@ impl Workers {
                 }
             }
             let conn = session.as_mut().expect("connected above");
-            self.pacer.wait().await;
+            let slot = self.pacer.next_slot().await;
             job.attempts += 1;
-            let attempt = conn.send(&job.message.envelope, &job.message.bytes).await;
+            let attempt = conn
+                .send(&job.message.envelope, &job.message.bytes, slot)
+                .await;
             let drop_session = matches!(attempt, Attempt::Broken { .. })
                 || matches!(attempt, Attempt::Rejected { code: 421, .. });
             if drop_session {
