@@ -280,19 +280,20 @@ mod tests {
         "-->",
     ];
 
+    /// Asserts that the cached path gives css-inline's own bytes for `html`.
+    fn assert_same_as_css_inline(inliner: &Inliner, html: &str, what: &str) {
+        let direct = inliner.inline_directly(html).unwrap();
+        assert_eq!(inliner.inline(html).unwrap(), direct, "{what}");
+    }
+
     #[test]
     fn same_bytes_as_css_inline_for_every_kind_of_value() {
         let inliner = Inliner::new();
         for value in VALUES {
             let html = page(STYLE, value, value);
-            let direct = inliner.inline_directly(&html).unwrap();
-            assert_eq!(inliner.inline(&html).unwrap(), direct, "value {value:?}");
+            assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}"));
             // Again from the cache.
-            assert_eq!(
-                inliner.inline(&html).unwrap(),
-                direct,
-                "value {value:?}, cached"
-            );
+            assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}, cached"));
         }
         let stats = inliner.stats();
         assert!(stats.cached >= VALUES.len() as u64, "{stats:?}");
@@ -324,11 +325,7 @@ mod tests {
         let inliner = Inliner::new();
         for value in ["Jane", "de", "Jo"] {
             let html = page(style, value, "photo");
-            assert_eq!(
-                inliner.inline(&html).unwrap(),
-                inliner.inline_directly(&html).unwrap(),
-                "value {value:?}"
-            );
+            assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}"));
         }
         let keep = inliner.keep.read().unwrap().clone();
         for name in ["href", "lang", "data-id"] {
@@ -346,10 +343,7 @@ mod tests {
             "<html><head><style>p{color:red}</style></head><body><p title=\"unclosed>x</p></body></html>",
             "<html><body><p>\u{E002}0\u{E003}</p></body></html>",
         ] {
-            assert_eq!(
-                inliner.inline(html).unwrap(),
-                inliner.inline_directly(html).unwrap()
-            );
+            assert_same_as_css_inline(&inliner, html, html);
         }
         assert_eq!(inliner.stats().direct, 4);
     }
@@ -371,8 +365,7 @@ mod tests {
                 context.insert(name, value);
             }
             let html = tera::Tera::one_off(template, &context, true).unwrap();
-            let direct = inliner.inline_directly(&html).unwrap();
-            assert_eq!(inliner.inline(&html).unwrap(), direct, "recipient {i}");
+            assert_same_as_css_inline(&inliner, &html, &format!("recipient {i}"));
         }
         let stats = inliner.stats();
         assert_eq!(stats.direct, 0, "{stats:?}");
