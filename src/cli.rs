@@ -44,9 +44,13 @@ pub struct RunArgs {
     /// Parallel SMTP sessions (overrides [send] concurrency).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
-    /// Send again to recipients whose last logged status is `failed`.
+    /// Send again to recipients whose logged status is `failed`.
     #[arg(long)]
     pub retry_failed: bool,
+    /// Send again to recipients whose logged status is `unknown` (the relay may have delivered
+    /// them: check with it first).
+    #[arg(long)]
+    pub retry_unknown: bool,
     /// Never draw a progress bar; print plain progress lines instead.
     #[arg(long)]
     pub no_progress: bool,

@@ -15,6 +15,9 @@ pub enum Error {
     /// A transport failure that would fail every recipient (authentication, TLS, unreachable server).
     #[error("{0}")]
     Fatal(String),
+    /// Another run holds the result log's lock; nothing was sent.
+    #[error("{0}")]
+    Locked(String),
     /// Writing previews or the result log failed.
     #[error("{context}: {source}")]
     Output {
@@ -30,6 +33,7 @@ impl Error {
         match self {
             Error::Invalid(_) => ExitCode::InvalidCampaign,
             Error::Fatal(_) => ExitCode::Fatal,
+            Error::Locked(_) => ExitCode::Busy,
             Error::Output { .. } => ExitCode::Fatal,
         }
     }

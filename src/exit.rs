@@ -14,8 +14,11 @@ pub enum ExitCode {
     Fatal,
     /// The daily limit was reached; the next run (after midnight UTC) continues.
     DailyLimit,
-    /// Interrupted by Ctrl-C; the next run resumes.
-    Interrupted,
+    /// Another run is sending with the same result log; nothing was sent.
+    Busy,
+    /// Stopped by this signal (SIGINT, SIGTERM, SIGHUP) after the messages in flight were logged;
+    /// the next run resumes. The code is the shell's convention, 128 + the signal number.
+    Stopped(i32),
 }
 
 impl ExitCode {
@@ -26,7 +29,8 @@ impl ExitCode {
             ExitCode::InvalidCampaign => 2,
             ExitCode::Fatal => 3,
             ExitCode::DailyLimit => 4,
-            ExitCode::Interrupted => 130,
+            ExitCode::Busy => 5,
+            ExitCode::Stopped(signal) => 128 + signal,
         }
     }
 }
@@ -42,6 +46,9 @@ mod tests {
         assert_eq!(ExitCode::InvalidCampaign.code(), 2);
         assert_eq!(ExitCode::Fatal.code(), 3);
         assert_eq!(ExitCode::DailyLimit.code(), 4);
-        assert_eq!(ExitCode::Interrupted.code(), 130);
+        assert_eq!(ExitCode::Busy.code(), 5);
+        assert_eq!(ExitCode::Stopped(1).code(), 129, "SIGHUP");
+        assert_eq!(ExitCode::Stopped(2).code(), 130, "SIGINT");
+        assert_eq!(ExitCode::Stopped(15).code(), 143, "SIGTERM");
     }
 }

@@ -79,6 +79,23 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     }
 }
 
+/// `println!` that cannot panic: after SIGHUP the terminal may be gone, and the exit code must
+/// still say how the run ended.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] on stderr.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
     let campaign = load(&args.dir)?;
     let options = campaign::run::SendOptions {
@@ -87,37 +104,49 @@ fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
         rate: args.rate,
         concurrency: args.concurrency,
         retry_failed: args.retry_failed,
+        retry_unknown: args.retry_unknown,
         plain_progress: args.no_progress,
     };
     let report = campaign::run::run(&campaign, &options)?;
     let c = report.counts;
-    println!(
-        "sent {}, failed {}, skipped {}; {} already handled by earlier runs",
-        c.sent, c.failed, c.skipped, c.already_done
+    say!(
+        "sent {}, failed {}, skipped {}, unknown {}; {} already handled by earlier runs",
+        c.sent,
+        c.failed,
+        c.skipped,
+        c.unknown,
+        c.already_done
     );
-    println!(
+    say!(
         "elapsed {:.1}s, {:.1} messages/s; result log: {}",
         report.elapsed.as_secs_f64(),
         report.rate(),
         report.log.display()
     );
     if let Some(fatal) = &report.fatal {
-        eprintln!("error: {fatal}");
-        eprintln!("the run stopped; recipients without a row in the log are sent by the next run");
-    } else if report.interrupted {
-        eprintln!("interrupted; run the same command again to continue");
+        warn!("error: {fatal}");
+        warn!("the run stopped; recipients without a row in the log are sent by the next run");
+    } else if report.stopped_by.is_some() {
+        warn!("stopped by a signal; run the same command again to continue");
     } else if report.daily_limit_reached {
         let tomorrow = chrono::Utc::now().date_naive() + chrono::Days::new(1);
-        println!(
+        say!(
             "daily_limit reached for today (UTC); run again from {tomorrow} 00:00 UTC to continue"
         );
     } else if report.limited {
-        println!("--limit reached; run again to continue with the next recipients");
+        say!("--limit reached; run again to continue with the next recipients");
     }
     if c.failed > 0 {
-        println!(
+        say!(
             "{} recipient(s) failed: see the log; --retry-failed sends to them again",
             c.failed
+        );
+    }
+    if c.unknown > 0 {
+        say!(
+            "{} recipient(s) have an unknown outcome: the relay may have delivered their message \
+             (see the log); check with the relay, then --retry-unknown sends to them again",
+            c.unknown
         );
     }
     Ok(report.exit_code())

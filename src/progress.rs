@@ -2,7 +2,7 @@
 //! indicatif bar on stderr when stderr is a terminal, or a plain line every few seconds when it is
 //! not (cron, CI), so logs stay readable.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -15,6 +15,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
+    /// Messages whose final dot went out without a valid verdict (may have been delivered).
+    pub unknown: AtomicU64,
     /// Recipients already handled by an earlier run (not sent again).
     pub already_done: AtomicU64,
 }
@@ -25,6 +27,7 @@ pub struct Snapshot {
     pub sent: u64,
     pub failed: u64,
     pub skipped: u64,
+    pub unknown: u64,
     pub already_done: u64,
 }
 
@@ -34,6 +37,7 @@ impl Counters {
             sent: self.sent.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            unknown: self.unknown.load(Ordering::Relaxed),
             already_done: self.already_done.load(Ordering::Relaxed),
         }
     }
@@ -41,7 +45,7 @@ impl Counters {
 
 impl Snapshot {
     pub fn done(&self) -> u64 {
-        self.sent + self.failed + self.skipped + self.already_done
+        self.sent + self.failed + self.skipped + self.unknown + self.already_done
     }
 }
 
@@ -115,8 +119,13 @@ fn report(counters: &Counters, total: u64, bar: Option<ProgressBar>, stop: &Atom
         } else {
             0.0
         };
+        let unknown = if s.unknown > 0 {
+            format!(" unknown {}", s.unknown)
+        } else {
+            String::new()
+        };
         let msg = format!(
-            "sent {} failed {} skipped {} · {rate:.1}/s",
+            "sent {} failed {} skipped {}{unknown} · {rate:.1}/s",
             s.sent, s.failed, s.skipped
         );
         match &bar {
@@ -132,7 +141,10 @@ fn report(counters: &Counters, total: u64, bar: Option<ProgressBar>, stop: &Atom
                 } else {
                     "?".into()
                 };
-                eprintln!(
+                // Not eprintln!: after SIGHUP the terminal may be gone, and a failed write must not
+                // panic the thread.
+                let _ = writeln!(
+                    std::io::stderr(),
                     "progress: {}/{total} {msg}, elapsed {}s, ETA {eta}",
                     s.done(),
                     (now - start).as_secs()

@@ -1,11 +1,13 @@
-//! `campaign run` (a real send): open the result log, decide per recipient from its history
-//! (resume, `--retry-failed`, `--limit`, `daily_limit`), feed the shared pipeline into the SMTP
-//! workers, handle Ctrl-C, and report. The dry run shares everything up to the last step.
+//! `campaign run` (a real send): open the result log under its run lock, decide per recipient from
+//! its history (resume, `--retry-failed`, `--retry-unknown`, `--limit`, `daily_limit`), feed the
+//! shared pipeline into the SMTP workers, stop cleanly on SIGINT, SIGTERM or SIGHUP, and report. The
+//! dry run shares everything up to the last step.
 
+use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -22,6 +24,7 @@ use crate::render::Renderer;
 use crate::send::rate::Pacer;
 use crate::send::smtp::Connector;
 use crate::send::workers::Workers;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 /// The environment variable holding the SMTP password (also read from `.env`).
 pub const PASSWORD_VAR: &str = "CAMPAIGN_SMTP_PASSWORD";
@@ -34,6 +37,8 @@ pub struct SendOptions {
     pub rate: Option<String>,
     pub concurrency: Option<usize>,
     pub retry_failed: bool,
+    /// Also send to recipients whose outcome was logged `unknown` (the user checked the relay).
+    pub retry_unknown: bool,
     pub plain_progress: bool,
 }
 
@@ -46,7 +51,8 @@ pub struct SendReport {
     /// Recipients not reached because of `--limit` or `daily_limit`.
     pub limited: bool,
     pub daily_limit_reached: bool,
-    pub interrupted: bool,
+    /// The stop signal (its number) that ended the run early.
+    pub stopped_by: Option<i32>,
     pub fatal: Option<Error>,
 }
 
@@ -54,9 +60,9 @@ impl SendReport {
     pub fn exit_code(&self) -> ExitCode {
         if self.fatal.is_some() {
             ExitCode::Fatal
-        } else if self.interrupted {
-            ExitCode::Interrupted
-        } else if self.counts.failed > 0 {
+        } else if let Some(signal) = self.stopped_by {
+            ExitCode::Stopped(signal)
+        } else if self.counts.failed > 0 || self.counts.unknown > 0 {
             ExitCode::SomeFailed
         } else if self.daily_limit_reached {
             ExitCode::DailyLimit
@@ -135,7 +141,18 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         .clone()
         .unwrap_or_else(|| campaign.dir.join("results.csv"));
     let suppression = Suppression::load(&campaign.suppress)?;
-    let (journal, history) = Journal::open(&log, Utc::now())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Fatal(format!("cannot start the async runtime: {e}")))?;
+    // From here on a stop signal is a clean stop, not the default sudden death.
+    let signals = {
+        let _guard = runtime.enter();
+        StopSignals::install()
+            .map_err(|e| Error::Fatal(format!("cannot watch for stop signals: {e}")))?
+    };
+    let (journal, history) = Journal::open(&log, Utc::now(), concurrency)?;
     let remaining_today = campaign
         .send
         .daily_limit
@@ -154,11 +171,12 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         Arc::clone(&counters),
         campaign.send.retries,
         Arc::clone(&stop),
+        campaign.send.stop_after_rejections,
     ));
-    let retry_failed = options.retry_failed;
     let already_done = |email: &str| match history.status(email) {
         Some(Status::Sent) => true,
-        Some(Status::Failed) => !retry_failed,
+        Some(Status::Unknown) => !options.retry_unknown,
+        Some(Status::Failed) => !options.retry_failed,
         _ => false,
     };
     let decide = |r: &crate::campaign::Recipient| {
@@ -184,18 +202,14 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         recipients.rows(),
         options.plain_progress,
     );
-    let interrupted = Arc::new(AtomicBool::new(false));
+    let stopped_by = Arc::new(AtomicI32::new(0));
     let (tx, rx) = async_channel::bounded::<Item>(concurrency * 4 + 64);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| Error::Fatal(format!("cannot start the async runtime: {e}")))?;
     let fed = std::thread::scope(|scope| {
         let (renderer, recipients) = (&renderer, &recipients);
         let producer = scope.spawn(move || pipeline::produce(recipients, renderer, feed, &tx));
         runtime.block_on(async {
-            tokio::spawn(watch_ctrl_c(Arc::clone(&stop), Arc::clone(&interrupted)));
+            let watch = signals.watch(Arc::clone(&workers), Arc::clone(&stopped_by));
+            tokio::spawn(watch);
             workers.run(concurrency, rx.clone()).await;
         });
         // Workers are done (or stopped): let the producer see a closed channel and end.
@@ -204,6 +218,7 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         producer.join().expect("the producer thread panicked")
     });
     reporter.finish();
+    let flushed = workers.journal.sync();
     let counts = counters.snapshot();
     Ok(SendReport {
         counts,
@@ -212,22 +227,73 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         limited: fed.limited,
         daily_limit_reached: fed.limited
             && remaining_today.is_some_and(|r| options.limit.is_none_or(|l| r < l)),
-        interrupted: interrupted.load(Ordering::SeqCst),
-        fatal: workers.take_fatal(),
+        stopped_by: Some(stopped_by.load(Ordering::SeqCst)).filter(|&n| n != 0),
+        fatal: workers.take_fatal().or(flushed.err()),
     })
 }
 
-/// First Ctrl-C: stop taking recipients, let in-flight messages finish. Second: leave at once
-/// (those messages have no row and are sent by the next run).
-async fn watch_ctrl_c(stop: Arc<AtomicBool>, interrupted: Arc<AtomicBool>) {
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
+/// The signals that ask a run to stop: SIGINT (Ctrl-C), SIGTERM (systemd, Kubernetes, `timeout`,
+/// `kill`) and SIGHUP (a closed terminal or SSH session). All three are handled alike.
+struct StopSignals {
+    int: Signal,
+    term: Signal,
+    hup: Signal,
+}
+
+impl StopSignals {
+    /// Replaces the default action (sudden death) of the three; needs the runtime entered.
+    fn install() -> std::io::Result<StopSignals> {
+        Ok(StopSignals {
+            int: signal(SignalKind::interrupt())?,
+            term: signal(SignalKind::terminate())?,
+            hup: signal(SignalKind::hangup())?,
+        })
     }
-    interrupted.store(true, Ordering::SeqCst);
-    stop.store(true, Ordering::SeqCst);
-    eprintln!("\nstopping: finishing the messages in flight (Ctrl-C again to abandon them)");
-    if tokio::signal::ctrl_c().await.is_ok() {
-        eprintln!("abandoned; the next run resumes from the result log");
-        std::process::exit(ExitCode::Interrupted.code());
+
+    /// The next stop signal's number and name.
+    async fn next(&mut self) -> (i32, &'static str) {
+        tokio::select! {
+            _ = self.int.recv() => (libc_number::SIGINT, "SIGINT"),
+            _ = self.term.recv() => (libc_number::SIGTERM, "SIGTERM"),
+            _ = self.hup.recv() => (libc_number::SIGHUP, "SIGHUP"),
+        }
     }
+
+    /// First signal: stop taking recipients, let the messages in flight finish and get their rows
+    /// (the run then exits with 128 + the signal). Second: log those still in flight as `unknown`,
+    /// flush the log and leave at once.
+    async fn watch(mut self, workers: Arc<Workers>, stopped_by: Arc<AtomicI32>) {
+        let (number, name) = self.next().await;
+        stopped_by.store(number, Ordering::SeqCst);
+        workers.stop.store(true, Ordering::SeqCst);
+        say(&format!(
+            "\n{name}: stopping: no new recipients; finishing the messages in flight (a second \
+             signal abandons them)"
+        ));
+        let (_, again) = self.next().await;
+        let detail = format!(
+            "abandoned by a second stop signal ({again}) while waiting for the relay's reply"
+        );
+        match workers.journal.abandon(&detail) {
+            Ok(n) => say(&format!(
+                "{again}: abandoned {n} message(s) in flight, logged as unknown (they may have \
+                 been delivered; --retry-unknown sends them again); the next run resumes from the \
+                 result log"
+            )),
+            Err(e) => say(&format!("{again}: abandoned the messages in flight: {e}")),
+        }
+        std::process::exit(ExitCode::Stopped(number).code());
+    }
+}
+
+/// Signal numbers (POSIX, the same on every Unix this runs on).
+mod libc_number {
+    pub const SIGHUP: i32 = 1;
+    pub const SIGINT: i32 = 2;
+    pub const SIGTERM: i32 = 15;
+}
+
+/// A line on stderr that cannot panic: after SIGHUP the terminal may be gone.
+fn say(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

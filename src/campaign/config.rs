@@ -71,6 +71,8 @@ pub struct SmtpSection {
     pub ca_file: Option<String>,
     /// Seconds allowed for one SMTP command/reply, and for connecting [default: 30].
     pub timeout: Option<u64>,
+    /// Seconds to wait for the reply to the message's final dot [default: 600, RFC 5321 §4.5.3.2.6].
+    pub data_timeout: Option<u64>,
     /// The name sent in EHLO [default: this machine's host name].
     pub hello_name: Option<String>,
 }
@@ -83,4 +85,6 @@ pub struct SendSection {
     pub concurrency: Option<usize>,
     pub retries: Option<u32>,
     pub daily_limit: Option<u64>,
+    /// Stop after this many consecutive permanent failures with the same reply [default: 20; 0: never].
+    pub stop_after_rejections: Option<u32>,
 }

@@ -58,6 +58,10 @@ pub struct SmtpSettings {
     pub username: Option<String>,
     pub ca_file: Option<PathBuf>,
     pub timeout: Duration,
+    /// How long to wait for the reply to the final dot: RFC 5321 §4.5.3.2.6 asks for 10 minutes,
+    /// because a relay may scan or queue the message before answering. A missing reply after the
+    /// dot leaves the outcome unknown, so this wait is long on purpose.
+    pub data_timeout: Duration,
     pub hello_name: Option<String>,
 }
 
@@ -84,6 +88,12 @@ impl SmtpSettings {
         if timeout == 0 {
             return Err(invalid!("[smtp] timeout must be at least 1 (seconds)"));
         }
+        let data_timeout = section.data_timeout.unwrap_or(600);
+        if data_timeout == 0 {
+            return Err(invalid!(
+                "[smtp] data_timeout must be at least 1 (seconds; the default is 600)"
+            ));
+        }
         Ok(SmtpSettings {
             host: section.host.trim().to_string(),
             port,
@@ -91,6 +101,7 @@ impl SmtpSettings {
             username: section.username.filter(|u| !u.is_empty()),
             ca_file,
             timeout: Duration::from_secs(timeout),
+            data_timeout: Duration::from_secs(data_timeout),
             hello_name: section.hello_name,
         })
     }
@@ -145,7 +156,13 @@ pub struct SendSettings {
     pub concurrency: usize,
     pub retries: u32,
     pub daily_limit: Option<u64>,
+    /// Stop the run after this many consecutive permanent failures with the same reply (a relay
+    /// that rejects everything); `None` never stops.
+    pub stop_after_rejections: Option<u32>,
 }
+
+/// The default for `[send] stop_after_rejections`.
+pub const STOP_AFTER_REJECTIONS: u32 = 20;
 
 impl SendSettings {
     pub(super) fn from_section(section: Option<SendSection>) -> Result<Self> {
@@ -154,6 +171,7 @@ impl SendSettings {
             concurrency: None,
             retries: None,
             daily_limit: None,
+            stop_after_rejections: None,
         });
         let rate = section
             .rate
@@ -168,6 +186,10 @@ impl SendSettings {
             concurrency,
             retries: section.retries.unwrap_or(3),
             daily_limit: section.daily_limit,
+            stop_after_rejections: match section.stop_after_rejections {
+                Some(0) => None,
+                n => Some(n.unwrap_or(STOP_AFTER_REJECTIONS)),
+            },
         })
     }
 }
@@ -212,6 +234,7 @@ mod tests {
             username: None,
             ca_file: None,
             timeout: None,
+            data_timeout: None,
             hello_name: None,
         };
         SmtpSettings::from_section(section, None)

@@ -11,6 +11,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
 use lettre::transport::smtp::commands::{Ehlo, Rset};
 use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::{Response, Severity};
 
 use super::transaction;
 use crate::campaign::{Security, SmtpSettings};
@@ -27,12 +28,17 @@ pub struct Connector {
 /// The outcome of one message's transaction.
 #[derive(Debug)]
 pub enum Attempt {
-    /// 250 after DATA: the server took the message.
+    /// 2xx after the final dot: the server took the message.
     Accepted { code: u16, text: String },
     /// A negative reply (4xx transient, 5xx permanent) to MAIL, RCPT, DATA or the message.
     Rejected { code: u16, text: String },
-    /// The server did not reply in time, or the connection broke: state unknown, session dropped.
+    /// Before the final dot went out, the server did not reply in time or the connection broke:
+    /// not delivered, worth retrying; session dropped.
     Broken { detail: String },
+    /// After the final dot went out, no valid verdict came back (no reply within `data_timeout`,
+    /// the connection closed, a malformed or 3xx reply): the message may have been delivered, so
+    /// it must not be sent again blindly. Session dropped.
+    Unknown { code: Option<u16>, detail: String },
     /// The client refused to send (e.g. non-ASCII address to a server without SMTPUTF8).
     Refused { detail: String },
 }
@@ -149,6 +155,7 @@ impl Connector {
         Ok(Session {
             conn,
             timeout,
+            data_timeout: self.settings.data_timeout,
             pipelining,
         })
     }
@@ -225,24 +232,75 @@ fn reply_text(e: &lettre::transport::smtp::Error) -> String {
     std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string())
 }
 
+/// Whether a failed write is what broke the connection: a broken pipe comes only from writing, so
+/// the write that carried the final dot did not complete and the relay cannot have the message.
+fn never_left(e: &lettre::transport::smtp::Error) -> bool {
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
 /// An open session.
 pub struct Session {
     conn: AsyncSmtpConnection,
     timeout: Duration,
+    /// The wait for the reply to the final dot.
+    data_timeout: Duration,
     /// The server offers PIPELINING (RFC 2920): envelope commands go out in one write.
     pipelining: bool,
 }
 
 impl Session {
-    /// Runs one transaction (MAIL, RCPT, DATA, message). A negative reply leaves the session usable
-    /// (after RSET); a broken one is reported as [`Attempt::Broken`] and must be dropped.
-    /// The content goes out no earlier than `slot` (the rate limit's; see [`super::rate`]).
+    /// Runs one transaction: the envelope (MAIL, RCPT, DATA) under `timeout`, then, no earlier
+    /// than `slot` (the rate limit's; see [`super::rate`]) and only if `before_dot` agrees (it
+    /// records the message as in flight), the content and its final dot, whose reply is awaited for
+    /// `data_timeout` (RFC 5321 §4.5.3.2.6). A negative reply leaves the session usable (after
+    /// RSET); a broken or out-of-step one must be dropped ([`Session::is_broken`]).
     pub async fn send(
         &mut self,
         envelope: &Envelope,
         message: &[u8],
         slot: Option<tokio::time::Instant>,
+        before_dot: impl FnOnce() -> bool,
     ) -> Attempt {
+        let options = match self.mail_options(envelope, message) {
+            Ok(options) => options,
+            Err(detail) => return Attempt::Refused { detail },
+        };
+        let start = transaction::envelope(&mut self.conn, self.pipelining, envelope, options);
+        match tokio::time::timeout(self.timeout, start).await {
+            Err(_) => {
+                self.conn.abort().await;
+                return Attempt::Broken {
+                    detail: format!("no reply within {}s", self.timeout.as_secs()),
+                };
+            }
+            Ok(Err(e)) => return self.failed(e).await,
+            Ok(Ok(())) => {}
+        }
+        if let Some(slot) = slot {
+            tokio::time::sleep_until(slot).await; // the rate limit counts the content
+        }
+        if !before_dot() {
+            self.conn.abort().await;
+            return Attempt::Broken {
+                detail: "not sent: the result log could not record it".into(),
+            };
+        }
+        let reply = tokio::time::timeout(
+            self.data_timeout,
+            transaction::content(&mut self.conn, message),
+        )
+        .await;
+        self.verdict(reply).await
+    }
+
+    /// MAIL parameters for this message, or why it cannot be sent through this server.
+    fn mail_options(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+    ) -> Result<Vec<MailParameter>, String> {
         let mut options = Vec::new();
         let info = self.conn.server_info();
         let non_ascii = envelope
@@ -252,54 +310,83 @@ impl Session {
             .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
         if non_ascii {
             if !info.supports_feature(Extension::SmtpUtfEight) {
-                return Attempt::Refused {
-                    detail: "the address is not ASCII and the server does not support SMTPUTF8"
-                        .into(),
-                };
+                return Err(
+                    "the address is not ASCII and the server does not support SMTPUTF8".into(),
+                );
             }
             options.push(MailParameter::SmtpUtfEight);
         }
         if !message.is_ascii() && info.supports_feature(Extension::EightBitMime) {
             options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
         }
-        let result = tokio::time::timeout(
-            self.timeout,
-            transaction::send(
-                &mut self.conn,
-                self.pipelining,
-                envelope,
-                options,
-                message,
-                slot,
-            ),
-        )
-        .await;
-        match result {
-            Err(_) => Attempt::Broken {
-                detail: format!("no reply within {}s", self.timeout.as_secs()),
+        Ok(options)
+    }
+
+    /// What the reply to the final dot means. Only 2xx is delivered and only 4xx/5xx is not; a
+    /// write that failed (EPIPE: the dot never left) is safe to retry; anything else leaves the
+    /// message's fate unknown.
+    async fn verdict(
+        &mut self,
+        reply: Result<
+            Result<Response, lettre::transport::smtp::Error>,
+            tokio::time::error::Elapsed,
+        >,
+    ) -> Attempt {
+        let unknown = match reply {
+            Ok(Ok(response)) if response.code().severity == Severity::PositiveCompletion => {
+                return Attempt::Accepted {
+                    code: u16::from(response.code()),
+                    text: response.message().collect::<Vec<_>>().join(" "),
+                };
+            }
+            Ok(Err(e)) if e.status().is_some() || never_left(&e) => return self.failed(e).await,
+            Ok(Ok(response)) => Attempt::Unknown {
+                code: Some(u16::from(response.code())),
+                detail: format!(
+                    "the relay answered the end of the message with {} {}, which is neither \
+                     success (2xx) nor failure (4xx, 5xx)",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                ),
             },
-            Ok(Ok(response)) => Attempt::Accepted {
-                code: u16::from(response.code()),
-                text: response.message().collect::<Vec<_>>().join(" "),
+            Ok(Err(e)) => Attempt::Unknown {
+                code: None,
+                detail: format!("after the end of the message: {}", describe(&e)),
             },
-            Ok(Err(e)) => match e.status() {
-                Some(code) => {
-                    let attempt = Attempt::Rejected {
-                        code: u16::from(code),
-                        text: reply_text(&e),
-                    };
-                    if !self.reset().await {
-                        self.conn.abort().await;
-                    }
-                    attempt
+            Err(_) => Attempt::Unknown {
+                code: None,
+                detail: format!(
+                    "no reply to the end of the message within {}s ([smtp] data_timeout)",
+                    self.data_timeout.as_secs()
+                ),
+            },
+        };
+        self.conn.abort().await;
+        unknown
+    }
+
+    /// The attempt for an error before the final dot (or a 4xx/5xx reply to it).
+    async fn failed(&mut self, e: lettre::transport::smtp::Error) -> Attempt {
+        match e.status() {
+            Some(code) => {
+                let attempt = Attempt::Rejected {
+                    code: u16::from(code),
+                    text: reply_text(&e),
+                };
+                if !self.reset().await {
+                    self.conn.abort().await;
                 }
-                None if e.is_client() => Attempt::Refused {
-                    detail: describe(&e),
-                },
-                None => Attempt::Broken {
-                    detail: describe(&e),
-                },
+                attempt
+            }
+            None if e.is_client() => Attempt::Refused {
+                detail: describe(&e),
             },
+            None => {
+                self.conn.abort().await;
+                Attempt::Broken {
+                    detail: describe(&e),
+                }
+            }
         }
     }
 

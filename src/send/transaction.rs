@@ -1,5 +1,6 @@
-//! One message's SMTP transaction on an open session: MAIL, RCPT for each recipient, DATA, then the
-//! content. When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write
+//! One message's SMTP transaction on an open session, in its two halves: the envelope (MAIL, RCPT
+//! for each recipient, DATA), which can fail safely, and the content with its final dot, after
+//! which the relay may have the message whatever happens. When the server offers PIPELINING (RFC 2920), MAIL, RCPT and DATA go out in one write
 //! and their replies are read in order afterwards: two round trips per message instead of four,
 //! which is what limits a session's rate on any link with latency. The first negative reply is the
 //! one reported (a rejected RCPT makes the server refuse DATA too); if the server accepted DATA
@@ -12,15 +13,15 @@ use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::MailParameter;
 use lettre::transport::smtp::response::Response;
 
-/// Sends the envelope commands and the content; the reply to the content, or the first error.
-pub async fn send(
+/// Sends the envelope: MAIL, RCPT for each recipient, DATA (in one write when pipelining). Ok when
+/// the server is waiting for the content; else the first negative reply or the broken connection.
+/// Nothing of the message has gone out yet, so any failure here is safe to retry.
+pub async fn envelope(
     conn: &mut AsyncSmtpConnection,
     pipelining: bool,
     envelope: &Envelope,
     options: Vec<MailParameter>,
-    message: &[u8],
-    slot: Option<tokio::time::Instant>,
-) -> Result<Response, Error> {
+) -> Result<(), Error> {
     let mail = Mail::new(envelope.from().cloned(), options);
     let rcpts = envelope.to().iter().map(|to| Rcpt::new(to.clone(), vec![]));
     if pipelining {
@@ -28,17 +29,18 @@ pub async fn send(
             .chain(rcpts.map(|r| r.to_string()))
             .chain(std::iter::once(Data.to_string()))
             .collect();
-        pipelined(conn, &group, envelope.to().len() + 2).await?;
-    } else {
-        conn.command(mail).await?;
-        for rcpt in rcpts {
-            conn.command(rcpt).await?;
-        }
-        conn.command(Data).await?;
+        return pipelined(conn, &group, envelope.to().len() + 2).await;
     }
-    if let Some(slot) = slot {
-        tokio::time::sleep_until(slot).await; // the rate limit counts the content
+    conn.command(mail).await?;
+    for rcpt in rcpts {
+        conn.command(rcpt).await?;
     }
+    conn.command(Data).await.map(drop)
+}
+
+/// Writes the content and the final dot, and reads the reply to it. Once this has started, the
+/// relay may take the message whatever happens next (see `Session::send`).
+pub async fn content(conn: &mut AsyncSmtpConnection, message: &[u8]) -> Result<Response, Error> {
     // One write for the content and the final dot: lettre writes them separately, and the small
     // second write then waits for the delayed ACK of the first (Nagle), ~40 ms a message.
     // `command` writes its argument in one piece and reads the reply.

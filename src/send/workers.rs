@@ -3,14 +3,17 @@
 //! due for retry), waits for the rate limiter, runs the transaction and writes the result row. A
 //! transient failure is put back with a backoff delay instead of blocking the worker; a fatal one
 //! (authentication, TLS, unreachable server) sets the stop flag so every worker ends after its
-//! current message, and no recipient is marked failed because of it.
+//! current message, and no recipient is marked failed because of it. Each worker is one slot of the
+//! journal's in-flight record: it marks its message there just before the final dot and clears it
+//! with the outcome row. A message whose fate is unknown after the dot is never retried; a relay
+//! that rejects everything stops the run after `stop_after_rejections` identical rejections.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::Error;
-use crate::journal::{Journal, Record, Status};
+use crate::journal::{Journal, Record, RunLock, Status};
 use crate::pipeline::Item;
 use crate::progress::Counters;
 use crate::render::Rendered;
@@ -36,9 +39,13 @@ pub struct Workers {
     pub journal: Journal,
     pub counters: Arc<Counters>,
     pub retries: u32,
-    /// Set to stop taking new recipients (Ctrl-C, fatal error).
+    /// Set to stop taking new recipients (a stop signal, fatal error).
     pub stop: Arc<AtomicBool>,
+    /// Stop after this many consecutive permanent rejections with the same reply.
+    pub stop_after_rejections: Option<u32>,
     fatal: Mutex<Option<Error>>,
+    /// The last permanent rejection's reply (address-free) and how many in a row gave it.
+    rejections: Mutex<(String, u32)>,
     retry_tx: async_channel::Sender<Job>,
     retry_rx: async_channel::Receiver<Job>,
     waiting: AtomicUsize,
@@ -52,6 +59,7 @@ impl Workers {
         counters: Arc<Counters>,
         retries: u32,
         stop: Arc<AtomicBool>,
+        stop_after_rejections: Option<u32>,
     ) -> Workers {
         let (retry_tx, retry_rx) = async_channel::unbounded();
         Workers {
@@ -61,7 +69,9 @@ impl Workers {
             counters,
             retries,
             stop,
+            stop_after_rejections,
             fatal: Mutex::new(None),
+            rejections: Mutex::new((String::new(), 0)),
             retry_tx,
             retry_rx,
             waiting: AtomicUsize::new(0),
@@ -70,11 +80,11 @@ impl Workers {
 
     /// The error that stopped the run, if one did.
     pub fn take_fatal(&self) -> Option<Error> {
-        self.fatal.lock().unwrap().take()
+        self.fatal.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
     fn stop_with(&self, error: Error) {
-        let mut fatal = self.fatal.lock().unwrap();
+        let mut fatal = self.fatal.lock().unwrap_or_else(|p| p.into_inner());
         if fatal.is_none() {
             *fatal = Some(error);
         }
@@ -88,16 +98,23 @@ impl Workers {
     /// Runs `concurrency` workers until the channel is drained and no retry is pending, or a stop.
     pub async fn run(self: &Arc<Self>, concurrency: usize, rx: async_channel::Receiver<Item>) {
         let tasks: Vec<_> = (0..concurrency)
-            .map(|_| tokio::spawn(Arc::clone(self).worker(rx.clone())))
+            .map(|slot| tokio::spawn(Arc::clone(self).worker(slot, rx.clone())))
             .collect();
         for task in tasks {
             let _ = task.await;
         }
     }
 
-    async fn worker(self: Arc<Self>, rx: async_channel::Receiver<Item>) {
+    /// One SMTP session's loop; `slot` is its place in the journal's in-flight record.
+    async fn worker(self: Arc<Self>, slot: usize, rx: async_channel::Receiver<Item>) {
         let mut session: Option<Session> = None;
         while let Some(mut job) = self.next_job(&rx).await {
+            let m = &job.message;
+            if !RunLock::fits(&m.message_id, &m.email) {
+                let why = "the address is longer than SMTP allows (RFC 5321: 254 octets)";
+                self.finish(&job, Status::Failed, None, why, None);
+                continue;
+            }
             if session.as_ref().is_none_or(Session::is_broken) {
                 match self.connect().await {
                     Ok(s) => session = Some(s),
@@ -108,17 +125,27 @@ impl Workers {
                 }
             }
             let conn = session.as_mut().expect("connected above");
-            let slot = self.pacer.next_slot().await;
+            let pace = self.pacer.next_slot().await;
             job.attempts += 1;
-            let attempt = conn
-                .send(&job.message.envelope, &job.message.bytes, slot)
-                .await;
-            let drop_session = matches!(attempt, Attempt::Broken { .. })
-                || matches!(attempt, Attempt::Rejected { code: 421, .. });
+            let m = &job.message;
+            let before_dot = || match self.journal.begin(slot, &m.email, &m.message_id) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.stop_with(e);
+                    false
+                }
+            };
+            let attempt = conn.send(&m.envelope, &m.bytes, pace, before_dot).await;
+            let drop_session = matches!(
+                attempt,
+                Attempt::Broken { .. }
+                    | Attempt::Unknown { .. }
+                    | Attempt::Rejected { code: 421, .. }
+            );
             if drop_session {
                 session = None;
             }
-            self.settle(job, attempt).await;
+            self.settle(job, attempt, slot).await;
         }
         if let Some(session) = session {
             session.quit().await;
@@ -152,13 +179,13 @@ impl Workers {
                 }
                 Ok(Item::Skipped { skipped, .. }) => {
                     let detail = skipped.reason.to_string();
-                    self.record(&skipped.email, Status::Skipped, 0, None, "", &detail);
+                    self.record(&skipped.email, Status::Skipped, 0, None, "", &detail, None);
                 }
                 Ok(Item::RenderFailed {
                     recipient, error, ..
                 }) => {
                     let detail = format!("not rendered: {error}");
-                    self.record(&recipient.email, Status::Failed, 0, None, "", &detail);
+                    self.record(&recipient.email, Status::Failed, 0, None, "", &detail, None);
                 }
                 Ok(Item::Abort(e)) => {
                     self.stop_with(e);
@@ -202,21 +229,38 @@ impl Workers {
         }
     }
 
-    /// Records the outcome of an attempt, or schedules the next one.
-    async fn settle(&self, job: Job, attempt: Attempt) {
+    /// Records the outcome of an attempt (clearing `slot`'s in-flight record with the row), or
+    /// schedules the next one.
+    async fn settle(&self, job: Job, attempt: Attempt, worker: usize) {
+        let slot = Some(worker);
         let (code, detail) = match attempt {
             Attempt::Accepted { code, text } => {
-                return self.finish(&job, Status::Sent, Some(code), &text);
+                self.rejections.lock().unwrap_or_else(|p| p.into_inner()).1 = 0;
+                return self.finish(&job, Status::Sent, Some(code), &text, slot);
+            }
+            Attempt::Unknown { code, detail } => {
+                let detail = format!(
+                    "{detail}: it may have been delivered, so it is not sent again; check with \
+                     the relay (search for the Message-ID), then run with --retry-unknown to send it \
+                     again"
+                );
+                return self.finish(&job, Status::Unknown, code, &detail, slot);
             }
             Attempt::Rejected { code, text } if retry::is_permanent(code) => {
-                return self.finish(&job, Status::Failed, Some(code), &text);
+                self.finish(&job, Status::Failed, Some(code), &text, slot);
+                return self.count_rejection(code, &text, &job.message.email);
             }
-            Attempt::Refused { detail } => return self.finish(&job, Status::Failed, None, &detail),
+            Attempt::Refused { detail } => {
+                return self.finish(&job, Status::Failed, None, &detail, slot);
+            }
             Attempt::Rejected { code, text } => (Some(code), text),
             Attempt::Broken { detail } => (None, detail),
         };
         if job.attempts > self.retries {
-            return self.finish(&job, Status::Failed, code, &detail);
+            return self.finish(&job, Status::Failed, code, &detail, slot);
+        }
+        if let Err(e) = self.journal.release(worker) {
+            return self.stop_with(e);
         }
         let delay = retry::backoff(job.attempts);
         if self.waiting.load(Ordering::SeqCst) >= MAX_WAITING_RETRIES {
@@ -233,11 +277,53 @@ impl Workers {
         });
     }
 
-    fn finish(&self, job: &Job, status: Status, code: Option<u16>, detail: &str) {
-        let m = &job.message;
-        self.record(&m.email, status, job.attempts, code, &m.message_id, detail);
+    /// Counts a permanent rejection; stops the run when `stop_after_rejections` in a row gave the
+    /// same reply (the recipient's address left out, as relays often quote it), since a relay that
+    /// rejects everything would otherwise mark the whole list failed.
+    fn count_rejection(&self, code: u16, text: &str, email: &str) {
+        let Some(limit) = self.stop_after_rejections else {
+            return;
+        };
+        let reply = format!("{code} {}", without_address(text, email));
+        let mut last = self.rejections.lock().unwrap_or_else(|p| p.into_inner());
+        if last.0 == reply {
+            last.1 += 1;
+        } else {
+            *last = (reply, 1);
+        }
+        if last.1 >= limit {
+            let message = format!(
+                "the relay rejected {limit} messages in a row with the same reply: \"{code} {text}\"; \
+                 the run stopped so the rest of the list is not marked failed. Fix what the reply \
+                 says (sender, account, quota, relay access), then run again: recipients without \
+                 a row are sent then ([send] stop_after_rejections = 0 disables this stop)"
+            );
+            drop(last);
+            self.stop_with(Error::Fatal(message));
+        }
     }
 
+    fn finish(
+        &self,
+        job: &Job,
+        status: Status,
+        code: Option<u16>,
+        detail: &str,
+        slot: Option<usize>,
+    ) {
+        let m = &job.message;
+        self.record(
+            &m.email,
+            status,
+            job.attempts,
+            code,
+            &m.message_id,
+            detail,
+            slot,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         email: &str,
@@ -246,11 +332,13 @@ impl Workers {
         code: Option<u16>,
         message_id: &str,
         detail: &str,
+        slot: Option<usize>,
     ) {
         let counter = match status {
             Status::Sent => &self.counters.sent,
             Status::Failed => &self.counters.failed,
             Status::Skipped => &self.counters.skipped,
+            Status::Unknown => &self.counters.unknown,
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let record = Record {
@@ -261,8 +349,29 @@ impl Workers {
             message_id,
             detail,
         };
-        if let Err(e) = self.journal.append(&record) {
+        if let Err(e) = self.journal.append(&record, slot) {
             self.stop_with(e);
         }
+    }
+}
+
+/// A reply text with the recipient's address (in any case) taken out.
+fn without_address(text: &str, email: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let email = email.trim().to_ascii_lowercase();
+    match lower.find(&email).filter(|_| !email.is_empty()) {
+        Some(i) => format!("{}{}", &text[..i], &text[i + email.len()..]),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rejections_compare_without_the_address() {
+        let a = super::without_address("<Bob@X.example>: Relay access denied", "bob@x.example");
+        let b = super::without_address("<ann@x.example>: Relay access denied", "ann@x.example");
+        assert_eq!(a, b);
+        assert_eq!(a, "<>: Relay access denied");
     }
 }

@@ -1,0 +1,353 @@
+//! Reading the result log back, strictly: the log is what stands between a customer and a second
+//! copy, so a row that cannot be read is never skipped in silence. Every row must have the seven
+//! columns, an exact lower-case status, a number of attempts, an empty or three-digit code and an
+//! RFC 3339 time, and no field may run over a line break (which is what an unclosed or stray quote
+//! does to the rows after it). Any such row stops the run before anything is sent, with its line.
+//!
+//! The one exception is the last row when the file does not end with a newline: a row torn by a
+//! crash or a full disk. It is completed when its email and status fields are whole (the outcome
+//! was known, so it is honoured), and cut off otherwise; either way no later row can be swallowed by
+//! an open quote. The plan for it is returned, and applied by the caller only once the whole file
+//! has been read without error, so bad input leaves the file as it was.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{HEADER, History, Status};
+use crate::address_index::{self, Combine};
+use crate::campaign::recipients::address_key;
+use crate::error::{Error, Result};
+use crate::invalid;
+
+/// What to do with the end of the file before appending to it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Tail {
+    /// Ends with a newline (or is empty after the header): append as is.
+    Clean,
+    /// No file, an empty one, or a header cut short: (re)write the header.
+    WriteHeader,
+    /// The last row is whole but lacks its newline.
+    AddNewline,
+    /// Cut the file to `keep` bytes, then append `row` (the torn row's whole fields, completed).
+    Complete { keep: u64, row: Vec<String> },
+    /// Cut the file to `keep` bytes: the torn row said too little to honour.
+    Cut { keep: u64 },
+}
+
+/// The log as read.
+pub struct Scan {
+    pub history: History,
+    /// Those of the asked-for Message-IDs that have a row.
+    pub logged: HashSet<String>,
+    pub tail: Tail,
+}
+
+/// At most this many bad lines are listed in the error.
+const SHOWN: usize = 10;
+
+/// Reads the log at `path` (which may not exist). `ids` are Message-IDs whose presence in the log
+/// the caller wants to know (the messages a dead run left in flight).
+pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usize) -> Result<Scan> {
+    let mut scan = Scan {
+        history: History {
+            today: Some(today),
+            ..History::default()
+        },
+        logged: HashSet::new(),
+        tail: Tail::WriteHeader,
+    };
+    let mut file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
+        Err(e) => {
+            return Err(invalid!(
+                "{}: cannot read the result log: {e}",
+                path.display()
+            ));
+        }
+    };
+    let unreadable =
+        |e: std::io::Error| invalid!("{}: cannot read the result log: {e}", path.display());
+    let (complete, fragment) = split_tail(&mut file).map_err(unreadable)?;
+    if complete == 0 {
+        if format!("{}\n", HEADER.join(",")).starts_with(&fragment) {
+            return Ok(scan); // empty, or a header torn at the first write
+        }
+        return Err(not_a_log(path));
+    }
+    file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(file.take(complete));
+    let header = reader.headers().map_err(|e| unreadable(e.into()))?;
+    if header.iter().ne(HEADER.iter().copied()) {
+        return Err(not_a_log(path));
+    }
+    let mut rows = Rows::new(today, ids, capacity);
+    let mut bad = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let line = reader.position().line();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => match check(&record) {
+                Ok(row) => rows.add(&row)?,
+                Err(why) => bad.push((line, why)),
+            },
+            Err(e) => bad.push((line, e.to_string())),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(damaged(path, &bad));
+    }
+    scan.tail = match torn(&fragment) {
+        None => Tail::Clean,
+        Some(Torn::Whole(fields)) => {
+            rows.add(&check(&csv::StringRecord::from(fields)).expect("checked"))?;
+            Tail::AddNewline
+        }
+        Some(Torn::Honoured(row)) => {
+            let record = csv::StringRecord::from(row.clone());
+            rows.add(&check(&record).expect("completed rows check"))?;
+            Tail::Complete {
+                keep: complete,
+                row,
+            }
+        }
+        Some(Torn::Unusable) => Tail::Cut { keep: complete },
+    };
+    scan.logged = std::mem::take(&mut rows.logged);
+    scan.history = rows.finish()?;
+    Ok(scan)
+}
+
+fn not_a_log(path: &Path) -> Error {
+    invalid!(
+        "{}: line 1: not a campaign result log (expected the header {}); pass another --log path",
+        path.display(),
+        HEADER.join(",")
+    )
+}
+
+fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
+    let mut text = format!(
+        "{}: {} row(s) of the result log cannot be read, so this run cannot tell who was already \
+         mailed; nothing was sent:",
+        path.display(),
+        bad.len()
+    );
+    for (line, why) in bad.iter().take(SHOWN) {
+        text.push_str(&format!("\n  line {line}: {why}"));
+    }
+    if bad.len() > SHOWN {
+        text.push_str(&format!("\n  … and {} more", bad.len() - SHOWN));
+    }
+    text.push_str(&format!(
+        "\nfix: correct those lines by hand (each row has the 7 columns {}, status one of sent, \
+         failed, skipped, unknown), or delete a line whose recipient you want mailed again",
+        HEADER.join(",")
+    ));
+    Error::Invalid(text)
+}
+
+/// One checked row.
+pub struct Row<'r> {
+    pub email: &'r str,
+    pub status: Status,
+    pub message_id: &'r str,
+    pub time: DateTime<Utc>,
+}
+
+/// Checks one row; the reason it is unreadable otherwise.
+pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String> {
+    if let Some(field) = record.iter().find(|f| f.contains(['\n', '\r'])) {
+        let lines = field.matches('\n').count() + 1;
+        return Err(format!(
+            "a quoted field runs over {lines} lines (a stray or unclosed \" swallows the rows \
+             after it); the row and the {} line(s) after it are unreadable",
+            lines - 1
+        ));
+    }
+    if record.len() != HEADER.len() {
+        return Err(format!(
+            "{} column(s), expected {}",
+            record.len(),
+            HEADER.len()
+        ));
+    }
+    let status = Status::parse(&record[1]).ok_or_else(|| {
+        format!(
+            "status {:?} is not one of sent, failed, skipped, unknown (exactly, in lower case)",
+            &record[1]
+        )
+    })?;
+    if record[0].trim().is_empty() && status != Status::Skipped {
+        return Err(format!("no email for a {} row", status.as_str()));
+    }
+    if record[2].parse::<u32>().is_err() {
+        return Err(format!("attempts {:?} is not a number", &record[2]));
+    }
+    let code = &record[3];
+    if !code.is_empty() && !is_reply_code(code) {
+        return Err(format!("code {code:?} is not a 3-digit SMTP reply code"));
+    }
+    let time = DateTime::parse_from_rfc3339(&record[6])
+        .map_err(|_| format!("time {:?} is not an RFC 3339 time", &record[6]))?
+        .with_timezone(&Utc);
+    Ok(Row {
+        email: &record[0],
+        status,
+        message_id: &record[4],
+        time,
+    })
+}
+
+/// Three digits, as an SMTP reply code (RFC 5321 §4.2).
+fn is_reply_code(code: &str) -> bool {
+    code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The history being built.
+struct Rows<'a> {
+    latest: address_index::Builder,
+    sent_today: u64,
+    today: NaiveDate,
+    ids: &'a HashSet<String>,
+    logged: HashSet<String>,
+}
+
+impl<'a> Rows<'a> {
+    fn new(today: NaiveDate, ids: &'a HashSet<String>, capacity: usize) -> Rows<'a> {
+        Rows {
+            latest: address_index::Builder::with_capacity(Combine::Max, capacity),
+            sent_today: 0,
+            today,
+            ids,
+            logged: HashSet::new(),
+        }
+    }
+
+    fn add(&mut self, row: &Row<'_>) -> Result<()> {
+        if row.status == Status::Sent && row.time.date_naive() == self.today {
+            self.sent_today += 1;
+        }
+        if self.ids.contains(row.message_id) {
+            self.logged.insert(row.message_id.to_string());
+        }
+        self.latest.push(address_key(row.email), row.status.rank())
+    }
+
+    fn finish(self) -> Result<History> {
+        Ok(History {
+            latest: self.latest.finish()?,
+            settled: Default::default(),
+            sent_today: self.sent_today,
+            today: Some(self.today),
+        })
+    }
+}
+
+/// The file's length up to and including its last newline, and the bytes after it (as text).
+fn split_tail(file: &mut File) -> std::io::Result<(u64, String)> {
+    const CHUNK: u64 = 64 * 1024;
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut tail = Vec::new();
+    while end > 0 {
+        let start = end.saturating_sub(CHUNK);
+        let mut chunk = vec![0; (end - start) as usize];
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk)?;
+        if let Some(i) = memchr::memrchr(b'\n', &chunk) {
+            chunk.drain(..=i);
+            chunk.extend_from_slice(&tail);
+            return Ok((
+                start + i as u64 + 1,
+                String::from_utf8_lossy(&chunk).into_owned(),
+            ));
+        }
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
+        end = start;
+    }
+    Ok((0, String::from_utf8_lossy(&tail).into_owned()))
+}
+
+/// What a last row without its newline holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Torn {
+    /// A whole row that only lacks the newline.
+    Whole(Vec<String>),
+    /// Email and status whole: the row completed from its whole fields.
+    Honoured(Vec<String>),
+    /// Too little to honour.
+    Unusable,
+}
+
+/// Reads a torn last row (`None` when there is none).
+pub(super) fn torn(fragment: &str) -> Option<Torn> {
+    if fragment.is_empty() {
+        return None;
+    }
+    let (mut fields, last, quote_open) = fields(fragment);
+    let whole_row = {
+        let mut all = fields.clone();
+        all.push(last.clone());
+        all
+    };
+    if !quote_open && check(&csv::StringRecord::from(whole_row.clone())).is_ok() {
+        return Some(Torn::Whole(whole_row));
+    }
+    let usable = fields.len() >= 2 && Status::parse(&fields[1]).is_some();
+    if !usable {
+        return Some(Torn::Unusable);
+    }
+    // Keep the whole fields that still check; blank the cut one and those never written.
+    if fields.get(2).is_some_and(|a| a.parse::<u32>().is_err()) {
+        fields.truncate(2);
+    }
+    fields.truncate(6);
+    fields.resize(6, String::new());
+    let note = "(row completed after a torn write)";
+    fields[5] = if fields[5].is_empty() {
+        note.to_string()
+    } else {
+        format!("{} {note}", fields[5])
+    };
+    if fields[2].is_empty() {
+        fields[2] = "0".into();
+    }
+    if !is_reply_code(&fields[3]) {
+        fields[3].clear();
+    }
+    fields.push(super::now_rfc3339());
+    Some(Torn::Honoured(fields))
+}
+
+/// Splits a CSV line into its comma-terminated (whole) fields, the unterminated last field, and
+/// whether that field's quote is still open.
+pub(super) fn fields(line: &str) -> (Vec<String>, String, bool) {
+    let mut whole = Vec::new();
+    let mut field = String::new();
+    let (mut quoted, mut in_quotes, mut chars) = (false, false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if in_quotes && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' if in_quotes => in_quotes = false,
+            '"' if field.is_empty() && !quoted => (quoted, in_quotes) = (true, true),
+            ',' if !in_quotes => {
+                whole.push(std::mem::take(&mut field));
+                quoted = false;
+            }
+            c => field.push(c),
+        }
+    }
+    (whole, field, in_quotes)
+}

@@ -1,0 +1,293 @@
+//! Tests of the result log: writing, strict reading, torn last rows, in-flight records.
+
+use super::read::{self, Tail, Torn};
+use super::*;
+
+const H: &str = "email,status,attempts,code,message_id,detail,time\n";
+const T: &str = "2026-11-21T10:00:00Z";
+
+fn row<'a>(email: &'a str, status: Status) -> Record<'a> {
+    Record {
+        email,
+        status,
+        attempts: 1,
+        code: Some(250),
+        message_id: "id@x",
+        detail: "ok,\nqueued",
+    }
+}
+
+fn log_with(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    std::fs::write(&path, text).unwrap();
+    (dir, path)
+}
+
+fn open(path: &Path) -> Result<(Journal, History)> {
+    Journal::open(path, Utc::now(), 2)
+}
+
+#[test]
+fn appends_and_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let now = Utc::now();
+    let (journal, history) = Journal::open(&path, now, 1).unwrap();
+    assert!(history.is_empty());
+    journal
+        .append(&row("A@x.example", Status::Sent), None)
+        .unwrap();
+    journal
+        .append(&row("b@x.example", Status::Failed), None)
+        .unwrap();
+    journal
+        .append(&row("c@x.example", Status::Skipped), None)
+        .unwrap();
+    journal
+        .append(&row("c@x.example", Status::Failed), None)
+        .unwrap();
+    journal
+        .append(&row("d@x.example", Status::Failed), None)
+        .unwrap();
+    journal
+        .append(&row("d@x.example", Status::Unknown), None)
+        .unwrap();
+    journal.close().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.starts_with(H));
+    assert!(text.contains("\"ok, queued\""), "{text}");
+    let (_, history) = Journal::open(&path, now, 1).unwrap();
+    assert_eq!(history.status("a@X.example"), Some(Status::Sent));
+    assert_eq!(history.status("b@x.example"), Some(Status::Failed));
+    assert_eq!(history.status("c@x.example"), Some(Status::Failed));
+    assert_eq!(history.status("d@x.example"), Some(Status::Unknown));
+    assert_eq!(history.status("e@x.example"), None);
+    assert_eq!(history.sent_today, 1);
+    let tomorrow = now + chrono::Duration::days(1);
+    assert_eq!(Journal::open(&path, tomorrow, 1).unwrap().1.sent_today, 0);
+}
+
+#[test]
+fn every_field_stays_on_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let (journal, _) = open(&path).unwrap();
+    let skipped = Record {
+        email: "a\nb,c@x",
+        status: Status::Skipped,
+        attempts: 0,
+        code: None,
+        message_id: "",
+        detail: "invalid address",
+    };
+    journal.append(&skipped, None).unwrap();
+    drop(journal);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(open(&path).is_ok());
+}
+
+#[test]
+fn refuses_a_file_that_is_not_a_result_log() {
+    let (_dir, path) = log_with("email,name\na@x.example,A\n");
+    let err = open(&path).err().unwrap().to_string();
+    assert!(err.contains("not a campaign result log"), "{err}");
+}
+
+/// Issue 9, observed 7: a zero-byte log (full disk at the first write, or `touch`) is an empty log.
+#[test]
+fn zero_byte_log_and_torn_header_are_empty_logs() {
+    for text in ["", "email,sta", H] {
+        let (_dir, path) = log_with(text);
+        let (journal, history) = open(&path).unwrap();
+        assert!(history.is_empty());
+        drop(journal);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), H, "{text:?}");
+    }
+}
+
+/// Issue 9, observed 2: a damaged row in the middle stops the run with its line; the file is left
+/// as it was.
+#[test]
+fn damaged_rows_are_errors_naming_their_lines() {
+    let good = format!("a@x,sent,1,250,id@x,ok,{T}\n");
+    let cases = [
+        (format!("b@x,sent,1,250,id@x,ok,{T},extra\n"), "8 column(s)"),
+        (format!("b@x,Sent,1,250,id@x,ok,{T}\n"), "status \"Sent\""),
+        ("b@x,sent,1\n".to_string(), "3 column(s)"),
+        (format!("b@x,sent,1,250,\"id@x,ok,{T}\n"), "runs over"),
+        (format!("b@x,sent,one,250,id@x,ok,{T}\n"), "attempts"),
+        (format!("b@x,sent,1,25,id@x,ok,{T}\n"), "code"),
+        ("b@x,sent,1,250,id@x,ok,yesterday\n".to_string(), "time"),
+    ];
+    for (bad, why) in cases {
+        let text = format!("{H}{good}{bad}{good}{good}");
+        let (_dir, path) = log_with(&text);
+        let err = open(&path).err().expect(&bad).to_string();
+        assert!(err.contains("line 3: "), "{bad}: {err}");
+        assert!(err.contains(why), "{bad}: {err}");
+        assert!(err.contains("nothing was sent"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "untouched");
+    }
+}
+
+/// Issue 9, observed 1: a last row torn inside a quoted field, email and status whole: honoured,
+/// completed, and no later row can be swallowed.
+#[test]
+fn torn_last_row_with_email_and_status_is_completed() {
+    let text = format!("{H}a@x,sent,1,250,id@x,ok,{T}\nb@x,sent,1,250,id2@x,\"2.0.0 Ok: qu");
+    let (_dir, path) = log_with(&text);
+    let (journal, history) = open(&path).unwrap();
+    assert_eq!(history.status("b@x"), Some(Status::Sent));
+    journal.append(&row("c@x", Status::Sent), None).unwrap();
+    drop(journal);
+    let (_, history) = open(&path).unwrap();
+    assert_eq!(history.status("c@x"), Some(Status::Sent), "not swallowed");
+    let fixed = std::fs::read_to_string(&path).unwrap();
+    let line = fixed.lines().nth(2).unwrap();
+    assert!(
+        line.starts_with("b@x,sent,1,250,id2@x,(row completed"),
+        "{fixed}"
+    );
+}
+
+#[test]
+fn torn_last_row_without_a_whole_status_is_cut() {
+    for torn in ["b@x,se", "b@x", "\"b@x", "b@x,sent"] {
+        let text = format!("{H}a@x,sent,1,250,id@x,ok,{T}\n{torn}");
+        let (_dir, path) = log_with(&text);
+        let (journal, history) = open(&path).unwrap();
+        assert_eq!(history.status("b@x"), None, "{torn}");
+        journal.append(&row("c@x", Status::Sent), None).unwrap();
+        drop(journal);
+        let (_, history) = open(&path).unwrap();
+        assert_eq!(history.status("c@x"), Some(Status::Sent), "{torn}");
+        assert_eq!(history.status("a@x"), Some(Status::Sent), "{torn}");
+    }
+}
+
+#[test]
+fn a_whole_last_row_missing_its_newline_gets_one() {
+    let text = format!("{H}a@x,failed,2,451,id@x,later,{T}");
+    let (_dir, path) = log_with(&text);
+    let (journal, history) = open(&path).unwrap();
+    assert_eq!(history.status("a@x"), Some(Status::Failed));
+    drop(journal);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), format!("{text}\n"));
+}
+
+#[test]
+fn torn_rows_are_read_field_by_field() {
+    assert_eq!(read::torn(""), None);
+    assert_eq!(read::torn("a@x,s"), Some(Torn::Unusable));
+    let Some(Torn::Honoured(row)) = read::torn("a@x,unknown,x,\"25") else {
+        panic!()
+    };
+    assert_eq!(&row[..4], ["a@x", "unknown", "0", ""]);
+    assert_eq!(
+        read::fields("a,\"b,\"\"c\",d"),
+        (vec!["a".into(), "b,\"c".into()], "d".into(), false)
+    );
+    assert!(read::fields("a,\"b,c").2, "quote still open");
+}
+
+/// Issue 9, observed 4 and 5: a message whose final dot was out when the process died becomes an
+/// `unknown` row in the next run, unless its row made it to the log.
+#[test]
+fn messages_left_in_flight_by_a_dead_run_become_unknown_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let (journal, _) = open(&path).unwrap();
+    journal.begin(0, "a@x", "a.1@acme").unwrap();
+    journal.begin(1, "b@x", "b.1@acme").unwrap();
+    journal.append(&row("b@x", Status::Sent), Some(1)).unwrap();
+    journal.begin(1, "c@x", "c.1@acme").unwrap();
+    journal.release(1).unwrap();
+    journal.begin(1, "d@x", "d.1@acme").unwrap();
+    drop(journal); // as a kill would: the slots stay set, the lock goes with the fd
+
+    let (journal, history) = open(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(history.status("a@x"), Some(Status::Unknown));
+    assert_eq!(history.status("d@x"), Some(Status::Unknown));
+    assert_eq!(history.status("b@x"), Some(Status::Sent));
+    assert_eq!(
+        history.status("c@x"),
+        None,
+        "released: a retry, not in flight"
+    );
+    drop(journal);
+    let (_, history) = open(&path).unwrap();
+    assert_eq!(
+        history.status("a@x"),
+        Some(Status::Unknown),
+        "logged once for good"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(text.matches(",unknown,").count(), 2, "{text}");
+    assert!(text.contains("a@x,unknown,1,,a.1@acme,"), "{text}");
+}
+
+#[test]
+fn abandon_logs_the_messages_in_flight_as_unknown() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let (journal, _) = open(&path).unwrap();
+    journal.begin(1, "a@x", "a.1@acme").unwrap();
+    assert_eq!(journal.abandon("abandoned by a second signal").unwrap(), 1);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("a@x,unknown,1,,a.1@acme,abandoned"), "{text}");
+}
+
+#[test]
+fn a_second_journal_on_the_same_log_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let (_journal, _) = open(&path).unwrap();
+    let err = open(&path).err().unwrap();
+    assert_eq!(err.exit_code(), crate::exit::ExitCode::Busy);
+}
+
+#[test]
+fn sent_beats_unknown_beats_failed_beats_skipped_across_spilled_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let patterns: [&[&str]; 5] = [
+        &["skipped"],
+        &["failed", "skipped", "failed"],
+        &["skipped", "sent", "failed"],
+        &["failed", "skipped", "skipped", "skipped", "sent"],
+        &["failed", "unknown", "failed"],
+    ];
+    let mut log = H.to_string();
+    // Each address's rows are far apart, so they land in different runs of 4.
+    for round in 0..5 {
+        for i in 0..40 {
+            if let Some(status) = patterns[i % 5].get(round) {
+                let email = if round % 2 == 0 { "A" } else { "a" };
+                log.push_str(&format!("{email}{i}@x.example,{status},1,,,,{T}\n"));
+            }
+        }
+    }
+    std::fs::write(&path, log).unwrap();
+    let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+    let scan = read::scan(&path, today, &HashSet::new(), 4).unwrap();
+    assert_eq!(scan.tail, Tail::Clean);
+    let history = scan.history;
+    let want = [
+        Status::Skipped,
+        Status::Failed,
+        Status::Sent,
+        Status::Sent,
+        Status::Unknown,
+    ];
+    for i in 0..40 {
+        assert_eq!(
+            history.status(&format!("a{i}@X.example")),
+            Some(want[i % 5])
+        );
+    }
+    assert_eq!(history.status("a40@x.example"), None);
+    assert_eq!(history.len(), 40);
+    assert_eq!(history.sent_today, 16);
+}
