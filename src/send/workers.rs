@@ -117,7 +117,8 @@ impl Workers {
             }
             if session.as_ref().is_none_or(Session::is_broken) {
                 match self.connect().await {
-                    Ok(s) => session = Some(s),
+                    Ok(Some(s)) => session = Some(s),
+                    Ok(None) => break, // stopped while waiting to reconnect
                     Err(e) => {
                         self.stop_with(e);
                         break;
@@ -125,7 +126,12 @@ impl Workers {
                 }
             }
             let conn = session.as_mut().expect("connected above");
-            let pace = self.pacer.next_slot().await;
+            // A stop while waiting for the rate limit's slot leaves this message unsent (no row:
+            // the next run sends it); only messages already on their way are finished.
+            let pace = tokio::select! {
+                pace = self.pacer.next_slot() => pace,
+                () = self.stopping() => break,
+            };
             job.attempts += 1;
             let m = &job.message;
             let before_dot = || match self.journal.begin(slot, &m.email, &m.message_id) {
@@ -210,21 +216,33 @@ impl Workers {
         None
     }
 
-    /// Opens a session, retrying transient failures; gives up with a fatal error.
-    async fn connect(&self) -> Result<Session, Error> {
+    /// Resolves once the run is asked to stop.
+    async fn stopping(&self) {
+        while !self.stopped() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Opens a session, retrying transient failures; gives up with a fatal error. `None` when the
+    /// run was asked to stop meanwhile.
+    async fn connect(&self) -> Result<Option<Session>, Error> {
         let mut tries = 0;
         loop {
             tries += 1;
             match self.connector.connect().await {
-                Ok(session) => return Ok(session),
+                Ok(session) => return Ok(Some(session)),
                 Err(ConnectError::Fatal(why)) => return Err(Error::Fatal(why)),
-                Err(ConnectError::Transient(why)) if tries > self.retries || self.stopped() => {
+                Err(ConnectError::Transient(_)) if self.stopped() => return Ok(None),
+                Err(ConnectError::Transient(why)) if tries > self.retries => {
                     return Err(Error::Fatal(format!(
                         "{why} (gave up after {tries} attempts); check [smtp] host and port and that \
                          the server is reachable from here"
                     )));
                 }
-                Err(ConnectError::Transient(_)) => tokio::time::sleep(retry::backoff(tries)).await,
+                Err(ConnectError::Transient(_)) => tokio::select! {
+                    () = tokio::time::sleep(retry::backoff(tries)) => {}
+                    () = self.stopping() => return Ok(None),
+                },
             }
         }
     }
