@@ -324,7 +324,7 @@ pub(super) fn torn(fragment: &str) -> Option<Torn> {
     if !is_reply_code(&fields[3]) {
         fields[3].clear();
     }
-    fields.push(super::now_rfc3339());
+    fields.push(super::write::now_rfc3339());
     Some(Torn::Honoured(fields))
 }
 

@@ -1,7 +1,13 @@
 //! Tests of the result log: writing, strict reading, torn last rows, in-flight records.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, Utc};
+
 use super::read::{self, Tail, Torn};
 use super::*;
+use crate::error::Result;
 
 const H: &str = "email,status,attempts,code,message_id,detail,time\n";
 const T: &str = "2026-11-21T10:00:00Z";
