@@ -1,4 +1,5 @@
-//! Delivery, the pipeline's last step: SMTP sessions ([`smtp`]) and each message's transaction
+//! Delivery, the pipeline's last step: opening SMTP sessions ([`smtp`], with [`tls`]), what a
+//! session does with each message ([`session`]) and the commands of its transaction
 //! ([`transaction`], pipelined where the server allows), pacing ([`rate`]), the retry policy
 //! ([`retry`]), the workers that tie them together ([`workers`]), or the dry run's preview files
 //! ([`preview`]).
@@ -6,6 +7,8 @@
 pub mod preview;
 pub mod rate;
 pub mod retry;
+pub mod session;
 pub mod smtp;
+pub mod tls;
 pub mod transaction;
 pub mod workers;

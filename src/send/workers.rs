@@ -20,7 +20,8 @@ use crate::render::Rendered;
 
 use super::rate::Pacer;
 use super::retry;
-use super::smtp::{Attempt, ConnectError, Connector, Session};
+use super::session::{Attempt, Session};
+use super::smtp::{ConnectError, Connector};
 
 /// At most this many messages wait for a retry at once; beyond it a worker waits out the backoff
 /// itself, so a relay answering 4xx to everything slows the run instead of filling memory.
