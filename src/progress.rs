@@ -157,3 +157,9 @@ fn report(counters: &Counters, total: u64, bar: Option<ProgressBar>, stop: &Atom
         bar.finish_and_clear();
     }
 }
+
+/// A line for the user on stderr, beside the progress display. Never panics: after SIGHUP the
+/// terminal may be gone, and a failed write must not change how the run ends.
+pub fn note(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

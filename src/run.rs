@@ -22,6 +22,7 @@ use crate::pipeline::{self, Decision, Feed, Item};
 use crate::progress::{Counters, Reporter, Snapshot};
 use crate::render::Renderer;
 use crate::send::rate::Pacer;
+use crate::send::retry::Streaks;
 use crate::send::smtp::Connector;
 use crate::send::workers::Workers;
 use tokio::signal::unix::{Signal, SignalKind, signal};
@@ -171,7 +172,10 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         Arc::clone(&counters),
         campaign.send.retries,
         Arc::clone(&stop),
-        campaign.send.stop_after_rejections,
+        Streaks::new(
+            campaign.send.stop_after_rejections,
+            campaign.send.throttle_pause,
+        ),
     ));
     let already_done = |email: &str| match history.status(email) {
         Some(Status::Sent) => true,

@@ -87,4 +87,6 @@ pub struct SendSection {
     pub daily_limit: Option<u64>,
     /// Stop after this many consecutive permanent failures with the same reply [default: 20; 0: never].
     pub stop_after_rejections: Option<u32>,
+    /// Seconds every session pauses when the relay asks to slow down (doubling) [default: 60].
+    pub throttle_pause: Option<u64>,
 }

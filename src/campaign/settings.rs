@@ -159,6 +159,9 @@ pub struct SendSettings {
     /// Stop the run after this many consecutive permanent failures with the same reply (a relay
     /// that rejects everything); `None` never stops.
     pub stop_after_rejections: Option<u32>,
+    /// The first pause of every session when the relay asks to slow down (a per-minute quota,
+    /// greylisting): longer than such a window, doubling while it keeps asking.
+    pub throttle_pause: Duration,
 }
 
 /// The default for `[send] stop_after_rejections`.
@@ -172,6 +175,7 @@ impl SendSettings {
             retries: None,
             daily_limit: None,
             stop_after_rejections: None,
+            throttle_pause: None,
         });
         let rate = section
             .rate
@@ -186,6 +190,14 @@ impl SendSettings {
             concurrency,
             retries: section.retries.unwrap_or(3),
             daily_limit: section.daily_limit,
+            throttle_pause: match section.throttle_pause.unwrap_or(60) {
+                0 => {
+                    return Err(invalid!(
+                        "[send] throttle_pause must be at least 1 (seconds)"
+                    ));
+                }
+                s => Duration::from_secs(s),
+            },
             stop_after_rejections: match section.stop_after_rejections {
                 Some(0) => None,
                 n => Some(n.unwrap_or(STOP_AFTER_REJECTIONS)),

@@ -1,10 +1,12 @@
 //! Delivery, the pipeline's last step: opening SMTP sessions ([`smtp`], with [`tls`]), what a
 //! session does with each message ([`session`]) and the commands of its transaction
 //! ([`transaction`], pipelined where the server allows), pacing ([`rate`]), the retry policy
-//! ([`retry`]), the workers that tie them together ([`workers`]), or the dry run's preview files
+//! ([`retry`]), the queue of messages waiting for a retry ([`queue`]), the workers that tie them
+//! together ([`workers`]), or the dry run's preview files
 //! ([`preview`]).
 
 pub mod preview;
+pub mod queue;
 pub mod rate;
 pub mod retry;
 pub mod session;

@@ -38,6 +38,8 @@ pub struct Pacer {
 }
 
 struct State {
+    /// No slot before this: the relay asked to slow down ([`Pacer::pause`]).
+    paused_until: Option<Instant>,
     next: Option<Instant>,
     /// The last `count` slots handed out.
     recent: VecDeque<Instant>,
@@ -48,6 +50,7 @@ impl Pacer {
         Pacer {
             rate,
             state: Mutex::new(State {
+                paused_until: None,
                 next: None,
                 recent: VecDeque::new(),
             }),
@@ -57,10 +60,31 @@ impl Pacer {
     /// Reserves the next slot and returns [`LEAD`] before it; the slot is when the content may go
     /// out (`None`: no rate, at once).
     pub async fn next_slot(&self) -> Option<Instant> {
+        while let Some(until) = self.paused_until() {
+            tokio::time::sleep_until(until).await;
+        }
         let rate = self.rate?;
         let slot = self.reserve(rate, Instant::now());
         tokio::time::sleep_until(slot.checked_sub(LEAD).unwrap_or(slot)).await;
         Some(slot)
+    }
+
+    /// Holds every session's next message for `pause` from now (a relay's "slow down"). Returns
+    /// whether this extends the pause in force.
+    pub fn pause(&self, pause: Duration) -> bool {
+        let until = Instant::now() + pause;
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let longer = state.paused_until.is_none_or(|t| t < until);
+        if longer {
+            state.paused_until = Some(until);
+        }
+        longer
+    }
+
+    /// The end of the pause in force, if any.
+    fn paused_until(&self) -> Option<Instant> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.paused_until.filter(|&t| t > Instant::now())
     }
 
     fn reserve(&self, rate: Rate, now: Instant) -> Instant {
