@@ -34,6 +34,8 @@ pub enum Item {
 pub enum Decision {
     /// Render and deliver.
     Deliver,
+    /// Render and deliver again with this Message-ID (`--retry-unknown`).
+    Resend(String),
     /// Already handled by an earlier run: drop it silently (the caller counts it).
     AlreadyDone,
     /// Not sent, for this reason.
@@ -118,13 +120,17 @@ pub fn produce(
                         }
                         Work::Skip(seq, s)
                     }
-                    Decision::Deliver => {
+                    decision @ (Decision::Deliver | Decision::Resend(_)) => {
                         if feed.limit.is_some_and(|l| counts.passed >= l) {
                             counts.limited = true;
                             return None;
                         }
                         counts.passed += 1;
-                        Work::Render(seq, r)
+                        let message_id = match decision {
+                            Decision::Resend(id) => Some(id),
+                            _ => None,
+                        };
+                        Work::Render(seq, r, message_id)
                     }
                 },
             };
@@ -135,7 +141,8 @@ pub fn produce(
         let item = match work {
             Work::Abort(e) => Item::Abort(e),
             Work::Skip(seq, skipped) => Item::Skipped { seq, skipped },
-            Work::Render(seq, recipient) => match renderer.render(&recipient) {
+            Work::Render(seq, recipient, id) => match renderer.render_as(&recipient, id.as_deref())
+            {
                 Ok(message) => Item::Message {
                     seq,
                     message: Box::new(message),
@@ -156,7 +163,8 @@ pub fn produce(
 }
 
 enum Work {
-    Render(u64, Recipient),
+    /// A recipient to render, with the Message-ID to reuse, if any.
+    Render(u64, Recipient, Option<String>),
     Skip(u64, Skipped),
     Abort(Error),
 }

@@ -186,9 +186,13 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     let decide = |r: &crate::campaign::Recipient| {
         if already_done(&r.email) {
             counters.already_done.fetch_add(1, Ordering::Relaxed);
-            Decision::AlreadyDone
-        } else {
-            Decision::unless_suppressed(&suppression, r)
+            return Decision::AlreadyDone;
+        }
+        match Decision::unless_suppressed(&suppression, r) {
+            Decision::Deliver if options.retry_unknown => history
+                .unknown_message_id(&r.email)
+                .map_or(Decision::Deliver, Decision::Resend),
+            decision => decision,
         }
     };
     // A skipped row is logged once: not again when its address already has a row.

@@ -105,8 +105,13 @@ pub struct Record<'a> {
 pub struct History {
     /// The highest [`Status::rank`] logged for each address.
     latest: AddressIndex,
-    /// Rows this run added when it opened the log (a dead run's messages in flight).
-    settled: rustc_hash::FxHashMap<u64, Status>,
+    /// Where each address's last `unknown` row starts in the log, for its Message-ID.
+    unknown: AddressIndex,
+    /// The log, to read those rows back.
+    log: Option<std::fs::File>,
+    /// Rows this run added when it opened the log (a dead run's messages in flight): the status
+    /// and the Message-ID.
+    settled: rustc_hash::FxHashMap<u64, (Status, String)>,
     /// `sent` rows whose time is on `today` (UTC).
     pub sent_today: u64,
     pub today: Option<NaiveDate>,
@@ -117,8 +122,32 @@ impl History {
     pub fn status(&self, email: &str) -> Option<Status> {
         let key = address_key(email);
         let logged = self.latest.get(key).map(Status::from_rank);
-        let settled = self.settled.get(&key).copied();
+        let settled = self.settled.get(&key).map(|s| s.0);
         logged.into_iter().chain(settled).max_by_key(|s| s.rank())
+    }
+
+    /// The Message-ID of the address's last `unknown` row: a resend reuses it, so that the relay
+    /// and the recipient's mail client can tell the two copies are one message.
+    pub fn unknown_message_id(&self, email: &str) -> Option<String> {
+        use std::os::unix::fs::FileExt;
+        let key = address_key(email);
+        if let Some((Status::Unknown, id)) = self.settled.get(&key) {
+            return Some(id.clone());
+        }
+        let offset = self.unknown.get(key)?;
+        let mut line = vec![0; 4096];
+        let n = self.log.as_ref()?.read_at(&mut line, offset).ok()?;
+        line.truncate(n);
+        let record = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_slice())
+            .records()
+            .next()?
+            .ok()?;
+        record
+            .get(4)
+            .filter(|id| !id.is_empty())
+            .map(str::to_string)
     }
 
     pub fn len(&self) -> usize {

@@ -91,11 +91,11 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
-        let line = reader.position().line();
+        let (line, offset) = (reader.position().line(), reader.position().byte());
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => match check(&record) {
-                Ok(row) => rows.add(&row)?,
+                Ok(row) => rows.add(&row, offset)?,
                 Err(why) => bad.push((line, why)),
             },
             Err(e) => bad.push((line, e.to_string())),
@@ -107,12 +107,13 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
     scan.tail = match torn(&fragment) {
         None => Tail::Clean,
         Some(Torn::Whole(fields)) => {
-            rows.add(&check(&csv::StringRecord::from(fields)).expect("checked"))?;
+            let record = csv::StringRecord::from(fields);
+            rows.add(&check(&record).expect("checked"), complete)?;
             Tail::AddNewline
         }
         Some(Torn::Honoured(row)) => {
             let record = csv::StringRecord::from(row.clone());
-            rows.add(&check(&record).expect("completed rows check"))?;
+            rows.add(&check(&record).expect("completed rows check"), complete)?;
             Tail::Complete {
                 keep: complete,
                 row,
@@ -121,7 +122,7 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
         Some(Torn::Unusable) => Tail::Cut { keep: complete },
     };
     scan.logged = std::mem::take(&mut rows.logged);
-    scan.history = rows.finish()?;
+    scan.history = rows.finish(File::open(path).ok())?;
     Ok(scan)
 }
 
@@ -214,6 +215,8 @@ fn is_reply_code(code: &str) -> bool {
 /// The history being built.
 struct Rows<'a> {
     latest: address_index::Builder,
+    /// Where each address's last `unknown` row starts.
+    unknown: address_index::Builder,
     sent_today: u64,
     today: NaiveDate,
     ids: &'a HashSet<String>,
@@ -224,6 +227,7 @@ impl<'a> Rows<'a> {
     fn new(today: NaiveDate, ids: &'a HashSet<String>, capacity: usize) -> Rows<'a> {
         Rows {
             latest: address_index::Builder::with_capacity(Combine::Max, capacity),
+            unknown: address_index::Builder::with_capacity(Combine::Max, capacity),
             sent_today: 0,
             today,
             ids,
@@ -231,19 +235,25 @@ impl<'a> Rows<'a> {
         }
     }
 
-    fn add(&mut self, row: &Row<'_>) -> Result<()> {
+    /// Adds the row that starts at byte `offset` of the file.
+    fn add(&mut self, row: &Row<'_>, offset: u64) -> Result<()> {
         if row.status == Status::Sent && row.time.date_naive() == self.today {
             self.sent_today += 1;
         }
         if self.ids.contains(row.message_id) {
             self.logged.insert(row.message_id.to_string());
         }
+        if row.status == Status::Unknown {
+            self.unknown.push(address_key(row.email), offset)?;
+        }
         self.latest.push(address_key(row.email), row.status.rank())
     }
 
-    fn finish(self) -> Result<History> {
+    fn finish(self, log: Option<File>) -> Result<History> {
         Ok(History {
             latest: self.latest.finish()?,
+            unknown: self.unknown.finish()?,
+            log,
             settled: Default::default(),
             sent_today: self.sent_today,
             today: Some(self.today),

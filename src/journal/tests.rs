@@ -297,3 +297,24 @@ fn sent_beats_unknown_beats_failed_beats_skipped_across_spilled_runs() {
     assert_eq!(history.len(), 40);
     assert_eq!(history.sent_today, 16);
 }
+
+/// Issue 14, item 3: a resend of an unknown outcome reuses the first attempt's Message-ID, found
+/// from the row's place in the log (not kept in memory), also once the index spills to disk.
+#[test]
+fn unknown_rows_give_back_their_message_ids() {
+    let mut log = H.to_string();
+    for i in 0..40 {
+        log.push_str(&format!("u{i}@x,unknown,1,,first.{i}@acme,no reply,{T}\n"));
+        log.push_str(&format!("v{i}@x,failed,1,550,v.{i}@acme,no,{T}\n"));
+    }
+    log.push_str(&format!("u3@x,unknown,1,,second.3@acme,no reply,{T}\n"));
+    log.push_str("u4@x,unknown,1,,torn.4@acme,no rep");
+    let (_dir, path) = log_with(&log);
+    let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+    let history = read::scan(&path, today, &HashSet::new(), 4).unwrap().history;
+    assert_eq!(history.unknown_message_id("U7@x").as_deref(), Some("first.7@acme"));
+    assert_eq!(history.unknown_message_id("u3@x").as_deref(), Some("second.3@acme"), "the last");
+    assert_eq!(history.unknown_message_id("u4@x").as_deref(), Some("torn.4@acme"));
+    assert_eq!(history.unknown_message_id("v7@x"), None, "failed rows keep theirs");
+    assert_eq!(history.unknown_message_id("w@x"), None);
+}

@@ -94,9 +94,8 @@ impl Journal {
                 },
                 None,
             )?;
-            history
-                .settled
-                .insert(address_key(&dead.email), Status::Unknown);
+            let settled = (Status::Unknown, dead.message_id.clone());
+            history.settled.insert(address_key(&dead.email), settled);
         }
         journal.sync()?;
         journal.state().lock.start(sessions, now)?;

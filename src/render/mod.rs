@@ -126,6 +126,17 @@ impl<'c> Renderer<'c> {
 
     /// Renders one recipient's message; the error is a sentence naming the template and CSV line.
     pub fn render(&self, recipient: &Recipient) -> std::result::Result<Rendered, String> {
+        self.render_as(recipient, None)
+    }
+
+    /// [`Renderer::render`], with this Message-ID instead of a new one: a resend of a message whose
+    /// outcome was unknown carries the first attempt's, so that the relay and the recipient's mail
+    /// client can tell the copies are one message (RFC 5322 §3.6.4).
+    pub fn render_as(
+        &self,
+        recipient: &Recipient,
+        message_id: Option<&str>,
+    ) -> std::result::Result<Rendered, String> {
         let campaign = self.campaign;
         let mut context = self.context(recipient);
         let line = recipient.line;
@@ -145,7 +156,8 @@ impl<'c> Renderer<'c> {
             .parse()
             .map_err(|e| format!("invalid address {}: {e}", recipient.email))?;
         let name = recipient.name.as_deref().map(mime::one_line);
-        let message_id = new_message_id(campaign.from_domain());
+        let message_id =
+            message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);
         let message = mime::build(mime::Parts {
             from: &campaign.from,
             to: Mailbox::new(name, address.clone()),
