@@ -164,6 +164,10 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     };
 
     let counters = Arc::new(Counters::default());
+    // A dead run's messages in flight were just logged `unknown`: this run reports them.
+    counters
+        .unknown
+        .fetch_add(history.settled_unknown(), Ordering::Relaxed);
     let stop = Arc::new(AtomicBool::new(false));
     let workers = Arc::new(Workers::new(
         connector,
@@ -280,7 +284,9 @@ impl StopSignals {
         ));
         let (_, again) = self.next().await;
         let detail = format!(
-            "abandoned by a second stop signal ({again}) while waiting for the relay's reply"
+            "abandoned by a second stop signal ({again}) while waiting for the relay's reply to \
+             the end of the message: it may have been delivered; check with the relay (search for \
+             the Message-ID), then run with --retry-unknown to send it again"
         );
         match workers.journal.abandon(&detail) {
             Ok(n) => say(&format!(

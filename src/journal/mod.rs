@@ -150,6 +150,11 @@ impl History {
             .map(str::to_string)
     }
 
+    /// How many `unknown` rows opening the log added (a dead run's messages in flight).
+    pub fn settled_unknown(&self) -> u64 {
+        self.settled.len() as u64
+    }
+
     pub fn len(&self) -> usize {
         self.latest.len()
     }

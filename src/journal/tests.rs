@@ -311,10 +311,26 @@ fn unknown_rows_give_back_their_message_ids() {
     log.push_str("u4@x,unknown,1,,torn.4@acme,no rep");
     let (_dir, path) = log_with(&log);
     let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
-    let history = read::scan(&path, today, &HashSet::new(), 4).unwrap().history;
-    assert_eq!(history.unknown_message_id("U7@x").as_deref(), Some("first.7@acme"));
-    assert_eq!(history.unknown_message_id("u3@x").as_deref(), Some("second.3@acme"), "the last");
-    assert_eq!(history.unknown_message_id("u4@x").as_deref(), Some("torn.4@acme"));
-    assert_eq!(history.unknown_message_id("v7@x"), None, "failed rows keep theirs");
+    let history = read::scan(&path, today, &HashSet::new(), 4)
+        .unwrap()
+        .history;
+    assert_eq!(
+        history.unknown_message_id("U7@x").as_deref(),
+        Some("first.7@acme")
+    );
+    assert_eq!(
+        history.unknown_message_id("u3@x").as_deref(),
+        Some("second.3@acme"),
+        "the last"
+    );
+    assert_eq!(
+        history.unknown_message_id("u4@x").as_deref(),
+        Some("torn.4@acme")
+    );
+    assert_eq!(
+        history.unknown_message_id("v7@x"),
+        None,
+        "failed rows keep theirs"
+    );
     assert_eq!(history.unknown_message_id("w@x"), None);
 }

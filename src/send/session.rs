@@ -86,7 +86,7 @@ impl Session {
         let start = transaction::envelope(&mut self.conn, self.pipelining, envelope, options);
         match tokio::time::timeout(self.timeout, start).await {
             Err(_) => {
-                self.conn.abort().await;
+                self.drop_connection().await;
                 return Attempt::Broken {
                     detail: format!("no reply within {}s", self.timeout.as_secs()),
                 };
@@ -98,7 +98,7 @@ impl Session {
             tokio::time::sleep_until(slot).await; // the rate limit counts the content
         }
         if !before_dot() {
-            self.conn.abort().await;
+            self.drop_connection().await;
             return Attempt::Broken {
                 detail: "not sent: the result log could not record it".into(),
             };
@@ -177,7 +177,7 @@ impl Session {
                 ),
             },
         };
-        self.conn.abort().await;
+        self.drop_connection().await;
         unknown
     }
 
@@ -190,7 +190,7 @@ impl Session {
                     text: reply_text(&e),
                 };
                 if !self.reset().await {
-                    self.conn.abort().await;
+                    self.drop_connection().await;
                 }
                 attempt
             }
@@ -198,7 +198,7 @@ impl Session {
                 detail: describe(&e),
             },
             None => {
-                self.conn.abort().await;
+                self.drop_connection().await;
                 Attempt::Broken {
                     detail: describe(&e),
                 }
@@ -217,6 +217,12 @@ impl Session {
     /// Whether the connection is known to be unusable.
     pub fn is_broken(&self) -> bool {
         self.conn.has_broken()
+    }
+
+    /// Marks the connection broken and closes it. lettre's `abort` says QUIT and waits for the reply
+    /// without a limit, which a server that stopped answering never sends: a second is allowed.
+    async fn drop_connection(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.conn.abort()).await;
     }
 
     /// Says QUIT politely, without waiting long.
