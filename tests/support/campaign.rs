@@ -158,7 +158,7 @@ const HTML: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n\
 /// A campaign directory in its own tempdir.
 pub struct Fixture {
     tmp: TempDir,
-    pub dir: PathBuf,
+    dir: PathBuf,
     runs: AtomicUsize,
 }
 
@@ -303,7 +303,7 @@ impl Fixture {
             .records()
             .filter_map(Result::ok)
             .filter(|r| r.len() == 7)
-            .map(|r| Row::from(&r))
+            .map(|r| Row::from_record(&r))
             .collect()
     }
 
@@ -333,7 +333,7 @@ impl Fixture {
                 "results.csv line {}: {record:?}\n{text}",
                 record.position().map_or(0, |p| p.line())
             );
-            rows.push(Row::from(&record));
+            rows.push(Row::from_record(&record));
         }
         rows
     }
@@ -358,7 +358,7 @@ impl Fixture {
 }
 
 impl Row {
-    fn from(r: &csv::StringRecord) -> Row {
+    fn from_record(r: &csv::StringRecord) -> Row {
         Row {
             email: r[0].to_string(),
             status: r[1].to_string(),
@@ -376,11 +376,7 @@ pub fn signal_number(name: &str) -> i32 {
     match name.trim_start_matches("SIG") {
         "HUP" => 1,
         "INT" => 2,
-        "QUIT" => 3,
         "KILL" => 9,
-        "USR1" => 10,
-        "USR2" => 12,
-        "PIPE" => 13,
         "TERM" => 15,
         other => panic!("signal_number: unknown signal {other:?}"),
     }
