@@ -285,6 +285,41 @@ fn scripted_server_fault_injection() {
     assert_eq!(server.count_commands("rset"), 1);
 }
 
+/// `data_ends()` holds a message as soon as its final "." is read: before a delayed reply is
+/// sent, and also when the reply never comes (the client gave up and hung up).
+#[test]
+fn scripted_server_records_the_end_of_data_before_replying() {
+    let server = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd if ev.nth == 1 => Reply::after(Duration::from_secs(2), Reply::Default),
+        Stage::DataEnd => Reply::Drop,
+        _ => Reply::Default,
+    });
+    let (mut c, _) = RawClient::connect(server.port);
+    c.cmd("EHLO client.test");
+    assert!(c.cmd("MAIL FROM:<a@example.com>").starts_with("250"));
+    assert!(c.cmd("RCPT TO:<late@example.com>").starts_with("250"));
+    assert!(c.cmd("DATA").starts_with("354"));
+    c.send_raw(b"Subject: x\r\n\r\nbody\r\n.\r\n");
+    let seen = server.wait_for_data_ends(1, WAIT);
+    assert_eq!(seen[0].rcpt_tos, ["late@example.com"]);
+    assert_eq!(seen[0].code, None);
+    assert!(
+        server.transactions().is_empty(),
+        "the reply is not sent yet"
+    );
+    drop(c); // the client gives up before the reply
+
+    let (mut c, _) = RawClient::connect(server.port);
+    c.cmd("EHLO client.test");
+    c.cmd("MAIL FROM:<a@example.com>");
+    c.cmd("RCPT TO:<dropped@example.com>");
+    assert_eq!(c.data(MESSAGE), "", "hung up instead of replying");
+    let seen = server.wait_for_data_ends(2, WAIT);
+    assert_eq!(seen[1].rcpt_tos, ["dropped@example.com"]);
+    assert_eq!(seen[1].raw, MESSAGE.as_bytes());
+    assert!(server.messages().is_empty(), "none accepted yet");
+}
+
 #[test]
 fn scripted_server_takes_mail_from_smtp_source() {
     // Postfix's smtp-source as an independent client: 2 sessions x 3 messages.

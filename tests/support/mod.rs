@@ -8,6 +8,8 @@
 //!   with message counters, for volume tests and its own fault flags.
 //! * [`ScriptedServer`]: a small SMTP server in this process whose every reply is
 //!   decided by a closure, for fault injection (4xx/5xx, dropped or stalled sessions).
+//! * [`campaign`]: the campaign-directory harness of the sending tests (a campaign written
+//!   into a tempdir, the binary run on it, results.csv read back).
 //!
 //! Everything listens on 127.0.0.1 only. Prerequisites are installed by
 //! `tests/support/setup.sh`. The Python interpreter is `$CAMPAIGN_TEST_PYTHON`,
@@ -27,6 +29,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
+
+pub mod campaign;
 
 /// How long a server gets to start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -706,6 +710,7 @@ struct ScriptedState {
     msgs: usize,
     stage_counts: HashMap<Stage, usize>,
     transactions: Vec<Transaction>,
+    data_ends: Vec<Transaction>,
     commands: Vec<(usize, String)>,
     streams: Vec<TcpStream>,
     stopping: bool,
@@ -813,6 +818,27 @@ impl ScriptedServer {
     /// Every message that reached the end of DATA, accepted or not, in order.
     pub fn transactions(&self) -> Vec<Transaction> {
         self.shared.lock().transactions.clone()
+    }
+
+    /// Every message whose final "." was read, in order, recorded before the script is asked
+    /// for the reply (so also when the reply is delayed, never sent, or the session is gone by
+    /// then); `code` is `None`. What the server received, whatever it answered.
+    pub fn data_ends(&self) -> Vec<Transaction> {
+        self.shared.lock().data_ends.clone()
+    }
+
+    /// Waits until the final "." of at least `n` messages was read ([`Self::data_ends`]); returns
+    /// them. Panics on timeout.
+    pub fn wait_for_data_ends(&self, n: usize, timeout: Duration) -> Vec<Transaction> {
+        self.wait_until(timeout, |st| st.data_ends.len() >= n)
+            .unwrap_or_else(|| {
+                panic!(
+                    "scripted server: {} of {n} ends of DATA after {timeout:?}; commands: {:?}",
+                    self.data_ends().len(),
+                    self.commands()
+                )
+            });
+        self.data_ends()
     }
 
     /// Every command line received, as `(connection, line)`, in order.
@@ -1135,6 +1161,15 @@ impl<'s> Session<'s> {
             message.extend_from_slice(body);
         }
 
+        self.shared.lock().data_ends.push(Transaction {
+            conn: self.conn,
+            msg: self.msg,
+            mail_from: from.clone().unwrap_or_default(),
+            rcpt_tos: self.rcpt_tos.clone(),
+            raw: message.clone(),
+            code: None,
+        });
+        self.shared.changed.notify_all();
         let r = self.ask(Stage::DataEnd, "", from.as_deref(), None, Some(&message));
         let default = format!("250 2.0.0 Ok: queued as {}", self.msg);
         let outcome = self.perform(r, &default)?;

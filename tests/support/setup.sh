@@ -7,10 +7,12 @@
 #     used by tests/support/capture_smtp.py; dkimpy and PyNaCl, used by
 #     tests/support/dkim_verify.py;
 #   * the `openssl` CLI, from the `openssl` package: tests/dkim.rs makes its DKIM
-#     keys with it.
+#     keys with it;
+#   * strace (/usr/bin/strace): tests/exactly_once.rs traces the binary to check
+#     that result rows are synced to disk (the test is skipped without it).
 #
 # Safe to rerun: anything already present is skipped. Needs root (or sudo) for
-# apt-get when Postfix or dnsmasq is missing.
+# apt-get when Postfix, dnsmasq, openssl or strace is missing.
 #
 # Environment:
 #   CAMPAIGN_TEST_PYTHON   python interpreter to install into / run the
@@ -82,6 +84,15 @@ else
     log "installing openssl (the CLI makes the DKIM test keys)"
     as_root apt-get -q update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y openssl
+fi
+
+# ----------------------------------------------------------------- strace ---
+if command -v strace >/dev/null 2>&1; then
+    log "strace already installed ($(strace -V 2>&1 | head -n 1))"
+else
+    log "installing strace (the durability test traces fsync/fdatasync)"
+    as_root apt-get -q update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y strace
 fi
 
 # ----------------------------------------------------------------- python ---
