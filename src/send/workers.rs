@@ -102,6 +102,14 @@ impl Workers {
         }
     }
 
+    /// Resolves once the renderer's channel is drained and closed and no retry is pending: a worker
+    /// waiting to open a session has nothing left to send.
+    async fn no_work_left(&self, rx: &async_channel::Receiver<Item>) {
+        while !(rx.is_closed() && rx.is_empty() && !self.queue.pending()) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Runs `concurrency` workers until the channel is drained and no retry is pending, or a stop.
     pub async fn run(self: &Arc<Self>, concurrency: usize, rx: async_channel::Receiver<Item>) {
         let tasks: Vec<_> = (0..concurrency)
@@ -132,6 +140,7 @@ impl Workers {
                         tokio::select! {
                             () = tokio::time::sleep(delay) => continue,
                             () = self.stopping() => break,
+                            () = self.no_work_left(&rx) => break,
                         }
                     }
                     Opened::Stop => break,
@@ -208,7 +217,7 @@ impl Workers {
                          later (lower [send] concurrency to match the relay's limit)"
                     ));
                 }
-                Opened::Later(retry::backoff(*refused))
+                Opened::Later(retry::backoff((*refused).min(5)))
             }
         }
     }

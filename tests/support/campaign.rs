@@ -58,6 +58,8 @@ pub struct Spec {
     pub daily_limit: Option<u64>,
     /// `[send] stop_after_rejections`.
     pub stop_after_rejections: Option<u64>,
+    /// `[send] throttle_pause`: seconds every session pauses on a "slow down" reply.
+    pub throttle_pause: Option<u64>,
     /// Generated rows `r000@example.com` … (see [`email`]).
     pub recipients: usize,
     /// Rows appended after the generated ones, as written.
@@ -81,6 +83,7 @@ impl Spec {
             retries: 2,
             daily_limit: None,
             stop_after_rejections: None,
+            throttle_pause: None,
             recipients: 5,
             extra_rows: Vec::new(),
         }
@@ -119,6 +122,9 @@ impl Spec {
         }
         if let Some(n) = self.stop_after_rejections {
             t += &format!("stop_after_rejections = {n}\n");
+        }
+        if let Some(n) = self.throttle_pause {
+            t += &format!("throttle_pause = {n}\n");
         }
         t
     }

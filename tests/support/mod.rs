@@ -154,6 +154,9 @@ pub struct CaptureOptions {
     /// `localhost` and `127.0.0.1`. Set e.g. `["mail.example.test"]` to test a
     /// hostname mismatch.
     pub cert_names: Vec<String>,
+    /// `(cert.pem, key.pem)` to serve instead of the generated certificate (a self-signed or
+    /// expired one made by the test).
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 impl CaptureOptions {
@@ -250,6 +253,9 @@ impl CaptureServer {
             .arg(&tls_dir);
         for name in &opts.cert_names {
             cmd.args(["--cert-name", name]);
+        }
+        if let Some((cert, key)) = &opts.identity {
+            cmd.arg("--cert").arg(cert).arg("--key").arg(key);
         }
         if let Some((user, password)) = &opts.auth {
             cmd.args(["--auth-user", user, "--auth-password", password]);
