@@ -165,7 +165,14 @@ pub struct Row<'r> {
 
 /// Checks one row; the reason it is unreadable otherwise.
 pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String> {
-    if let Some(field) = record.iter().find(|f| f.contains(['\n', '\r'])) {
+    // Earlier versions wrote a skipped row's address as the CSV had it, line breaks and all
+    // (quoted): such a row is still read. Any other line break is a quote gone astray.
+    let old_skipped = record.len() == HEADER.len() && &record[1] == "skipped" && &record[2] == "0";
+    let broken = record
+        .iter()
+        .enumerate()
+        .find(|&(i, f)| f.contains(['\n', '\r']) && !(i == 0 && old_skipped));
+    if let Some((_, field)) = broken {
         let lines = field.matches('\n').count() + 1;
         return Err(format!(
             "a quoted field runs over {lines} lines (a stray or unclosed \" swallows the rows \

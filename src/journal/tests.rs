@@ -94,6 +94,17 @@ fn every_field_stays_on_one_line() {
     assert!(open(&path).is_ok());
 }
 
+/// A log written before rows were kept to one line: a skipped row whose address held a line break.
+#[test]
+fn old_logs_with_a_multi_line_skipped_address_are_still_read() {
+    let text =
+        format!("{H}\"a\nb@x\",skipped,0,,,invalid address,{T}\nc@x,sent,1,250,i@x,ok,{T}\n");
+    let (_dir, path) = log_with(&text);
+    let (_, history) = open(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(history.status("c@x"), Some(Status::Sent));
+    assert_eq!(history.status("a\nb@x"), Some(Status::Skipped));
+}
+
 #[test]
 fn refuses_a_file_that_is_not_a_result_log() {
     let (_dir, path) = log_with("email,name\na@x.example,A\n");
