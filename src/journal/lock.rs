@@ -45,10 +45,24 @@ pub struct RunLock {
 
 impl RunLock {
     /// The lock file for the result log at `log`.
+    /// Beside the log's real location, so that two paths to one log (a symlink, even to a log not
+    /// written yet, `./`, `..`) share one lock.
     pub fn path_for(log: &Path) -> PathBuf {
-        let mut name = log.file_name().unwrap_or_default().to_os_string();
+        let mut real = log.to_path_buf();
+        for _ in 0..40 {
+            match std::fs::read_link(&real) {
+                Ok(target) => real = real.parent().unwrap_or(Path::new("")).join(target),
+                Err(_) => break,
+            }
+        }
+        let parent = real.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.unwrap_or(Path::new("."));
+        let parent = parent
+            .canonicalize()
+            .unwrap_or_else(|_| parent.to_path_buf());
+        let mut name = real.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
-        log.with_file_name(name)
+        parent.join(name)
     }
 
     /// Takes the lock for `log` or fails at once (exit 5) naming the run that holds it. Returns the
@@ -188,6 +202,12 @@ mod tests {
 
         let err = RunLock::acquire(&log).unwrap_err().to_string();
         let pid = format!("pid {}, started ", std::process::id());
+        std::os::unix::fs::symlink(&log, dir.path().join("alias.csv")).unwrap();
+        let alias = RunLock::acquire(&dir.path().join("alias.csv")).unwrap_err();
+        assert!(
+            alias.to_string().contains(&pid),
+            "one lock for both paths: {alias}"
+        );
         assert!(err.contains(&pid), "{err}");
         assert!(err.contains("nothing was sent"), "{err}");
 

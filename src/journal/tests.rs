@@ -345,3 +345,17 @@ fn unknown_rows_give_back_their_message_ids() {
     );
     assert_eq!(history.unknown_message_id("w@x"), None);
 }
+
+/// Issue 10, item 12: a log that is not a regular file (a FIFO, `/dev/stdout` on a pipe, a
+/// directory) would block or fail half-way: refused up front.
+#[test]
+fn a_log_that_is_not_a_regular_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.csv");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    for path in [fifo.as_path(), dir.path()] {
+        let err = open(path).err().expect("refused").to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+    }
+}

@@ -59,6 +59,13 @@ impl Journal {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::output("create", parent, e))?;
         }
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+            return Err(crate::invalid!(
+                "--log {}: not a regular file (a result log is read back by the next run and \
+                 appended to): pass a file path",
+                path.display()
+            ));
+        }
         let (lock, in_flight) = RunLock::acquire(path)?;
         let ids: HashSet<String> = in_flight.iter().map(|f| f.message_id.clone()).collect();
         let scan = read::scan(
