@@ -28,6 +28,14 @@ impl LineCounter {
         let byte = record.position().map_or(0, |p| p.byte());
         self.0.lock().unwrap().line_at(byte)
     }
+
+    /// The lines in the bytes read so far: every newline, plus a last line without one. Once the
+    /// reader reached the end, the file's line count.
+    pub(super) fn lines_read(&self) -> u64 {
+        let lines = self.0.lock().unwrap();
+        let newlines = lines.counted + lines.pending.len() as u64;
+        newlines + u64::from(lines.last_byte.is_some_and(|b| b != b'\n'))
+    }
 }
 
 /// Newlines seen so far, keeping only those not yet behind the current record (a few kilobytes of
@@ -40,6 +48,8 @@ struct Lines {
     pending: VecDeque<u64>,
     /// Newlines before the last asked-for offset.
     counted: u64,
+    /// The last byte read, if any.
+    last_byte: Option<u8>,
 }
 
 impl Lines {
@@ -69,6 +79,9 @@ impl<R: std::io::Read> std::io::Read for LineCounting<R> {
             lines.pending.push_back(start + i as u64);
         }
         lines.offset += n as u64;
+        if n > 0 {
+            lines.last_byte = Some(buf[n - 1]);
+        }
         Ok(n)
     }
 }
