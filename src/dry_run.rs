@@ -44,8 +44,10 @@ pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Re
         decide: &|r| Decision::unless_suppressed(&suppression, r),
         report_skip: &|_| true,
     };
+    let mut inputs = vec![recipients.summary()];
+    inputs.extend(suppression.summaries());
     let mut report = DryRunReport {
-        inputs: vec![recipients.summary()],
+        inputs,
         ..DryRunReport::default()
     };
     let written: Result<()> = std::thread::scope(|scope| {

@@ -17,8 +17,13 @@ const HTML: &str = "<html><body><p>Hello {{ name }}, {{ email }}.</p>\n\
 
 /// A campaign whose `[smtp]` points at `listener` (which must never see a connection).
 fn toml_with_smtp(listener: &TcpListener) -> String {
+    toml_with_smtp_and(listener, "")
+}
+
+/// [`toml_with_smtp`] with more top-level keys (`top`, whole lines).
+fn toml_with_smtp_and(listener: &TcpListener, top: &str) -> String {
     let port = listener.local_addr().unwrap().port();
-    format!("{TOML}[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n")
+    format!("{TOML}{top}[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n")
 }
 
 /// Asserts that nobody connected to `listener`.
@@ -117,4 +122,184 @@ fn rows_and_lines_of_a_plain_list_are_reported_with_thousands_separators() {
     let out = fx.run("check", &[]);
     let summary = format!("{path}: 1,000 rows on 1,001 lines\n");
     assert!(out.stdout.contains(&summary), "{summary:?} in {out:#?}");
+}
+
+// --------------------------------------------------- 6: suppression file shapes ---
+
+/// Suppression files in the shapes providers and CRMs export, each suppressing the addresses
+/// named after it (`<file stem>N@example.com`).
+const SUPPRESSION_FILES: &[(&str, &str, u64)] = &[
+    // Amazon SES bulk import: no header, `address,reason`.
+    (
+        "headerless.csv",
+        "headerless1@example.com,BOUNCE\nheaderless2@example.com, COMPLAINT\n",
+        2,
+    ),
+    (
+        "semicolon.csv",
+        "email;reason\nsemicolon1@example.com;unsubscribed\n",
+        1,
+    ),
+    (
+        "tabs.tsv",
+        "Email\tReason\ttime\ntabs1@example.com\tbounce\t2024-01-01\n",
+        1,
+    ),
+    (
+        "names.txt",
+        "Dee Doe <names1@example.com>\n\"Doe, Eve\" <names2@example.com>\n<names3@example.com>\n",
+        3,
+    ),
+    (
+        "mailto.txt",
+        "mailto:mailto1@example.com\nMAILTO:mailto2@example.com?subject=unsubscribe\n",
+        2,
+    ),
+    (
+        "mailchimp.csv",
+        "\u{feff}\"Email Address\",\"First Name\",\"Last Name\",MEMBER_RATING,OPTIN_TIME\n\
+         mailchimp1@example.com,Gus,One,2,\"2024-01-01 10:00:00\"\n",
+        1,
+    ),
+    (
+        "sendgrid.csv",
+        "email,created\nsendgrid1@example.com,1700000000\n",
+        1,
+    ),
+    (
+        "mailgun.csv",
+        "address,code,error,created_at\n\
+         mailgun1@example.com,550,No such mailbox,\"Mon, 06 May 2024 18:11:58 UTC\"\n",
+        1,
+    ),
+    (
+        "ses.csv",
+        "EMAIL_ADDRESS,REASON\r\nses1@example.com,BOUNCE\r\n",
+        1,
+    ),
+    (
+        "ses-json-keys.csv",
+        "emailAddress,reason\nses-json-keys1@example.com,BOUNCE\n",
+        1,
+    ),
+    (
+        "postmark.csv",
+        "Recipient,Reason,Date\npostmark1@example.com,HardBounce,2024-05-06\n",
+        1,
+    ),
+    (
+        "listmonk.csv",
+        "uuid,email,name,attributes,status,created_at,updated_at\n\
+         3f1a,listmonk1@example.com,Kim,\"{\"\"city\"\": \"\"Oslo\"\"}\",blocklisted,2024-01-01,2024-01-02\n",
+        1,
+    ),
+    (
+        "plain.txt",
+        "# hard bounces\nplain1@example.com\n\n  plain2@example.com   # complaint\n",
+        2,
+    ),
+];
+
+/// A campaign with every file of [`SUPPRESSION_FILES`] in `suppress`, and a recipients CSV with
+/// each suppressed address (in another case or spelling where a provider might write it so) and
+/// `keep@example.com`.
+fn suppression_fixture() -> Fixture {
+    let names: Vec<String> = SUPPRESSION_FILES
+        .iter()
+        .map(|(name, _, _)| format!("\"{name}\""))
+        .collect();
+    let toml = format!("{TOML}suppress = [{}]\n", names.join(", "));
+    let mut csv = String::from("email,name\nkeep@example.com,Keep\n");
+    for (name, _, n) in SUPPRESSION_FILES {
+        let stem = name.split('.').next().unwrap();
+        for i in 1..=*n {
+            csv.push_str(&format!("{stem}{i}@Example.COM,X\n"));
+        }
+    }
+    SUPPRESSION_FILES
+        .iter()
+        .fold(Fixture::with(&toml, HTML, &csv), |fx, (name, text, _)| {
+            fx.file(name, text)
+        })
+}
+
+#[test]
+fn suppression_files_in_the_shapes_providers_export_suppress_their_addresses() {
+    let fx = suppression_fixture();
+    let total: u64 = SUPPRESSION_FILES.iter().map(|(_, _, n)| n).sum();
+
+    let out = fx.dry_run_ok(&[]);
+    assert!(
+        out.stdout
+            .contains(&format!("Rendered 1 recipient(s), skipped {total}")),
+        "{out:#?}"
+    );
+    assert_eq!(
+        out.stdout.matches(": suppressed").count(),
+        total as usize,
+        "{out:#?}"
+    );
+    assert_eq!(files_with(&fx.preview(), "eml").len(), 1);
+
+    // `check` says how many addresses each file contributed.
+    let out = fx.run("check", &[]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    for (name, _, n) in SUPPRESSION_FILES {
+        let path = fx.dir().join(name).display().to_string();
+        let addresses = if *n == 1 { "address" } else { "addresses" };
+        let wanted = format!("{path}: {n} {addresses} to suppress (");
+        assert!(out.stdout.contains(&wanted), "{wanted:?} in {out:#?}");
+    }
+    assert!(
+        out.stdout.contains("rendered 1 recipient(s); 0 error(s)"),
+        "{out:#?}"
+    );
+}
+
+#[test]
+fn a_suppression_file_in_an_unrecognised_shape_is_refused_naming_file_line_and_shapes() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "crm.csv",
+            "id,name,phone\n1,Bob,555\n",
+            "line 1: no address column",
+        ),
+        (
+            "list.txt",
+            "a@example.com\nBob at example dot com\n",
+            "line 2: ",
+        ),
+        (
+            "semi.csv",
+            "email;reason\nx@example.com;a\nnot-an-address;b\n",
+            "line 3: ",
+        ),
+        (
+            "ses.json",
+            "{\"emailAddress\": \"a@example.com\", \"reason\": \"BOUNCE\"}\n",
+            "line 1: ",
+        ),
+        (
+            "headerless.csv",
+            "a@example.com,BOUNCE\nBOUNCE,b@example.com\n",
+            "line 2: ",
+        ),
+    ];
+    for (name, text, wanted) in cases {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let toml = toml_with_smtp_and(&listener, &format!("suppress = [\"{name}\"]\n"));
+        let fx = Fixture::with(&toml, HTML, "email,name\na@example.com,A\n").file(name, text);
+        let path = fx.dir().join(name).display().to_string();
+        let wanted = [format!("{path}: {wanted}"), "Email Address".to_string()];
+        let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+        let before = fx.snapshot();
+        assert_refused(&fx.run("check", &[]), &wanted);
+        assert_refused(&fx.dry_run(&[]), &wanted);
+        assert_refused(&fx.run("run", &[]), &wanted);
+        assert_no_connection(&listener);
+        assert!(
+            fx.snapshot() == before,
+            "{name}: a file was written or changed"
+        );
+    }
 }

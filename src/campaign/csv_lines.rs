@@ -8,15 +8,20 @@ use std::sync::{Arc, Mutex};
 
 /// A csv reader over `file` (records may have any number of fields) and the line counter it feeds.
 pub(super) fn reader(file: File) -> (csv::Reader<LineCounting<File>>, LineCounter) {
+    reader_with(file, csv::ReaderBuilder::new().flexible(true))
+}
+
+/// A csv reader over `file` built by `builder`, and the line counter it feeds.
+pub(super) fn reader_with(
+    file: File,
+    builder: &csv::ReaderBuilder,
+) -> (csv::Reader<LineCounting<File>>, LineCounter) {
     let lines = Arc::new(Mutex::new(Lines::default()));
     let counting = LineCounting {
         inner: file,
         lines: Arc::clone(&lines),
     };
-    let reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(counting);
-    (reader, LineCounter(lines))
+    (builder.from_reader(counting), LineCounter(lines))
 }
 
 /// Gives the line each record starts on; ask in the order the records are read.

@@ -121,8 +121,10 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
         decide: &|r| Decision::unless_suppressed(&suppression, r),
         report_skip: &|_| true,
     };
+    let mut inputs = vec![recipients.summary()];
+    inputs.extend(suppression.summaries());
     let mut report = CheckReport {
-        inputs: vec![recipients.summary()],
+        inputs,
         ..CheckReport::default()
     };
     let mut items = Vec::new();
