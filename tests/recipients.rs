@@ -303,3 +303,66 @@ fn a_suppression_file_in_an_unrecognised_shape_is_refused_naming_file_line_and_s
         );
     }
 }
+
+// ------------------------------------------- 7: one mailbox in several spellings ---
+
+/// `a@exämple.com` in three spellings: Unicode, punycode (its IDNA ASCII form), upper case.
+const SPELLINGS: [&str; 3] = ["a@exämple.com", "a@xn--exmple-cua.com", "a@EXÄMPLE.com"];
+
+#[test]
+fn one_mailbox_in_several_domain_spellings_is_one_recipient() {
+    let csv = format!(
+        "email,name\n{},One\n{},Two\nb@example.com,Bee\n{},Three\n",
+        SPELLINGS[0], SPELLINGS[1], SPELLINGS[2]
+    );
+    let fx = Fixture::with(TOML, HTML, &csv);
+    let out = fx.dry_run_ok(&[]);
+    assert!(
+        out.stdout.contains("Rendered 2 recipient(s), skipped 2"),
+        "{out:#?}"
+    );
+    for (line, spelling) in [(3, SPELLINGS[1]), (5, SPELLINGS[2])] {
+        let wanted = format!("line {line}: {spelling}: duplicate of line 2");
+        assert!(out.stdout.contains(&wanted), "{wanted:?} in {out:#?}");
+    }
+}
+
+#[test]
+fn a_suppressed_mailbox_is_suppressed_in_every_domain_spelling() {
+    for listed in SPELLINGS {
+        for recipient in SPELLINGS {
+            let toml = format!("{TOML}suppress = [\"bounces.txt\"]\n");
+            let csv = format!("email,name\n{recipient},One\nb@example.com,Bee\n");
+            let fx = Fixture::with(&toml, HTML, &csv).file("bounces.txt", format!("{listed}\n"));
+            let out = fx.dry_run_ok(&[]);
+            let wanted = format!(
+                "Rendered 1 recipient(s), skipped 1 — nothing was sent.\n\
+                                  Skipped:\n  line 2: {recipient}: suppressed\n"
+            );
+            assert!(out.stdout.contains(&wanted), "{listed}: {out:#?}");
+        }
+    }
+}
+
+#[test]
+fn a_mailbox_sent_to_in_one_domain_spelling_is_not_sent_again_in_another() {
+    let server = support::ScriptedServer::accept_all();
+    let port = server.port;
+    let toml = format!("{TOML}[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n");
+    let csv = format!("email,name\n{},Three\nb@example.com,Bee\n", SPELLINGS[2]);
+    let log = format!(
+        "email,status,attempts,code,message_id,detail,time\n\
+         {},sent,1,250,1.2@acme.example,2.0.0 OK,2026-01-01T00:00:00Z\n",
+        SPELLINGS[1]
+    );
+    let fx = Fixture::with(&toml, HTML, &csv).file("results.csv", log);
+    let out = fx.run("run", &["--no-progress"]);
+    assert_eq!(out.code, 0, "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("sent 1, failed 0, skipped 0, unknown 0; 1 already handled"),
+        "{out:#?}"
+    );
+    let sent: Vec<Vec<String>> = server.messages().into_iter().map(|t| t.rcpt_tos).collect();
+    assert_eq!(sent, [["b@example.com".to_string()]], "{out:#?}");
+}
