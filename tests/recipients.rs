@@ -366,3 +366,103 @@ fn a_mailbox_sent_to_in_one_domain_spelling_is_not_sent_again_in_another() {
     let sent: Vec<Vec<String>> = server.messages().into_iter().map(|t| t.rcpt_tos).collect();
     assert_eq!(sent, [["b@example.com".to_string()]], "{out:#?}");
 }
+
+// ------------------------------------- 8: a data-dependent error on the first row ---
+
+/// `coupon` is used only for `pro` recipients and is no column: rendering fails for them alone.
+const CONDITIONAL_HTML: &str = "<html><body><p>Hello {{ name }}.</p>\n\
+    {% if plan == \"pro\" %}<p>Your code: {{ coupon }}</p>{% endif %}\n\
+    <p>Some text so that the message is not empty.</p></body></html>\n";
+
+#[test]
+fn a_data_dependent_template_error_on_the_first_row_fails_that_recipient_alone() {
+    let csv =
+        "email,name,plan\npro@example.com,Pro,pro\nb@example.com,Bee,free\nc@example.com,Cy,free\n";
+    let fx = Fixture::with(TOML, CONDITIONAL_HTML, csv);
+    let html = fx.dir().join("email.html").display().to_string();
+    let out = fx.dry_run(&[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("Rendered 2 recipient(s), skipped 0, failed to render 1"),
+        "{out:#?}"
+    );
+    let wanted =
+        format!("line 2: pro@example.com: {html}: undefined variable `coupon` (recipients line 2)");
+    assert!(out.stdout.contains(&wanted), "{wanted:?} in {out:#?}");
+    let index = std::fs::read_to_string(fx.preview().join("index.html")).unwrap();
+    assert!(
+        index.contains("pro@example.com") && index.contains("render failed"),
+        "{index}"
+    );
+    assert_eq!(files_with(&fx.preview(), "eml").len(), 2);
+
+    // A real send: the others are sent, the first is logged `failed` with the reason.
+    let server = support::ScriptedServer::accept_all();
+    let port = server.port;
+    let toml = format!("{TOML}[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n");
+    let fx = Fixture::with(&toml, CONDITIONAL_HTML, csv);
+    let out = fx.run("run", &["--no-progress"]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stdout.contains("sent 2, failed 1, skipped 0"),
+        "{out:#?}"
+    );
+    let mut sent: Vec<String> = server
+        .messages()
+        .into_iter()
+        .flat_map(|t| t.rcpt_tos)
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["b@example.com", "c@example.com"]);
+    let log = std::fs::read_to_string(fx.dir().join("results.csv")).unwrap();
+    let row = log
+        .lines()
+        .find(|l| l.starts_with("pro@example.com,"))
+        .unwrap_or_else(|| panic!("no row for pro@example.com in {log}"));
+    assert!(
+        row.starts_with("pro@example.com,failed,0,,,\"not rendered: ")
+            && row.contains("undefined variable `coupon`"),
+        "{row}"
+    );
+}
+
+#[test]
+fn a_template_error_for_every_row_tried_still_refuses_the_campaign() {
+    let html = "<html><body><p>Hello {{ name }}, {{ coupon }}.</p></body></html>\n";
+    let mut csv = String::from("email,name\n");
+    for i in 0..8 {
+        csv.push_str(&format!("u{i}@example.com,N{i}\n"));
+    }
+    let fx = Fixture::with(TOML, html, &csv);
+    let before = fx.snapshot();
+    let out = fx.dry_run(&[]);
+    assert_refused(
+        &out,
+        &[
+            "undefined variable `coupon` (recipients line 2)",
+            "it failed for each of the first 5 recipients (lines 2, 3, 4, 5, 6)",
+        ],
+    );
+    assert!(fx.snapshot() == before, "the dry run wrote something");
+}
+
+#[test]
+fn a_row_with_every_column_filled_is_tried_before_the_campaign_is_refused() {
+    // The first five rows have no `since`; `date` fails on an empty value, so each fails alone.
+    let html = "<html><body><p>Hello {{ name }}, a reader since \
+                {{ since | date(format=\"%Y\") }}.</p></body></html>\n";
+    let mut csv = String::from("email,name,since\n");
+    for i in 0..5 {
+        csv.push_str(&format!("u{i}@example.com,N{i},\n"));
+    }
+    csv.push_str("full@example.com,Full,2020-05-01\n");
+    let fx = Fixture::with(TOML, html, &csv);
+    let out = fx.dry_run(&[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("Rendered 1 recipient(s), skipped 0, failed to render 5"),
+        "{out:#?}"
+    );
+}
