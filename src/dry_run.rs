@@ -15,6 +15,8 @@ use crate::send::preview::{Entry, PreviewWriter};
 /// What a dry run did.
 #[derive(Debug, Default)]
 pub struct DryRunReport {
+    /// What was read from each input file, one line each (`recipients.csv: 8 rows on 9 lines`).
+    pub inputs: Vec<String>,
     pub rendered: u64,
     /// (line, address, reason) of each skipped row, in CSV order of arrival.
     pub skipped: Vec<(u64, String, String)>,
@@ -42,7 +44,12 @@ pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Re
         decide: &|r| Decision::unless_suppressed(&suppression, r),
         report_skip: &|_| true,
     };
-    let mut report = DryRunReport::default();
+    let mut inputs = vec![recipients.summary()];
+    inputs.extend(suppression.summaries());
+    let mut report = DryRunReport {
+        inputs,
+        ..DryRunReport::default()
+    };
     let written: Result<()> = std::thread::scope(|scope| {
         scope.spawn(move || pipeline::produce(&recipients, &renderer, feed, &tx));
         while let Ok(item) = rx.recv_blocking() {

@@ -43,6 +43,9 @@ fn dry_run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
     let report = campaign::dry_run::run(&campaign, &out, args.limit)
         .with_context(|| format!("dry run of {}", args.dir.display()))?;
+    for input in &report.inputs {
+        println!("{input}");
+    }
     println!(
         "Rendered {} recipient(s), skipped {}{} — nothing was sent.",
         report.rendered,
@@ -160,6 +163,9 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     });
     let options = campaign::check::CheckOptions { dns };
     let report = campaign::check::run(&campaign, &options)?;
+    for input in &report.inputs {
+        println!("{input}");
+    }
     for problem in &report.problems {
         let label = match problem.severity {
             Severity::Error => "error",

@@ -8,15 +8,20 @@ use std::sync::{Arc, Mutex};
 
 /// A csv reader over `file` (records may have any number of fields) and the line counter it feeds.
 pub(super) fn reader(file: File) -> (csv::Reader<LineCounting<File>>, LineCounter) {
+    reader_with(file, csv::ReaderBuilder::new().flexible(true))
+}
+
+/// A csv reader over `file` built by `builder`, and the line counter it feeds.
+pub(super) fn reader_with(
+    file: File,
+    builder: &csv::ReaderBuilder,
+) -> (csv::Reader<LineCounting<File>>, LineCounter) {
     let lines = Arc::new(Mutex::new(Lines::default()));
     let counting = LineCounting {
         inner: file,
         lines: Arc::clone(&lines),
     };
-    let reader = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(counting);
-    (reader, LineCounter(lines))
+    (builder.from_reader(counting), LineCounter(lines))
 }
 
 /// Gives the line each record starts on; ask in the order the records are read.
@@ -27,6 +32,14 @@ impl LineCounter {
     pub(super) fn line_of(&self, record: &csv::StringRecord) -> u64 {
         let byte = record.position().map_or(0, |p| p.byte());
         self.0.lock().unwrap().line_at(byte)
+    }
+
+    /// The lines in the bytes read so far: every newline, plus a last line without one. Once the
+    /// reader reached the end, the file's line count.
+    pub(super) fn lines_read(&self) -> u64 {
+        let lines = self.0.lock().unwrap();
+        let newlines = lines.counted + lines.pending.len() as u64;
+        newlines + u64::from(lines.last_byte.is_some_and(|b| b != b'\n'))
     }
 }
 
@@ -40,6 +53,8 @@ struct Lines {
     pending: VecDeque<u64>,
     /// Newlines before the last asked-for offset.
     counted: u64,
+    /// The last byte read, if any.
+    last_byte: Option<u8>,
 }
 
 impl Lines {
@@ -69,6 +84,9 @@ impl<R: std::io::Read> std::io::Read for LineCounting<R> {
             lines.pending.push_back(start + i as u64);
         }
         lines.offset += n as u64;
+        if n > 0 {
+            lines.last_byte = Some(buf[n - 1]);
+        }
         Ok(n)
     }
 }

@@ -2,7 +2,9 @@
 //! UTF-8 with or without a BOM, CRLF or LF, quoted fields with commas and newlines (the `csv` crate).
 //! Each row becomes a [`Recipient`] or a [`Skipped`] with the reason the user will see: an empty or
 //! invalid address, a duplicate (case-insensitive) of an earlier row, or a row whose field count
-//! differs from the header. Only a file that cannot be read at all is an error.
+//! differs from the header. A file that cannot be read at all is an error, and so is a quoted field
+//! that runs over line breaks and holds lines shaped like rows of the file: an unclosed or stray `"`
+//! that would otherwise swallow those rows into one field, silently (see [`Columns::swallowed`]).
 //!
 //! Duplicates need the whole file: [`RecipientList::scan`] reads it once first and indexes the
 //! first line of each address in an [`AddressIndex`] (on disk for a long list), and its readers
@@ -16,7 +18,7 @@ use std::sync::Arc;
 use lettre::Address;
 
 use crate::address_index::{self, AddressIndex, Combine};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::invalid;
 
 use super::csv_lines::{self, LineCounter, LineCounting};
@@ -85,13 +87,35 @@ pub enum Row {
     Skipped(Skipped),
 }
 
-/// A key for an address that ignores case, for duplicate, result-log and suppression lookups in an
-/// [`AddressIndex`]: 8 bytes per address instead of the address.
+/// A key for an address, for duplicate, result-log and suppression lookups in an [`AddressIndex`]:
+/// 8 bytes per address instead of the address. One mailbox spelled several ways has one key:
+///
+/// * the domain is normalised as DNS sees it: IDNA to ASCII (UTS #46: Unicode case folded,
+///   NFC, punycode), so `a@exämple.com`, `a@EXÄMPLE.com` and `a@xn--exmple-cua.com` are one
+///   mailbox. A domain IDNA refuses (it is then an invalid address anyway) is only lower-cased;
+/// * the local part is compared ignoring ASCII case. RFC 5321 lets the receiving host treat it as
+///   case-sensitive, but no provider does, and two rows differing only in its case are almost
+///   always one person typed twice; anything else in it (dots, `+tags`, non-ASCII) is left as is.
+///
+/// The idna crate is the one lettre already uses to validate such domains.
 pub fn address_key(email: &str) -> u64 {
     use std::hash::{Hash, Hasher};
+    let email = email.trim();
     let mut hasher = std::hash::DefaultHasher::new();
-    for b in email.trim().bytes() {
+    let (local, domain) = match email.rsplit_once('@') {
+        Some((local, domain)) => (local, Some(domain)),
+        None => (email, None),
+    };
+    for b in local.bytes() {
         b.to_ascii_lowercase().hash(&mut hasher);
+    }
+    if let Some(domain) = domain {
+        b'@'.hash(&mut hasher);
+        let ascii = idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::EMPTY)
+            .unwrap_or(std::borrow::Cow::Borrowed(domain));
+        for b in ascii.bytes() {
+            b.to_ascii_lowercase().hash(&mut hasher);
+        }
     }
     hasher.finish()
 }
@@ -110,6 +134,62 @@ impl Columns {
         })?;
         let name = find("name");
         Ok(Columns { names, email, name })
+    }
+
+    /// The error for a quoted field of `record` (which starts on `line`) that runs over line breaks
+    /// and holds lines shaped like rows of this file: each with the header's number of
+    /// comma-separated fields and a valid address in the `email` position. That is an unclosed (or
+    /// stray) `"` swallowing the rows after it, which would lose those recipients without a trace
+    /// and put their lines into one recipient's message. Ordinary multi-line values (a postal
+    /// address, a note) have no such lines and pass.
+    fn swallowed(&self, path: &Path, record: &csv::StringRecord, line: u64) -> Option<Error> {
+        // The line where the field being looked at starts.
+        let mut at = line;
+        for field in record.iter() {
+            let breaks = field.bytes().filter(|&b| b == b'\n').count() as u64;
+            if breaks == 0 {
+                continue;
+            }
+            let mut rows = 0u64;
+            let mut first = None;
+            for (k, text) in field.split('\n').enumerate().skip(1) {
+                let text = text.strip_suffix('\r').unwrap_or(text);
+                if let Some(address) = self.row_shaped(text) {
+                    rows += 1;
+                    first.get_or_insert((at + k as u64, address));
+                }
+            }
+            if let Some((first_line, address)) = first {
+                let (look, more) = if rows > 1 {
+                    ("look like rows of their own", ", …")
+                } else {
+                    ("looks like a row of its own", "")
+                };
+                // Its last line (a break just before the closing quote or the end of the file
+                // ends no line of the field's own).
+                let last = at + breaks - u64::from(field.ends_with('\n'));
+                return Some(invalid!(
+                    "{}: line {at}: a quoted field starts here and runs to line {last}, taking in \
+                     {} that {look} (line {first_line}: {address}{more}); a \
+                     `\"` is missing or stray on line {at}: end the field with `\"` (and write a \
+                     `\"` inside a quoted field as `\"\"`)",
+                    path.display(),
+                    plural(rows, "line", "lines"),
+                ));
+            }
+            at += breaks;
+        }
+        None
+    }
+
+    /// The address in the `email` position of `text` when that line, split at commas, has the
+    /// header's number of fields and a valid address there.
+    fn row_shaped<'t>(&self, text: &'t str) -> Option<&'t str> {
+        if text.split(',').count() != self.names.len() {
+            return None;
+        }
+        let email = text.split(',').nth(self.email)?.trim();
+        check_address(email).is_none().then_some(email)
     }
 
     /// The address of `record`, trimmed, and why the row cannot be sent, if it cannot (a
@@ -168,17 +248,20 @@ impl RecipientReader {
         &self.columns
     }
 
-    fn row(&mut self) -> Row {
+    fn row(&mut self) -> Result<Row> {
         let line = self.lines.line_of(&self.record);
+        if let Some(e) = self.columns.swallowed(&self.path, &self.record, line) {
+            return Err(e);
+        }
         let (email, problem) = self.columns.check(&self.record);
         let reason = problem.or_else(|| self.duplicate(email, line));
         let email = email.to_string();
         if let Some(reason) = reason {
-            return Row::Skipped(Skipped {
+            return Ok(Row::Skipped(Skipped {
                 line,
                 email,
                 reason,
-            });
+            }));
         }
         let name = self
             .columns
@@ -187,13 +270,13 @@ impl RecipientReader {
             .map(str::trim)
             .filter(|n| !n.is_empty())
             .map(str::to_string);
-        Row::Recipient(Recipient {
+        Ok(Row::Recipient(Recipient {
             line,
             email,
             name,
             values: self.record.iter().map(str::to_string).collect(),
             columns: Arc::clone(&self.columns),
-        })
+        }))
     }
 
     /// A valid address on `line` whose first valid row is an earlier line is a duplicate of it.
@@ -219,11 +302,29 @@ impl Iterator for RecipientReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.reader.read_record(&mut self.record) {
-            Ok(true) => Some(Ok(self.row())),
+            Ok(true) => Some(self.row()),
             Ok(false) => None,
             Err(e) => Some(Err(unreadable(&self.path, &e))),
         }
     }
+}
+
+/// `n` with thousands separators and the word for one or many: `1 row`, `1,000 rows`.
+pub(crate) fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
+}
+
+/// `n` with a comma every three digits: `1,000,000`.
+pub(crate) fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// The error for a CSV record that cannot be read at all, naming the file and line.
@@ -246,13 +347,18 @@ fn unreadable(path: &Path, e: &csv::Error) -> crate::error::Error {
 pub struct RecipientList {
     path: PathBuf,
     rows: u64,
+    /// Lines in the file, the header's included.
+    lines: u64,
+    /// Rows with a line break inside a quoted field, and the line of the first.
+    multi_line_rows: (u64, Option<u64>),
     first_lines: Arc<AddressIndex>,
 }
 
 impl RecipientList {
-    /// Reads the whole CSV once. An unreadable record is an error; a header that cannot be read or
-    /// has no `email` column is not (there is nothing to index): [`RecipientList::reader`]
-    /// reports it, as [`RecipientReader::open`] does.
+    /// Reads the whole CSV once. An unreadable record is an error, and so is a quoted field that
+    /// swallows rows (see [`Columns::swallowed`]); a header that cannot be read or has no `email`
+    /// column is not (there is nothing to index): [`RecipientList::reader`] reports it, as
+    /// [`RecipientReader::open`] does.
     pub fn scan(path: &Path) -> Result<RecipientList> {
         RecipientList::scan_with_capacity(path, address_index::DEFAULT_CAPACITY)
     }
@@ -269,13 +375,21 @@ impl RecipientList {
         let mut first_lines = address_index::Builder::with_capacity(Combine::Min, capacity);
         let mut record = csv::StringRecord::new();
         let mut rows = 0;
+        let mut multi_line_rows = (0, None);
         while reader
             .read_record(&mut record)
             .map_err(|e| unreadable(path, &e))?
         {
             rows += 1;
-            let Some(columns) = &columns else { continue };
             let line = lines.line_of(&record);
+            if record.iter().any(|field| field.contains('\n')) {
+                multi_line_rows.0 += 1;
+                multi_line_rows.1.get_or_insert(line);
+            }
+            let Some(columns) = &columns else { continue };
+            if let Some(e) = columns.swallowed(path, &record, line) {
+                return Err(e);
+            }
             if let (email, None) = columns.check(&record) {
                 first_lines.push(address_key(email), line)?;
             }
@@ -283,6 +397,8 @@ impl RecipientList {
         Ok(RecipientList {
             path: path.to_path_buf(),
             rows,
+            lines: lines.lines_read(),
+            multi_line_rows,
             first_lines: Arc::new(first_lines.finish()?),
         })
     }
@@ -290,6 +406,31 @@ impl RecipientList {
     /// The number of data rows (every record after the header, whatever it holds).
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+
+    /// The lines in the file, the header's included.
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Rows read against lines in the file, for `check` and the dry run: `recipients.csv: 1,000
+    /// rows on 1,001 lines`, and how many rows hold line breaks in quoted fields, so that a count
+    /// that does not add up can be looked into.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "{}: {} on {}",
+            self.path.display(),
+            plural(self.rows, "row", "rows"),
+            plural(self.lines, "line", "lines")
+        );
+        if let (n, Some(first)) = self.multi_line_rows {
+            let holds = if n == 1 { "holds" } else { "hold" };
+            text += &format!(
+                " ({} {holds} line breaks in quoted fields, the first on line {first})",
+                plural(n, "row", "rows")
+            );
+        }
+        text
     }
 
     /// Opens the CSV again for streaming, reporting duplicates.
@@ -376,5 +517,97 @@ mod tests {
         ];
         assert_eq!(skip_reasons(&rows_with_capacity(&csv, 4)), want);
         assert_eq!(skip_reasons(&rows(&csv)), want);
+    }
+
+    /// The error scanning `csv` gives, as text.
+    fn scan_error(csv: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, csv).unwrap();
+        RecipientList::scan(&path).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_quote_left_open_to_the_end_of_the_file_or_in_a_one_column_list_swallows_rows() {
+        let err = scan_error("email,name\na@x.example,A\nb@x.example,\"B\r\nc@x.example,C\r\n");
+        assert!(
+            err.contains("line 3: a quoted field starts here and runs to line 4"),
+            "{err}"
+        );
+        assert!(
+            err.contains(
+                "taking in 1 line that looks like a row of its own (line 4: c@x.example);"
+            ),
+            "{err}"
+        );
+        let err = scan_error("email\na@x.example\n\"b@x.example\nc@x.example\nd@x.example\n");
+        assert!(
+            err.contains("line 3: a quoted field starts here and runs to line 5"),
+            "{err}"
+        );
+        assert!(err.contains("(line 4: c@x.example, …)"), "{err}");
+        // The quote opens in the second multi-line field of the row: its own line is named.
+        let err = scan_error("email,a,b\nx@x.example,\"1\n2\",\"3\ny@x.example,4,5\n");
+        assert!(err.contains("line 3: a quoted field starts here"), "{err}");
+    }
+
+    #[test]
+    fn rows_against_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, "email,note\na@x.example,\"1\n2\"\nb@x.example,3").unwrap();
+        let list = RecipientList::scan(&path).unwrap();
+        assert_eq!((list.rows(), list.lines()), (2, 4));
+        assert!(
+            list.summary().ends_with(
+                "r.csv: 2 rows on 4 lines (1 row holds line breaks in quoted fields, the first on line 2)"
+            ),
+            "{}",
+            list.summary()
+        );
+        std::fs::write(&path, "email\n").unwrap();
+        let list = RecipientList::scan(&path).unwrap();
+        assert!(
+            list.summary().ends_with("r.csv: 0 rows on 1 line"),
+            "{}",
+            list.summary()
+        );
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(12_345_678), "12,345,678");
+    }
+
+    #[test]
+    fn one_key_per_mailbox_whatever_the_spelling_of_its_domain() {
+        let key = address_key("a@exämple.com");
+        for same in [
+            "a@xn--exmple-cua.com",
+            "a@EXÄMPLE.com",
+            "A@XN--EXMPLE-CUA.COM",
+            "a@exa\u{308}mple.com",
+            " a@exämple.com ",
+        ] {
+            assert_eq!(address_key(same), key, "{same}");
+        }
+        for other in [
+            "b@exämple.com",
+            "a@example.com",
+            "a.b@exämple.com",
+            "a@exämple.com.",
+        ] {
+            assert_ne!(address_key(other), key, "{other}");
+        }
+        assert_eq!(
+            address_key("Zoe@Example.COM"),
+            address_key("zoe@example.com")
+        );
+        // `xn--a` is not valid punycode: IDNA refuses the domain, which is then only lower-cased.
+        assert!(idna::domain_to_ascii("xn--a.example").is_err());
+        assert_eq!(
+            address_key("a@XN--A.example"),
+            address_key("a@xn--a.example")
+        );
+        assert_eq!(address_key("[127.0.0.1]"), address_key("[127.0.0.1]"));
     }
 }

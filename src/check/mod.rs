@@ -84,6 +84,8 @@ pub struct CheckOptions {
 #[derive(Debug, Default)]
 pub struct CheckReport {
     pub rendered: u64,
+    /// What was read from each input file, one line each (`recipients.csv: 8 rows on 9 lines`).
+    pub inputs: Vec<String>,
     pub problems: Vec<Problem>,
 }
 
@@ -119,7 +121,12 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
         decide: &|r| Decision::unless_suppressed(&suppression, r),
         report_skip: &|_| true,
     };
-    let mut report = CheckReport::default();
+    let mut inputs = vec![recipients.summary()];
+    inputs.extend(suppression.summaries());
+    let mut report = CheckReport {
+        inputs,
+        ..CheckReport::default()
+    };
     let mut items = Vec::new();
     let mut content = lint::ContentLints::new(campaign);
     std::thread::scope(|scope| {

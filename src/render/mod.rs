@@ -189,20 +189,58 @@ impl<'c> Renderer<'c> {
         })
     }
 
-    /// Renders the first recipient up front, so that a template or data error shared by every
+    /// Renders the first recipients up front, so that a template or data error shared by every
     /// recipient (syntax, undefined variable, missing image) is an invalid campaign, found before
-    /// anything is written or sent.
+    /// anything is written or sent, while an error that depends on one recipient's data fails that
+    /// recipient alone (the pipeline reports it) and the others go on.
+    ///
+    /// The two are told apart by trying more than one row: the first valid row, and when it fails,
+    /// up to [`PREFLIGHT_ROWS`] valid rows in all, plus the first row with every column filled
+    /// (among the first [`PREFLIGHT_SCAN`] rows) if none of those was. One that renders proves the
+    /// template works for some recipients; if every one tried fails, the campaign is refused with
+    /// the first error and the lines tried. A list with no valid row has nothing to try.
     pub fn preflight(&self) -> Result<()> {
         let mut reader = self.campaign.recipients()?;
-        for row in reader.by_ref() {
-            if let crate::campaign::Row::Recipient(r) = row? {
-                self.render(&r).map_err(crate::Error::Invalid)?;
-                return Ok(());
+        let mut failures: Vec<(u64, String)> = Vec::new();
+        let mut tried_a_filled_row = false;
+        for row in reader.by_ref().take(PREFLIGHT_SCAN) {
+            let crate::campaign::Row::Recipient(r) = row? else {
+                continue;
+            };
+            let filled = r.values.iter().all(|v| !v.trim().is_empty());
+            if failures.len() >= PREFLIGHT_ROWS && (tried_a_filled_row || !filled) {
+                continue;
+            }
+            tried_a_filled_row |= filled;
+            match self.render(&r) {
+                Ok(_) => return Ok(()),
+                Err(e) => failures.push((r.line, e)),
+            }
+            if failures.len() >= PREFLIGHT_ROWS && tried_a_filled_row {
+                break;
             }
         }
-        Ok(())
+        let lines: Vec<String> = failures.iter().map(|(line, _)| line.to_string()).collect();
+        let Some((_, first)) = failures.into_iter().next() else {
+            return Ok(());
+        };
+        if lines.len() == 1 {
+            return Err(crate::Error::Invalid(first));
+        }
+        Err(invalid!(
+            "{first}; it failed for each of the first {} recipients (lines {}), so it is taken to \
+             fail for everyone: fix the template, or the data of those rows",
+            lines.len(),
+            lines.join(", ")
+        ))
     }
 }
+
+/// How many valid rows [`Renderer::preflight`] renders before it calls a template error everyone's.
+pub const PREFLIGHT_ROWS: usize = 5;
+
+/// How many rows [`Renderer::preflight`] reads at most, looking for valid rows and a filled one.
+pub const PREFLIGHT_SCAN: usize = 1000;
 
 /// A globally unique Message-ID (RFC 5322 §3.6.4) on the From domain: time, then 64 random bits.
 fn new_message_id(domain: &str) -> String {
