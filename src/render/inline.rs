@@ -373,6 +373,34 @@ mod tests {
     }
 
     #[test]
+    fn character_reference_to_a_slot_marker_is_not_filled() {
+        let inliner = Inliner::new();
+        for reference in [
+            "&#xE002;0&#xE003;",
+            "&#XE002;0&#Xe003;",
+            "&#57346;0&#57347;",
+            "&#x0000e002;0&#x00E003;",
+            "&#00057346;0&#057347;",
+            "&#xE002 0&#xE003 ",
+            "&#57346 0&#57347 ",
+        ] {
+            for html in [
+                format!(
+                    "<html><head><style>p{{color:red}}</style></head><body><p class=\"{reference}\">Jane</p></body></html>"
+                ),
+                format!(
+                    "<html><head><style>p{{color:red}}</style></head><body><p>{reference}</p><p>Jane</p></body></html>"
+                ),
+                format!(
+                    "<html><head><style>p{{color:red}}</style></head><body><p title=\"Jane\">{reference}</p></body></html>"
+                ),
+            ] {
+                assert_same_as_css_inline(&inliner, &html, &html);
+            }
+        }
+    }
+
+    #[test]
     fn keeps_media_queries_in_a_style_block() {
         let html = "<html><head><style>p{color:red} @media (max-width: 600px){p{color:blue}}</style>\
                     </head><body><p>x</p></body></html>";

@@ -14,7 +14,7 @@
 use std::borrow::Cow;
 
 /// Opens a slot number in a shape; U+E002/U+E003 are private-use characters, and a page that
-/// contains either is never split.
+/// contains either, or a character reference to either, is never split.
 pub const SLOT_OPEN: char = '\u{E002}';
 /// Closes a slot number.
 pub const SLOT_CLOSE: char = '\u{E003}';
@@ -45,7 +45,7 @@ pub struct Split<'a> {
 /// Splits `html`; attributes named in `keep` are never slotted. `None` when the page holds
 /// something this tokenizer does not follow.
 pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
-    if html.contains([SLOT_OPEN, SLOT_CLOSE, '\u{FEFF}']) {
+    if html.contains([SLOT_OPEN, SLOT_CLOSE, '\u{FEFF}']) || refers_to_a_slot_marker(html) {
         return None;
     }
     let mut s = Scanner {
@@ -64,6 +64,34 @@ pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
     s.run()?;
     s.out.shape.push_str(&html[s.copied..]);
     Some(s.out)
+}
+
+/// Whether a numeric character reference in `html` decodes to a slot marker (`&#xE002;`,
+/// `&#57347`, `&#X0e002;`: either base, any case, leading zeros, with or without `;`). The parser
+/// would turn it into the marker itself, in text or in any attribute, and the inlined shape would
+/// then hold a slot the splitter never made. (Inside comments and raw text it stays a reference;
+/// such pages are refused anyway, which costs only the cache.)
+fn refers_to_a_slot_marker(html: &str) -> bool {
+    let bytes = html.as_bytes();
+    memchr::memmem::find_iter(bytes, b"&#").any(|at| {
+        let mut digits = &bytes[at + 2..];
+        let radix = match digits.first() {
+            Some(b'x' | b'X') => {
+                digits = &digits[1..];
+                16
+            }
+            _ => 10,
+        };
+        let mut code: u32 = 0;
+        for &b in digits {
+            let Some(d) = (b as char).to_digit(radix) else {
+                break;
+            };
+            // Saturates past U+10FFFF (the parser then gives U+FFFD, not a marker).
+            code = code.saturating_mul(radix).saturating_add(d).min(0x11_0000);
+        }
+        code == SLOT_OPEN as u32 || code == SLOT_CLOSE as u32
+    })
 }
 
 struct Scanner<'a, 'k> {
@@ -404,4 +432,39 @@ fn passes_through(code: u32) -> bool {
     ((0x20..0x7F).contains(&code) || (0xA0..=0x10FFFF).contains(&code))
         && !noncharacter
         && !excluded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn character_reference_to_a_slot_marker_is_not_filled() {
+        for reference in [
+            "&#xE002;",
+            "&#XE003;",
+            "&#xe002",
+            "&#x0000E003;",
+            "&#57346;",
+            "&#57347",
+            "&#0057346;",
+        ] {
+            let html = format!("<p class=\"{reference}\">Jane</p>");
+            assert!(split(&html, &[]).is_none(), "{html}");
+            let html = format!("<p>Jane {reference}</p>");
+            assert!(split(&html, &[]).is_none(), "{html}");
+        }
+        for harmless in [
+            "&#xE0021;",
+            "&#573460;",
+            "&#xE004;",
+            "&#57345;",
+            "&#x;",
+            "&#;",
+            "&#xFFFFFFFFFFFFE002;",
+        ] {
+            let html = format!("<p class=\"{harmless}\">Jane</p>");
+            assert!(split(&html, &[]).is_some(), "{html}");
+        }
+    }
 }
