@@ -401,6 +401,38 @@ mod tests {
     }
 
     #[test]
+    fn whitespace_reference_where_the_tree_builder_treats_spaces_specially() {
+        let inliner = Inliner::new();
+        for space in ["&#32;", "&#x20;", "&#X0020;", "&#32", "&#x20"] {
+            for html in [
+                format!(
+                    "<html><head><style>td{{color:red}}</style></head><body><table>{space}<tr><td>Jane</td></tr></table></body></html>"
+                ),
+                format!(
+                    "<html><head>{space}<style>td{{color:red}}</style></head><body><p>Jane</p></body></html>"
+                ),
+                format!(
+                    "{space}<html><head><style>td{{color:red}}</style></head><body><p>Jane</p></body></html>"
+                ),
+                format!(
+                    "<html><head><style>td{{color:red}}</style></head><body><table>{space}x<tr><td>Jane</td></tr></table></body></html>"
+                ),
+                format!(
+                    "<html><head><style>td{{color:red}}</style></head><body><table><colgroup>{space}<col></colgroup><tr><td>Jane</td></tr></table></body></html>"
+                ),
+                format!(
+                    "<html><head><style>td{{color:red}}</style></head>{space}<body><p>Jane</p></body></html>"
+                ),
+                format!(
+                    "<html><head><style>td{{color:red}}</style></head><body><p>Jane</p></body></html>{space}"
+                ),
+            ] {
+                assert_same_as_css_inline(&inliner, &html, &html);
+            }
+        }
+    }
+
+    #[test]
     fn keeps_media_queries_in_a_style_block() {
         let html = "<html><head><style>p{color:red} @media (max-width: 600px){p{color:blue}}</style>\
                     </head><body><p>x</p></body></html>";

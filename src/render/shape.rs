@@ -334,7 +334,9 @@ impl<'a> Scanner<'a, '_> {
 /// The text as css-inline's serializer writes it after html5ever decoded it: text escapes `&`, `<`,
 /// `>` and U+00A0; attribute values `&`, `"` and U+00A0. `None` (keep it in the shape) when the
 /// decoding is not certain: a CR or NUL (normalized by the parser), or a character reference
-/// outside the small set decoded here. (A `<` here is text: the scanner found it opens nothing.)
+/// outside the small set decoded here; in text also a reference to a space (`&#32;`), which the
+/// tree builder may treat apart from the rest of the run. (A `<` here is text: the scanner found it
+/// opens nothing.)
 fn serialized(raw: &str, attribute: bool) -> Option<Cow<'_, str>> {
     let needs_work = raw
         .bytes()
@@ -351,7 +353,12 @@ fn serialized(raw: &str, attribute: bool) -> Option<Cow<'_, str>> {
         out.push_str(&rest[..i]);
         let c = rest[i..].chars().next().unwrap_or('&');
         let (decoded, used) = if c == '&' {
-            reference(&rest[i..])?
+            match reference(&rest[i..])? {
+                // The tree builder sees white space apart from other text (in a table, the head,
+                // before `<html>`…), and a slot, whose marker is not white space, would hide it.
+                (' ', _) if !attribute => return None,
+                decoded => decoded,
+            }
         } else {
             (c, c.len_utf8())
         };
