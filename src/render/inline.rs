@@ -433,6 +433,24 @@ mod tests {
     }
 
     #[test]
+    fn noahs_ark_clause_with_identical_slotted_attributes() {
+        let inliner = Inliner::new();
+        for tag in [
+            "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong",
+            "tt", "u",
+        ] {
+            for attribute in ["title", "lang", "data-x", "href"] {
+                let open = format!("<{tag} {attribute}=\"x\">");
+                let html = format!(
+                    "<html><head><style>p{{color:red}}</style></head><body>\
+                     <p>{open}{open}{open}{open}Jane</p><p>again</p></body></html>"
+                );
+                assert_same_as_css_inline(&inliner, &html, &html);
+            }
+        }
+    }
+
+    #[test]
     fn keeps_media_queries_in_a_style_block() {
         let html = "<html><head><style>p{color:red} @media (max-width: 600px){p{color:blue}}</style>\
                     </head><body><p>x</p></body></html>";

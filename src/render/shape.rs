@@ -25,6 +25,13 @@ const RAW_TEXT: &[&str] = &["style", "xmp", "iframe", "noembed", "noframes", "no
 const RCDATA: &[&str] = &["title", "textarea"];
 /// Elements this tokenizer does not follow (foreign content, script states, template contents).
 const UNSUPPORTED: &[&str] = &["script", "svg", "math", "template", "frameset", "plaintext"];
+/// The formatting elements (§13.2.4.3) but `a`: the tree builder compares their attributes (the
+/// "Noah's Ark" clause keeps at most three identical ones in the list of active formatting
+/// elements), and slots would make identical values differ, so their attributes are never slotted.
+/// A new `a` first closes any `a` in that list, so there is never another one to compare it with.
+const COMPARED: &[&str] = &[
+    "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
 /// Attributes whose values never affect CSS inlining, unless the stylesheet names them.
 const SLOTTED_ATTRIBUTES: &[&str] = &[
     "href", "src", "alt", "title", "lang", "content", "value", "srcset", "cite", "datetime",
@@ -171,7 +178,7 @@ impl<'a> Scanner<'a, '_> {
         if UNSUPPORTED.contains(&name.as_str()) {
             return None;
         }
-        let end = self.attributes(&mut pos, true)?;
+        let end = self.attributes(&mut pos, !COMPARED.contains(&name.as_str()))?;
         let raw = RAW_TEXT.contains(&name.as_str());
         if !raw && !RCDATA.contains(&name.as_str()) {
             return Some(end);
