@@ -585,6 +585,24 @@ fn local_image_after_an_attribute_containing_gt_is_embedded() {
 }
 
 #[test]
+fn img_src_scan_is_not_fooled_by_a_value_ending_in_src() {
+    let html = "<html><body><img alt=\"{{ caption }}\" src=\"images/logo.png\"></body></html>\n";
+    let csv = "email,first_name,caption\nann@example.com,Ann,Logo src=\n";
+    let fx = Fixture::with(MINIMAL_TOML, html, csv).file("images/logo.png", logo_bytes());
+    fx.dry_run_ok(&[]);
+    let bytes = &emls(&fx.preview())[0];
+    let msg = parse(bytes);
+    let html = html_of(&msg);
+    let image = part_of(&msg, "image/png");
+    let cid = image.content_id().expect("Content-ID");
+    assert!(
+        html.contains(&format!("alt=\"Logo src=\" src=\"cid:{cid}\"")),
+        "{html}"
+    );
+    assert_eq!(image.contents(), logo_bytes().as_slice());
+}
+
+#[test]
 fn image_path_leaving_the_campaign_directory_is_refused() {
     let html = "<html><body><img src=\"../secret.png\"></body></html>\n";
     let fx = Fixture::with(MINIMAL_TOML, html, MINIMAL_CSV);
