@@ -603,6 +603,40 @@ fn img_src_scan_is_not_fooled_by_a_value_ending_in_src() {
 }
 
 #[test]
+fn css_inline_error_from_one_rows_data_fails_that_recipient_only() {
+    let html = "<html><head><style>p { color: red }</style></head>\
+        <body><p style=\"{{ sty }}\">Hi {{ first_name }}</p></body></html>\n";
+    let csv = "email,first_name,sty\n\
+        ann@example.com,Ann,color\n\
+        bob@example.com,Bob,font-weight: bold\n\
+        cy@example.com,Cy,a{b}\n\
+        dee@example.com,Dee,\n";
+    let fx = Fixture::with(MINIMAL_TOML, html, csv);
+    let out = fx.dry_run(&[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("Rendered 2 recipient(s), skipped 0, failed to render 2"),
+        "{}",
+        out.stdout
+    );
+    for wanted in [
+        "line 2: ann@example.com: cannot inline CSS",
+        "line 4: cy@example.com: cannot inline CSS",
+    ] {
+        assert!(out.stdout.contains(wanted), "{wanted:?} in\n{}", out.stdout);
+    }
+    let names: Vec<String> = files_with(&fx.preview(), "eml")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["000003-bob@example.com.eml", "000005-dee@example.com.eml"]
+    );
+}
+
+#[test]
 fn image_path_leaving_the_campaign_directory_is_refused() {
     let html = "<html><body><img src=\"../secret.png\"></body></html>\n";
     let fx = Fixture::with(MINIMAL_TOML, html, MINIMAL_CSV);

@@ -150,10 +150,11 @@ impl Inliner {
             if self.stylesheet_names_a_slotted_attribute(&split) {
                 continue; // that attribute is kept now; split again
             }
-            if let Some(out) = self.fill(&split)? {
+            if let Some(out) = self.fill(&split) {
                 return Ok(out);
             }
-            // css-inline moved or changed a slot marker: not cacheable; inline the page itself.
+            // css-inline refused the shape, or moved or changed a slot marker: not cacheable;
+            // inline the page itself (its error, if any, is the page's own).
             self.stats[2].fetch_add(1, Ordering::Relaxed);
             return self.inline_directly(html);
         }
@@ -196,9 +197,9 @@ impl Inliner {
         named
     }
 
-    /// The page from its cached shape, inlining the shape first if it is new. `None` when the
-    /// inlined shape cannot be split at its slots.
-    fn fill(&self, split: &shape::Split<'_>) -> Result<Option<String>, String> {
+    /// The page from its cached shape, inlining the shape first if it is new. `None` when
+    /// css-inline fails on the shape or its output cannot be split at the slots.
+    fn fill(&self, split: &shape::Split<'_>) -> Option<String> {
         let key = hash(&split.shape);
         let found = self.shapes.read().unwrap().get(&key).and_then(|bucket| {
             bucket
@@ -208,12 +209,10 @@ impl Inliner {
         });
         if let Some(inlined) = found {
             self.stats[0].fetch_add(1, Ordering::Relaxed);
-            return Ok(Some(inlined.fill(&split.values)));
+            return Some(inlined.fill(&split.values));
         }
-        let output = self.inline_directly(&split.shape)?;
-        let Some(inlined) = Inlined::parse(&split.shape, split.values.len(), &output) else {
-            return Ok(None);
-        };
+        let output = self.inline_directly(&split.shape).ok()?;
+        let inlined = Inlined::parse(&split.shape, split.values.len(), &output)?;
         self.stats[1].fetch_add(1, Ordering::Relaxed);
         let out = inlined.fill(&split.values);
         let size = inlined.size();
@@ -227,7 +226,7 @@ impl Inliner {
         } else {
             self.bytes.fetch_sub(size, Ordering::Relaxed);
         }
-        Ok(Some(out))
+        Some(out)
     }
 }
 

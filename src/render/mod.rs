@@ -177,20 +177,36 @@ impl<'c> Renderer<'c> {
         })
     }
 
-    /// Renders the first recipient up front, so that a template or data error shared by every
-    /// recipient (syntax, undefined variable, missing image) is an invalid campaign, found before
-    /// anything is written or sent.
+    /// Renders recipients up front until one renders, so that a template or data error shared by
+    /// every recipient (syntax, undefined variable, missing image) is an invalid campaign, found
+    /// before anything is written or sent. An error that a later recipient does not have depends on
+    /// the data (a broken `style="{{ … }}"` value, an image named in a column): the run goes on and
+    /// reports it for that recipient. When none of the first [`PREFLIGHT_ROWS`] recipients renders,
+    /// the first one's error is the campaign's.
     pub fn preflight(&self) -> Result<()> {
         let mut reader = self.campaign.recipients()?;
+        let mut first_error = None;
+        let mut tried = 0;
         for row in reader.by_ref() {
             if let crate::campaign::Row::Recipient(r) = row? {
-                self.render(&r).map_err(crate::Error::Invalid)?;
-                return Ok(());
+                match self.render(&r) {
+                    Ok(_) => return Ok(()),
+                    Err(e) => {
+                        first_error.get_or_insert(e);
+                    }
+                }
+                tried += 1;
+                if tried == PREFLIGHT_ROWS {
+                    break;
+                }
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), |e| Err(crate::Error::Invalid(e)))
     }
 }
+
+/// How many recipients [`Renderer::preflight`] tries before it calls an error the campaign's.
+pub const PREFLIGHT_ROWS: usize = 20;
 
 /// A globally unique Message-ID (RFC 5322 §3.6.4) on the From domain: time, then 64 random bits.
 fn new_message_id(domain: &str) -> String {
