@@ -377,4 +377,66 @@ mod tests {
             assert_eq!(sources(html), wanted, "{html}");
         }
     }
+
+    /// Generated pages as css-inline writes them (every value in double quotes, `&` and `"`
+    /// escaped, `<`, `>` and `=` as they are), with values that look like attributes and tags.
+    #[test]
+    fn generated_img_tags_give_exactly_their_sources() {
+        const PIECES: &[&str] = &[
+            "Logo",
+            " src=",
+            "src=",
+            "\"",
+            "<img src=",
+            "<img src=\"x.png\">",
+            ">",
+            "<",
+            "=",
+            "'",
+            " ",
+            "&",
+            "images/a.png",
+            "<!--",
+            "-->",
+            "</style>",
+            "<style>",
+            "\u{a0}",
+        ];
+        let escape = |v: &str| {
+            v.replace('&', "&amp;")
+                .replace('"', "&quot;")
+                .replace('\u{a0}', "&nbsp;")
+        };
+        let mut rng = fastrand::Rng::with_seed(0x1019);
+        for case in 0..3000 {
+            let mut value = || -> String {
+                let raw: String = (0..rng.usize(0..4))
+                    .map(|_| PIECES[rng.usize(..PIECES.len())])
+                    .collect();
+                escape(&raw)
+            };
+            let mut html = String::new();
+            let mut wanted = Vec::new();
+            for i in 0..4 {
+                let (a, b, c) = (value(), value(), value());
+                match (case + i) % 4 {
+                    0 => {
+                        let src = format!("images/{i}-{}.png", value());
+                        html += &format!("<img alt=\"{a}\" src=\"{src}\" title=\"{b}\">");
+                        wanted.push(src);
+                    }
+                    1 => {
+                        html += &format!(
+                            "<p title=\"{a}\" data-x=\"{b}\">{}</p>",
+                            c.replace('<', "&lt;")
+                        )
+                    }
+                    2 => html += &format!("<img alt=\"{a}\" title=\"{b}\">"),
+                    _ => html += &format!("<a href=\"{a}\"><img data-src=\"{b}\" alt=\"{c}\"></a>"),
+                }
+            }
+            let found: Vec<&str> = img_sources(&html).iter().map(|s| s.value).collect();
+            assert_eq!(found, wanted, "{html}");
+        }
+    }
 }
