@@ -809,6 +809,26 @@ fn dry_run_opens_no_connection_to_the_configured_smtp_server() {
     }
 }
 
+#[test]
+fn inline_stats_count_how_pages_were_inlined() {
+    use campaign::campaign::{Campaign, Row};
+    let fx = full_fixture();
+    let campaign = Campaign::load(fx.dir()).unwrap();
+    let renderer = campaign::render::Renderer::new(&campaign, false).unwrap();
+    for row in campaign.recipients().unwrap() {
+        if let Row::Recipient(r) = row.unwrap() {
+            renderer.render(&r).unwrap();
+        }
+    }
+    // Three recipients whose pages differ only in text: one shape, inlined once.
+    let stats = renderer.inline_stats();
+    assert_eq!(
+        (stats.new_shapes, stats.cached, stats.direct),
+        (1, 2, 0),
+        "{stats:?}"
+    );
+}
+
 // ---------------------------------------------------------------- bad input ---
 
 /// Runs a dry run that must fail as an invalid campaign: exit 2, every `wanted` text on stderr,

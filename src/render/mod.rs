@@ -177,6 +177,12 @@ impl<'c> Renderer<'c> {
         })
     }
 
+    /// How the pages rendered so far were inlined: filled from the shape cache, inlined as a new
+    /// shape, or inlined directly (a page the shape splitter cannot follow).
+    pub fn inline_stats(&self) -> inline::Stats {
+        self.inliner.stats()
+    }
+
     /// Renders recipients up front until one renders, so that a template or data error shared by
     /// every recipient (syntax, undefined variable, missing image) is an invalid campaign, found
     /// before anything is written or sent. An error that a later recipient does not have depends on
