@@ -44,7 +44,8 @@ struct Src<'a> {
 
 /// The `src` value of every `<img>` tag, found by reading css-inline's output tag by tag: an
 /// attribute value is only ever read as the value of its own attribute, because css-inline writes
-/// `<`, `>` and `=` in values as they are (`alt="Logo src="`, `title="<img src=x>"`). Comments
+/// `<`, `>` and `=` in values as they are (`alt="Logo src="`, `title="<img src=x>"`), and a name
+/// may even hold a quote (`a"b="c"`), so each tag is read attribute by attribute. Comments
 /// (Outlook reads its `<!--[if mso]>` blocks) and the raw text of `<noscript>` and the like are the
 /// template's own markup and are read the same way, with any kind of quotes; `<style>` and
 /// `<script>` are skipped.
@@ -368,6 +369,12 @@ mod tests {
             ),
             (r#"<imgx src="a.png"><img src="b.png"/>"#, &["b.png"]),
             (r#"<IMG SRC="a.png">"#, &["a.png"]),
+            // The tokenizer keeps a quote in an attribute name, and css-inline writes it back:
+            // counting quotes to find a tag's end would go wrong here.
+            (
+                r#"<p a"b="<img src=x.png>">t</p><img a"b="c" src="d.png">"#,
+                &["d.png"],
+            ),
             // Outlook's conditional comments are read by Outlook: their images count.
             (
                 r#"<!--[if mso]><img src='o.png' alt="x"><![endif]--><img src="b.png">"#,
