@@ -556,7 +556,7 @@ mod tests {
         let mut body = String::new();
         for _ in 0..rng.usize(1..6) {
             let (h1, h2, h3) = (hole(rng), hole(rng), hole(rng));
-            let piece = match rng.usize(..15) {
+            let piece = match rng.usize(..20) {
                 0 => format!("<p>{h1}</p>"),
                 1 => format!("<p class=\"lead\" title=\"{h1}\">{h2} {h3}</p>"),
                 2 => format!("<table>{h1}<tr><td>{h2}</td></tr>{h3}</table>"),
@@ -581,6 +581,15 @@ mod tests {
                 11 => format!("<!-- {h1} --><div lang=\"{h2}\"><span>{h3}</span></div>"),
                 12 => format!("<p style=\"{h1}\">{h2}</p>"),
                 13 => format!("{h1}<td>{h2}</td>{h3}"),
+                14 => format!("<p a\"b=\"{h1}\" title=\"{h2}\" =x=\"{h3}\">{h3}</p>"),
+                15 => format!("<html lang=\"{h1}\"><body title=\"{h2}\">{h3}"),
+                16 => {
+                    format!("<form action=\"{h1}\"><input value=\"{h2}\" type=hidden>{h3}</form>")
+                }
+                17 => format!("<image src=\"{h1}\" alt=\"{h2}\"><textarea>\n{h3}</textarea>"),
+                18 => {
+                    format!("<p title=\"{h1}\" title=\"{h2}\">{h3}</p><a href=\"{h1}\"><p>{h2}</a>")
+                }
                 _ => format!("<p><b>{h1}<i>{h2}</b>{h3}</i></p>"),
             };
             body += &piece;
