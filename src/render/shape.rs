@@ -7,8 +7,10 @@
 //! This is a conservative tokenizer following the HTML standard's tokenizer states (§13.2.5) only as
 //! far as it needs to find text runs and quoted attribute values. Whatever it is unsure of stays in
 //! the shape as it is (which only means fewer recipients share it); what it cannot follow at all
-//! (`<script>`, `<svg>`, `<template>`, …) makes [`split`] return `None`, and the page is inlined
-//! directly. A value is put in a slot already escaped as css-inline's serializer would write it, so
+//! (`<script>`, `<svg>`, `<template>`, …, or a character reference to a slot marker) makes [`split`]
+//! return `None`, and the page is inlined directly. What the tree builder itself looks at stays in the
+//! shape: white space at the ends of a run (also `&#32;`), and the attributes of the formatting
+//! elements it compares. A value is put in a slot already escaped as css-inline's serializer would write it, so
 //! filling the inlined shape gives the same bytes as inlining the page itself.
 
 use std::borrow::Cow;
