@@ -176,17 +176,18 @@ impl<'a> Scanner<'a, '_> {
 
     fn start_tag(&mut self, lt: usize) -> Option<usize> {
         let mut pos = lt + 1;
-        let name = self.tag_name(&mut pos).to_ascii_lowercase();
-        if UNSUPPORTED.contains(&name.as_str()) {
+        let name = self.tag_name(&mut pos);
+        let is_one_of = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        if is_one_of(UNSUPPORTED) {
             return None;
         }
-        let end = self.attributes(&mut pos, !COMPARED.contains(&name.as_str()))?;
-        let raw = RAW_TEXT.contains(&name.as_str());
-        if !raw && !RCDATA.contains(&name.as_str()) {
+        let end = self.attributes(&mut pos, !is_one_of(COMPARED))?;
+        let raw = is_one_of(RAW_TEXT);
+        if !raw && !is_one_of(RCDATA) {
             return Some(end);
         }
-        let close = self.closing_tag(end, &name)?;
-        if name == "style" {
+        let close = self.closing_tag(end, name)?;
+        if name.eq_ignore_ascii_case("style") {
             self.out.css.push_str(&self.html[end..close]);
         }
         if !raw {
