@@ -585,6 +585,58 @@ fn local_image_after_an_attribute_containing_gt_is_embedded() {
 }
 
 #[test]
+fn img_src_scan_is_not_fooled_by_a_value_ending_in_src() {
+    let html = "<html><body><img alt=\"{{ caption }}\" src=\"images/logo.png\"></body></html>\n";
+    let csv = "email,first_name,caption\nann@example.com,Ann,Logo src=\n";
+    let fx = Fixture::with(MINIMAL_TOML, html, csv).file("images/logo.png", logo_bytes());
+    fx.dry_run_ok(&[]);
+    let bytes = &emls(&fx.preview())[0];
+    let msg = parse(bytes);
+    let html = html_of(&msg);
+    let image = part_of(&msg, "image/png");
+    let cid = image.content_id().expect("Content-ID");
+    assert!(
+        html.contains(&format!("alt=\"Logo src=\" src=\"cid:{cid}\"")),
+        "{html}"
+    );
+    assert_eq!(image.contents(), logo_bytes().as_slice());
+}
+
+#[test]
+fn css_inline_error_from_one_rows_data_fails_that_recipient_only() {
+    let html = "<html><head><style>p { color: red }</style></head>\
+        <body><p style=\"{{ sty }}\">Hi {{ first_name }}</p></body></html>\n";
+    let csv = "email,first_name,sty\n\
+        ann@example.com,Ann,color\n\
+        bob@example.com,Bob,font-weight: bold\n\
+        cy@example.com,Cy,a{b}\n\
+        dee@example.com,Dee,\n";
+    let fx = Fixture::with(MINIMAL_TOML, html, csv);
+    let out = fx.dry_run(&[]);
+    assert_eq!(out.code, 1, "{out:#?}");
+    assert!(
+        out.stdout
+            .contains("Rendered 2 recipient(s), skipped 0, failed to render 2"),
+        "{}",
+        out.stdout
+    );
+    for wanted in [
+        "line 2: ann@example.com: cannot inline CSS",
+        "line 4: cy@example.com: cannot inline CSS",
+    ] {
+        assert!(out.stdout.contains(wanted), "{wanted:?} in\n{}", out.stdout);
+    }
+    let names: Vec<String> = files_with(&fx.preview(), "eml")
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["000003-bob@example.com.eml", "000005-dee@example.com.eml"]
+    );
+}
+
+#[test]
 fn image_path_leaving_the_campaign_directory_is_refused() {
     let html = "<html><body><img src=\"../secret.png\"></body></html>\n";
     let fx = Fixture::with(MINIMAL_TOML, html, MINIMAL_CSV);
@@ -755,6 +807,26 @@ fn dry_run_opens_no_connection_to_the_configured_smtp_server() {
         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
         other => panic!("the dry run connected to the SMTP server: {other:?}"),
     }
+}
+
+#[test]
+fn inline_stats_count_how_pages_were_inlined() {
+    use campaign::campaign::{Campaign, Row};
+    let fx = full_fixture();
+    let campaign = Campaign::load(fx.dir()).unwrap();
+    let renderer = campaign::render::Renderer::new(&campaign, false).unwrap();
+    for row in campaign.recipients().unwrap() {
+        if let Row::Recipient(r) = row.unwrap() {
+            renderer.render(&r).unwrap();
+        }
+    }
+    // Three recipients whose pages differ only in text: one shape, inlined once.
+    let stats = renderer.inline_stats();
+    assert_eq!(
+        (stats.new_shapes, stats.cached, stats.direct),
+        (1, 2, 0),
+        "{stats:?}"
+    );
 }
 
 // ---------------------------------------------------------------- bad input ---

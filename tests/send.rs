@@ -627,6 +627,39 @@ fn retry_failed_sends_only_the_failed_recipient() {
     assert_eq!(retried[1].status, "sent");
 }
 
+/// A `style` value from the first row that css-inline cannot parse fails that recipient only: the
+/// first row is not a verdict on the campaign when a later one renders.
+#[test]
+fn css_inline_error_from_one_rows_data_fails_that_recipient_only() {
+    let server = CaptureServer::start(CaptureOptions::plain());
+    let fx = Fixture::new(&Spec::new(server.port));
+    fx.write(
+        "email.html",
+        "<html><head><style>p { color: red }</style></head>\
+         <body><p style=\"{{ sty }}\">Dear {{ first_name }},</p></body></html>\n",
+    );
+    fx.write(
+        "recipients.csv",
+        "email,first_name,sty\n\
+         r000@example.com,Ann,color\n\
+         r001@example.com,Bob,font-weight: bold\n\
+         r002@example.com,Cy,\n",
+    );
+    let run = fx.run(&[], None);
+    run.expect(1);
+    assert!(run.stdout.contains("sent 2, failed 1"), "{run:?}");
+    let received = server.wait_for(2, WAIT);
+    assert_each_once(&capture_rcpts(&server), &[email(1), email(2)]);
+    assert_eq!(received.len(), 2);
+    let rows = fx.rows();
+    let failed = row_for(&rows, &email(0));
+    assert_eq!(failed.status, "failed", "{rows:#?}");
+    assert!(
+        failed.detail.contains("not rendered: cannot inline CSS"),
+        "{failed:?}"
+    );
+}
+
 /// 11. `rate = "20/s"`: 30 messages take at least 1.4 s, and no one-second window of the server's
 ///     arrival times (the end of DATA, when a relay counts a message; less 40 ms allowed for
 ///     arrival jitter) holds more than 20.

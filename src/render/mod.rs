@@ -189,6 +189,12 @@ impl<'c> Renderer<'c> {
         })
     }
 
+    /// How the pages rendered so far were inlined: filled from the shape cache, inlined as a new
+    /// shape, or inlined directly (a page the shape splitter cannot follow).
+    pub fn inline_stats(&self) -> inline::Stats {
+        self.inliner.stats()
+    }
+
     /// Renders the first recipients up front, so that a template or data error shared by every
     /// recipient (syntax, undefined variable, missing image) is an invalid campaign, found before
     /// anything is written or sent, while an error that depends on one recipient's data fails that

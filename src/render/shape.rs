@@ -7,14 +7,16 @@
 //! This is a conservative tokenizer following the HTML standard's tokenizer states (§13.2.5) only as
 //! far as it needs to find text runs and quoted attribute values. Whatever it is unsure of stays in
 //! the shape as it is (which only means fewer recipients share it); what it cannot follow at all
-//! (`<script>`, `<svg>`, `<template>`, …) makes [`split`] return `None`, and the page is inlined
-//! directly. A value is put in a slot already escaped as css-inline's serializer would write it, so
+//! (`<script>`, `<svg>`, `<template>`, …, or a character reference to a slot marker) makes [`split`]
+//! return `None`, and the page is inlined directly. What the tree builder itself looks at stays in the
+//! shape: white space at the ends of a run (also `&#32;`), and the attributes of the formatting
+//! elements it compares. A value is put in a slot already escaped as css-inline's serializer would write it, so
 //! filling the inlined shape gives the same bytes as inlining the page itself.
 
 use std::borrow::Cow;
 
 /// Opens a slot number in a shape; U+E002/U+E003 are private-use characters, and a page that
-/// contains either is never split.
+/// contains either, or a character reference to either, is never split.
 pub const SLOT_OPEN: char = '\u{E002}';
 /// Closes a slot number.
 pub const SLOT_CLOSE: char = '\u{E003}';
@@ -25,6 +27,13 @@ const RAW_TEXT: &[&str] = &["style", "xmp", "iframe", "noembed", "noframes", "no
 const RCDATA: &[&str] = &["title", "textarea"];
 /// Elements this tokenizer does not follow (foreign content, script states, template contents).
 const UNSUPPORTED: &[&str] = &["script", "svg", "math", "template", "frameset", "plaintext"];
+/// The formatting elements (§13.2.4.3) but `a`: the tree builder compares their attributes (the
+/// "Noah's Ark" clause keeps at most three identical ones in the list of active formatting
+/// elements), and slots would make identical values differ, so their attributes are never slotted.
+/// A new `a` first closes any `a` in that list, so there is never another one to compare it with.
+const COMPARED: &[&str] = &[
+    "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
 /// Attributes whose values never affect CSS inlining, unless the stylesheet names them.
 const SLOTTED_ATTRIBUTES: &[&str] = &[
     "href", "src", "alt", "title", "lang", "content", "value", "srcset", "cite", "datetime",
@@ -45,7 +54,7 @@ pub struct Split<'a> {
 /// Splits `html`; attributes named in `keep` are never slotted. `None` when the page holds
 /// something this tokenizer does not follow.
 pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
-    if html.contains([SLOT_OPEN, SLOT_CLOSE, '\u{FEFF}']) {
+    if html.contains([SLOT_OPEN, SLOT_CLOSE, '\u{FEFF}']) || refers_to_a_slot_marker(html) {
         return None;
     }
     let mut s = Scanner {
@@ -64,6 +73,34 @@ pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
     s.run()?;
     s.out.shape.push_str(&html[s.copied..]);
     Some(s.out)
+}
+
+/// Whether a numeric character reference in `html` decodes to a slot marker (`&#xE002;`,
+/// `&#57347`, `&#X0e002;`: either base, any case, leading zeros, with or without `;`). The parser
+/// would turn it into the marker itself, in text or in any attribute, and the inlined shape would
+/// then hold a slot the splitter never made. (Inside comments and raw text it stays a reference;
+/// such pages are refused anyway, which costs only the cache.)
+fn refers_to_a_slot_marker(html: &str) -> bool {
+    let bytes = html.as_bytes();
+    memchr::memmem::find_iter(bytes, b"&#").any(|at| {
+        let mut digits = &bytes[at + 2..];
+        let radix = match digits.first() {
+            Some(b'x' | b'X') => {
+                digits = &digits[1..];
+                16
+            }
+            _ => 10,
+        };
+        let mut code: u32 = 0;
+        for &b in digits {
+            let Some(d) = (b as char).to_digit(radix) else {
+                break;
+            };
+            // Saturates past U+10FFFF (the parser then gives U+FFFD, not a marker).
+            code = code.saturating_mul(radix).saturating_add(d).min(0x11_0000);
+        }
+        code == SLOT_OPEN as u32 || code == SLOT_CLOSE as u32
+    })
 }
 
 struct Scanner<'a, 'k> {
@@ -139,17 +176,18 @@ impl<'a> Scanner<'a, '_> {
 
     fn start_tag(&mut self, lt: usize) -> Option<usize> {
         let mut pos = lt + 1;
-        let name = self.tag_name(&mut pos).to_ascii_lowercase();
-        if UNSUPPORTED.contains(&name.as_str()) {
+        let name = self.tag_name(&mut pos);
+        let is_one_of = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
+        if is_one_of(UNSUPPORTED) {
             return None;
         }
-        let end = self.attributes(&mut pos, true)?;
-        let raw = RAW_TEXT.contains(&name.as_str());
-        if !raw && !RCDATA.contains(&name.as_str()) {
+        let end = self.attributes(&mut pos, !is_one_of(COMPARED))?;
+        let raw = is_one_of(RAW_TEXT);
+        if !raw && !is_one_of(RCDATA) {
             return Some(end);
         }
-        let close = self.closing_tag(end, &name)?;
-        if name == "style" {
+        let close = self.closing_tag(end, name)?;
+        if name.eq_ignore_ascii_case("style") {
             self.out.css.push_str(&self.html[end..close]);
         }
         if !raw {
@@ -306,7 +344,9 @@ impl<'a> Scanner<'a, '_> {
 /// The text as css-inline's serializer writes it after html5ever decoded it: text escapes `&`, `<`,
 /// `>` and U+00A0; attribute values `&`, `"` and U+00A0. `None` (keep it in the shape) when the
 /// decoding is not certain: a CR or NUL (normalized by the parser), or a character reference
-/// outside the small set decoded here. (A `<` here is text: the scanner found it opens nothing.)
+/// outside the small set decoded here; in text also a reference to a space (`&#32;`), which the
+/// tree builder may treat apart from the rest of the run. (A `<` here is text: the scanner found it
+/// opens nothing.)
 fn serialized(raw: &str, attribute: bool) -> Option<Cow<'_, str>> {
     let needs_work = raw
         .bytes()
@@ -323,7 +363,12 @@ fn serialized(raw: &str, attribute: bool) -> Option<Cow<'_, str>> {
         out.push_str(&rest[..i]);
         let c = rest[i..].chars().next().unwrap_or('&');
         let (decoded, used) = if c == '&' {
-            reference(&rest[i..])?
+            match reference(&rest[i..])? {
+                // The tree builder sees white space apart from other text (in a table, the head,
+                // before `<html>`…), and a slot, whose marker is not white space, would hide it.
+                (' ', _) if !attribute => return None,
+                decoded => decoded,
+            }
         } else {
             (c, c.len_utf8())
         };
@@ -404,4 +449,39 @@ fn passes_through(code: u32) -> bool {
     ((0x20..0x7F).contains(&code) || (0xA0..=0x10FFFF).contains(&code))
         && !noncharacter
         && !excluded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn character_reference_to_a_slot_marker_is_not_filled() {
+        for reference in [
+            "&#xE002;",
+            "&#XE003;",
+            "&#xe002",
+            "&#x0000E003;",
+            "&#57346;",
+            "&#57347",
+            "&#0057346;",
+        ] {
+            let html = format!("<p class=\"{reference}\">Jane</p>");
+            assert!(split(&html, &[]).is_none(), "{html}");
+            let html = format!("<p>Jane {reference}</p>");
+            assert!(split(&html, &[]).is_none(), "{html}");
+        }
+        for harmless in [
+            "&#xE0021;",
+            "&#573460;",
+            "&#xE004;",
+            "&#57345;",
+            "&#x;",
+            "&#;",
+            "&#xFFFFFFFFFFFFE002;",
+        ] {
+            let html = format!("<p class=\"{harmless}\">Jane</p>");
+            assert!(split(&html, &[]).is_some(), "{html}");
+        }
+    }
 }
