@@ -168,11 +168,14 @@ impl Journal {
     /// in-flight record is cleared under the same lock, so a stop never sees the one without the
     /// other.
     pub fn append(&self, record: &Record<'_>, slot: Option<usize>) -> Result<()> {
-        let row = format_row(record);
-        let mut state = self.state();
+        self.write_row(&mut self.state(), record, slot)
+    }
+
+    /// [`Journal::append`] under a lock already held.
+    fn write_row(&self, state: &mut State, record: &Record<'_>, slot: Option<usize>) -> Result<()> {
         state
             .file
-            .write_all(&row)
+            .write_all(&format_row(record))
             .map_err(|e| Error::output("append to", &self.path, e))?;
         self.shared.dirty.store(true, Ordering::SeqCst);
         if let Some(slot) = slot
@@ -190,7 +193,7 @@ impl Journal {
         let mut state = self.state();
         let mut abandoned = 0;
         for slot in 0..state.in_flight.len() {
-            let Some(f) = state.in_flight[slot].take() else {
+            let Some(f) = state.in_flight[slot].clone() else {
                 continue;
             };
             let record = Record {
@@ -201,11 +204,7 @@ impl Journal {
                 message_id: &f.message_id,
                 detail,
             };
-            state
-                .file
-                .write_all(&format_row(&record))
-                .map_err(|e| Error::output("append to", &self.path, e))?;
-            state.lock.clear(slot)?;
+            self.write_row(&mut state, &record, Some(slot))?;
             abandoned += 1;
         }
         state
