@@ -500,3 +500,32 @@ fn encrypted_key_is_an_invalid_campaign_that_says_to_decrypt_it() {
     assert!(run.stderr.contains("encrypted"), "{}", run.stderr);
     assert!(run.stderr.contains("openssl pkey"), "{}", run.stderr);
 }
+
+/// The key's size is read by the one key parser the signer and `check --dns` share, so the refusal
+/// names it (ring alone only says "TooSmall"), for PKCS#8 and PKCS#1 alike.
+#[test]
+fn rsa_key_outside_2048_to_4096_bits_is_refused_naming_its_size() {
+    for (bits, traditional) in [("1024", false), ("1024", true), ("4608", false)] {
+        let fixture = Fixture::with(&toml("rsa-sha256", Some("keys/news.pem")), HTML, CSV);
+        let path = fixture.dir().join("keys/news.pem");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let p = path.to_str().unwrap();
+        if traditional {
+            openssl(&["genrsa", "-traditional", "-out", p, bits]);
+        } else {
+            let opt = format!("rsa_keygen_bits:{bits}");
+            openssl(&["genpkey", "-algorithm", "RSA", "-pkeyopt", &opt, "-out", p]);
+        }
+        let run = dry_run(&fixture, None);
+        assert_eq!(run.code, 2, "{bits} bits: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("a {bits}-bit RSA key")),
+            "{bits} bits: {}",
+            run.stderr
+        );
+        assert!(
+            !fixture.preview().exists(),
+            "{bits} bits: nothing is written"
+        );
+    }
+}
