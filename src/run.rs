@@ -277,7 +277,7 @@ impl StopSignals {
     async fn watch(mut self, workers: Arc<Workers>, stopped_by: Arc<AtomicI32>) {
         let (number, name) = self.next().await;
         stopped_by.store(number, Ordering::SeqCst);
-        workers.stop.store(true, Ordering::SeqCst);
+        workers.request_stop();
         say(&format!(
             "\n{name}: stopping: no new recipients; finishing the messages in flight (a second \
              signal abandons them)"

@@ -1,10 +1,21 @@
-//! The messages waiting for another attempt. A transient failure puts its message back here with a
-//! backoff delay instead of holding up its worker; workers take from here before the renderer's
-//! channel, so retries are not starved by a long list. The run ends when the channel is drained and
-//! nothing is [`Retries::pending`].
+//! The messages waiting for another attempt: a timer queue. A transient failure puts its message
+//! back here with a backoff delay instead of holding up its worker; workers take from here before
+//! the renderer's channel, so retries are not starved by a long list. The run ends when the channel
+//! is drained and nothing is [`Retries::pending`].
+//!
+//! Waiting is event-driven, never polled: a worker sleeps until the earliest message is due or the
+//! queue changes, and [`Retries::until`] re-checks a worker's condition (a stop, no work left) each
+//! time something it depends on changes: a message scheduled or taken, or a [`Retries::wake`] (a
+//! stop, a worker ending).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::sync::Mutex;
+use std::sync::atomic::{self, AtomicU64};
 use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
 use crate::render::Rendered;
 
@@ -36,57 +47,189 @@ impl Job {
     }
 }
 
-/// Messages due for another attempt after a delay.
+/// Messages due for another attempt after a delay, earliest first.
+#[derive(Default)]
 pub struct Retries {
-    tx: async_channel::Sender<Job>,
-    rx: async_channel::Receiver<Job>,
-    /// Scheduled and not yet taken (sleeping or in the channel).
-    waiting: AtomicUsize,
+    due: Mutex<BinaryHeap<Reverse<Due>>>,
+    /// Orders messages due at the same instant by when they were scheduled.
+    scheduled: AtomicU64,
+    changed: Notify,
 }
 
-impl Default for Retries {
-    fn default() -> Retries {
-        let (tx, rx) = async_channel::unbounded();
-        Retries {
-            tx,
-            rx,
-            waiting: AtomicUsize::new(0),
-        }
+/// A message and when it is due.
+struct Due {
+    at: Instant,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Due) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Due {}
+
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Due) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Due {
+    fn cmp(&self, other: &Due) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
     }
 }
 
 impl Retries {
-    /// Puts `job` back to be taken again after `delay`.
+    /// The queue; poisoning is recovered from because every change to it is a single push or pop.
+    fn queue(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<Due>>> {
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Puts `job` back to be taken again after `delay`. When the queue is full the caller waits out
+    /// the delay itself first.
     pub async fn schedule(&self, job: Job, delay: Duration) {
-        self.waiting.fetch_add(1, Ordering::SeqCst);
-        if delay.is_zero() || self.waiting.load(Ordering::SeqCst) > MAX_WAITING {
+        if self.queue().len() >= MAX_WAITING {
             tokio::time::sleep(delay).await;
-            let _ = self.tx.send(job).await;
-            return;
+            return self.push(job, Instant::now());
         }
-        let tx = self.tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = tx.send(job).await;
-        });
+        self.push(job, Instant::now() + delay);
+    }
+
+    fn push(&self, job: Job, at: Instant) {
+        let seq = self.scheduled.fetch_add(1, atomic::Ordering::Relaxed);
+        self.queue().push(Reverse(Due { at, seq, job }));
+        self.wake();
     }
 
     /// A job whose delay is over, if there is one now.
     pub fn try_take(&self) -> Option<Job> {
-        let job = self.rx.try_recv().ok()?;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        let job = {
+            let mut due = self.queue();
+            match due.peek() {
+                Some(Reverse(d)) if d.at <= Instant::now() => due.pop().map(|Reverse(d)| d.job),
+                _ => None,
+            }
+        }?;
+        self.wake();
         Some(job)
     }
 
-    /// The next job whose delay is over, when there is one.
-    pub async fn take(&self) -> Option<Job> {
-        let job = self.rx.recv().await.ok()?;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        Some(job)
+    /// The next job as soon as its delay is over; `None` as soon as `give_up()` holds (checked
+    /// first, and again whenever the queue changes or [`Retries::wake`] is called).
+    pub async fn take(&self, give_up: impl Fn() -> bool) -> Option<Job> {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if give_up() {
+                return None;
+            }
+            if let Some(job) = self.try_take() {
+                return Some(job);
+            }
+            let next = self.queue().peek().map(|Reverse(d)| d.at);
+            match next {
+                Some(at) => tokio::select! {
+                    () = tokio::time::sleep_until(at) => {}
+                    () = changed => {}
+                },
+                None => changed.await,
+            }
+        }
+    }
+
+    /// Resolves once `done()` holds, checked now and whenever the queue changes or
+    /// [`Retries::wake`] is called.
+    pub async fn until(&self, done: impl Fn() -> bool) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if done() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Tells every waiter that something it may depend on changed (a stop, a worker ending).
+    pub fn wake(&self) {
+        self.changed.notify_waiters();
     }
 
     /// Whether any job is still scheduled.
     pub fn pending(&self) -> bool {
-        self.waiting.load(Ordering::SeqCst) > 0
+        !self.queue().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use lettre::address::Envelope;
+
+    use super::*;
+    use crate::render::Rendered;
+
+    fn job(line: u64) -> Job {
+        let address: lettre::Address = "a@example.com".parse().unwrap();
+        Job::new(Box::new(Rendered {
+            line,
+            email: address.to_string(),
+            subject: String::new(),
+            message_id: format!("{line}@example.com"),
+            envelope: Envelope::new(Some(address.clone()), vec![address]).unwrap(),
+            bytes: Vec::new(),
+            preview_html: None,
+        }))
+    }
+
+    #[tokio::test]
+    async fn jobs_come_back_earliest_due_first_and_not_before() {
+        let queue = Retries::default();
+        let start = Instant::now();
+        queue.schedule(job(1), Duration::from_millis(60)).await;
+        queue.schedule(job(2), Duration::from_millis(20)).await;
+        queue.schedule(job(3), Duration::from_millis(20)).await;
+        assert!(queue.try_take().is_none(), "nothing is due yet");
+        let order: Vec<u64> = [
+            queue.take(|| false).await,
+            queue.take(|| false).await,
+            queue.take(|| false).await,
+        ]
+        .into_iter()
+        .map(|j| j.unwrap().message.line)
+        .collect();
+        assert_eq!(order, [2, 3, 1]);
+        assert!(start.elapsed() >= Duration::from_millis(60));
+        assert!(!queue.pending());
+    }
+
+    #[tokio::test]
+    async fn a_waiting_take_gives_up_when_woken_without_polling() {
+        let queue = Arc::new(Retries::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        // A job due in an hour: the waiter sleeps until then unless something changes.
+        queue.schedule(job(1), Duration::from_secs(3600)).await;
+        let waiter = {
+            let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
+            tokio::spawn(async move {
+                queue
+                    .take(|| stop.load(atomic::Ordering::SeqCst))
+                    .await
+                    .is_none()
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        stop.store(true, atomic::Ordering::SeqCst);
+        queue.wake();
+        let gave_up = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+        assert!(gave_up.expect("woken at once").unwrap());
     }
 }

@@ -88,7 +88,14 @@ impl Workers {
         if fatal.is_none() {
             *fatal = Some(error);
         }
+        drop(fatal);
+        self.request_stop();
+    }
+
+    /// Stops taking recipients; every worker waiting for something notices at once.
+    pub fn request_stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        self.queue.wake();
     }
 
     fn stopped(&self) -> bool {
@@ -97,17 +104,15 @@ impl Workers {
 
     /// Resolves once the run is asked to stop.
     async fn stopping(&self) {
-        while !self.stopped() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        self.queue.until(|| self.stopped()).await;
     }
 
     /// Resolves once the renderer's channel is drained and closed and no retry is pending: a worker
-    /// waiting to open a session has nothing left to send.
+    /// waiting to open a session has nothing left to send. Checked again whenever the queue
+    /// changes or a worker ends (the others end when they find the channel drained).
     async fn no_work_left(&self, rx: &async_channel::Receiver<Item>) {
-        while !(rx.is_closed() && rx.is_empty() && !self.queue.pending()) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let drained = || rx.is_closed() && rx.is_empty() && !self.queue.pending();
+        self.queue.until(drained).await;
     }
 
     /// Runs `concurrency` workers until the channel is drained and no retry is pending, or a stop.
@@ -174,6 +179,8 @@ impl Workers {
             self.settle(job, attempt, slot).await;
         }
         self.close(&mut session).await;
+        // A worker waiting to open a session may now have nothing left to wait for.
+        self.queue.wake();
     }
 
     /// Ends the worker's session, if it has one.
@@ -233,7 +240,7 @@ impl Workers {
             }
             let item = tokio::select! {
                 biased;
-                Some(job) = self.queue.take() => return Some(job),
+                job = self.queue.take(|| self.stopped()) => return job,
                 item = rx.recv() => item,
             };
             match item {
@@ -259,13 +266,9 @@ impl Workers {
 
     /// After the channel is drained: the messages still waiting for a retry, until there are none.
     async fn wait_for_retries(&self) -> Option<Job> {
-        while self.queue.pending() && !self.stopped() {
-            tokio::select! {
-                Some(job) = self.queue.take() => return Some(job),
-                () = tokio::time::sleep(Duration::from_millis(50)) => {}
-            }
-        }
-        None
+        self.queue
+            .take(|| self.stopped() || !self.queue.pending())
+            .await
     }
 
     /// Records the outcome of an attempt (clearing `slot`'s in-flight record with the row), or
