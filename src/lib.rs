@@ -12,6 +12,7 @@ pub mod render;
 pub use error::{Error, Result};
 pub mod check;
 pub mod dry_run;
+pub mod html;
 pub mod journal;
 pub mod pipeline;
 pub mod progress;

@@ -1,0 +1,331 @@
+//! The one HTML lexer: splits a document into text, comments, declarations, start and end tags and
+//! the raw content of `<style>`, `<script>` and the like, reading tags the way HTML5's tokenizer
+//! does. It builds no tree and needs no well-formedness; every reader of HTML here (the text part,
+//! the content lint, image embedding) walks its tokens.
+//!
+//! Tag reading follows HTML5 where it matters for what is found in a tag: a tag name runs to white
+//! space, `/` or `>`; an attribute value is read only as the value of its own attribute, so `<`,
+//! `>` and `=` inside quotes (either kind) are part of it; an attribute name may start with `=` and
+//! hold a quote; a tag cut off by the end of the input is dropped. `<!--` … `-->` is a comment,
+//! `<!…>` and `<?…>` are declarations read to the next `>`, and a `<` that opens nothing is text.
+
+use memchr::memmem;
+
+/// Elements whose content is raw text up to their end tag: never tags, never references to
+/// decode for markup (the tokenizer's RAWTEXT, RCDATA and script states).
+pub const RAW_TEXT: &[&str] = &[
+    "style", "script", "xmp", "iframe", "noembed", "noframes", "noscript", "textarea", "title",
+];
+
+/// One piece of the document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// Text between tags, references not decoded ([`super::entities::decode`]).
+    Text(&'a str),
+    /// A comment; `at` is where its body starts in the input (for reading it as markup again).
+    Comment { body: &'a str, at: usize },
+    /// `<!DOCTYPE …>`, `<?…>` and other `<!…>`: the whole thing.
+    Declaration(&'a str),
+    Start(Tag<'a>),
+    End(Tag<'a>),
+    /// The content of a [`RAW_TEXT`] element, after its start tag; `at` is where it starts.
+    Raw { text: &'a str, at: usize },
+}
+
+/// A start or end tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag<'a> {
+    /// As written (compare with [`Tag::is`]).
+    pub name: &'a str,
+    /// Written as `<…/>`.
+    pub self_closing: bool,
+    input: &'a str,
+    /// Where the attributes start in `input`, and where the tag's `>` is.
+    attrs: usize,
+    end: usize,
+}
+
+/// One attribute of a tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attribute<'a> {
+    /// As written.
+    pub name: &'a str,
+    /// Empty when the attribute has no value; references not decoded.
+    pub value: &'a str,
+    /// Where the value starts in the input.
+    pub at: usize,
+}
+
+/// The tokens of a document (or of a part of one, see [`Lexer::within`]).
+pub struct Lexer<'a> {
+    input: &'a str,
+    pos: usize,
+    end: usize,
+    /// The raw-text element whose content comes next.
+    raw: Option<&'static str>,
+}
+
+impl<'a> Lexer<'a> {
+    pub fn new(input: &'a str) -> Lexer<'a> {
+        Lexer::within(input, 0, input.len())
+    }
+
+    /// The tokens of `input[start..end]`, positions still counted in the whole `input` (for
+    /// reading a comment's body or a raw element's content as markup).
+    pub fn within(input: &'a str, start: usize, end: usize) -> Lexer<'a> {
+        Lexer {
+            input,
+            pos: start,
+            end,
+            raw: None,
+        }
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        &self.input.as_bytes()[..self.end]
+    }
+
+    /// The content of the raw-text element `name`, up to its end tag.
+    fn raw_text(&mut self, name: &str) -> Token<'a> {
+        let at = self.pos;
+        let close = closing_tag(self.bytes(), at, name).unwrap_or(self.end);
+        self.pos = close;
+        Token::Raw {
+            text: &self.input[at..close],
+            at,
+        }
+    }
+
+    /// The token at `<` (`self.pos`), or `None` when it opens nothing (it is text).
+    fn markup(&mut self) -> Option<Token<'a>> {
+        let bytes = self.bytes();
+        let lt = self.pos;
+        let rest = &bytes[lt..];
+        if rest.starts_with(b"<!--") {
+            let close = memmem::find(&rest[4..], b"-->").map_or(self.end, |j| lt + 4 + j);
+            self.pos = (close + 3).min(self.end);
+            return Some(Token::Comment {
+                body: &self.input[lt + 4..close],
+                at: lt + 4,
+            });
+        }
+        if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+            let close = memchr::memchr(b'>', rest).map_or(self.end, |j| lt + j + 1);
+            self.pos = close;
+            return Some(Token::Declaration(&self.input[lt..close]));
+        }
+        let closing = rest.get(1) == Some(&b'/');
+        let name_start = lt + 1 + usize::from(closing);
+        if !bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
+            return None;
+        }
+        let Some((tag, after)) = self.tag(name_start) else {
+            self.pos = self.end; // cut off by the end of the input: dropped, as HTML5 does
+            return None;
+        };
+        self.pos = after;
+        if closing {
+            return Some(Token::End(tag));
+        }
+        self.raw = RAW_TEXT
+            .iter()
+            .find(|raw| tag.is(raw))
+            .copied()
+            .filter(|_| !tag.self_closing);
+        Some(Token::Start(tag))
+    }
+
+    /// Reads the tag whose name starts at `at`: the tag and the position after its `>`. `None` when
+    /// the input ends inside it.
+    fn tag(&self, at: usize) -> Option<(Tag<'a>, usize)> {
+        let bytes = self.bytes();
+        let mut pos = at;
+        while pos < bytes.len() && !is_space(bytes[pos]) && !matches!(bytes[pos], b'/' | b'>') {
+            pos += 1;
+        }
+        let name = &self.input[at..pos];
+        let attrs = pos;
+        let mut self_closing = false;
+        loop {
+            match attribute(bytes, pos)? {
+                Step::Attribute(_, after) => {
+                    self_closing = false;
+                    pos = after;
+                }
+                Step::Slash(after) => {
+                    self_closing = bytes.get(after) == Some(&b'>');
+                    pos = after;
+                }
+                Step::End(gt) => {
+                    let tag = Tag {
+                        name,
+                        self_closing,
+                        input: self.input,
+                        attrs,
+                        end: gt,
+                    };
+                    return Some((tag, gt + 1));
+                }
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        if let Some(name) = self.raw.take() {
+            return Some(self.raw_text(name));
+        }
+        while self.pos < self.end {
+            let bytes = self.bytes();
+            if bytes[self.pos] == b'<' {
+                let lt = self.pos;
+                if let Some(token) = self.markup() {
+                    return Some(token);
+                }
+                if self.pos > lt {
+                    continue;
+                }
+                // A `<` that opens nothing: text up to the next `<` after it.
+                let end = memchr::memchr(b'<', &bytes[lt + 1..]).map_or(self.end, |i| lt + 1 + i);
+                self.pos = end;
+                return Some(Token::Text(&self.input[lt..end]));
+            }
+            let start = self.pos;
+            let end = memchr::memchr(b'<', &bytes[start..]).map_or(self.end, |i| start + i);
+            self.pos = end;
+            return Some(Token::Text(&self.input[start..end]));
+        }
+        None
+    }
+}
+
+impl<'a> Tag<'a> {
+    /// Whether the tag's name is `name` (ASCII case ignored).
+    pub fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+
+    /// The attributes in the order written.
+    pub fn attributes(&self) -> impl Iterator<Item = Attribute<'a>> + 'a {
+        let input = self.input;
+        let bytes = &input.as_bytes()[..=self.end];
+        let mut pos = self.attrs;
+        std::iter::from_fn(move || {
+            loop {
+                match attribute(bytes, pos)? {
+                    Step::Attribute(found, after) => {
+                        pos = after;
+                        return Some(found.resolve(input));
+                    }
+                    Step::Slash(after) => pos = after,
+                    Step::End(_) => return None,
+                }
+            }
+        })
+    }
+
+    /// The value of the first attribute called `name` (ASCII case ignored), as parsers keep the
+    /// first of duplicates.
+    pub fn attr(&self, name: &str) -> Option<&'a str> {
+        self.attributes()
+            .find(|a| a.name.eq_ignore_ascii_case(name))
+            .map(|a| a.value)
+    }
+}
+
+/// What comes next inside a tag.
+enum Step {
+    /// An attribute (positions of its name and value) and the position after it.
+    Attribute(Found, usize),
+    /// A `/` outside any value, and the position after it.
+    Slash(usize),
+    /// The tag's `>`.
+    End(usize),
+}
+
+#[derive(Clone, Copy)]
+struct Found {
+    name: (usize, usize),
+    value: (usize, usize),
+}
+
+impl Found {
+    fn resolve(self, input: &str) -> Attribute<'_> {
+        Attribute {
+            name: &input[self.name.0..self.name.1],
+            value: &input[self.value.0..self.value.1],
+            at: self.value.0,
+        }
+    }
+}
+
+/// Reads from `pos` inside a tag to the next attribute, `/` or `>`; `None` at the end of input.
+fn attribute(bytes: &[u8], mut pos: usize) -> Option<Step> {
+    while pos < bytes.len() && is_space(bytes[pos]) {
+        pos += 1;
+    }
+    match *bytes.get(pos)? {
+        b'>' => return Some(Step::End(pos)),
+        b'/' => return Some(Step::Slash(pos + 1)),
+        _ => {}
+    }
+    let name_start = pos;
+    pos += 1; // a leading `=` belongs to the name
+    while pos < bytes.len() && !is_space(bytes[pos]) && !matches!(bytes[pos], b'/' | b'>' | b'=') {
+        pos += 1;
+    }
+    let name = (name_start, pos);
+    let mut after_name = pos;
+    while after_name < bytes.len() && is_space(bytes[after_name]) {
+        after_name += 1;
+    }
+    if bytes.get(after_name) != Some(&b'=') {
+        let empty = (pos, pos);
+        return Some(Step::Attribute(Found { name, value: empty }, pos));
+    }
+    pos = after_name + 1;
+    while pos < bytes.len() && is_space(bytes[pos]) {
+        pos += 1;
+    }
+    let (value, next) = match bytes.get(pos) {
+        Some(&quote @ (b'"' | b'\'')) => {
+            let start = pos + 1;
+            let end = memchr::memchr(quote, &bytes[start..]).map(|i| start + i)?;
+            ((start, end), end + 1)
+        }
+        _ => {
+            let start = pos;
+            while pos < bytes.len() && !is_space(bytes[pos]) && bytes[pos] != b'>' {
+                pos += 1;
+            }
+            ((start, pos), pos)
+        }
+    };
+    Some(Step::Attribute(Found { name, value }, next))
+}
+
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\x0C' | b'\r')
+}
+
+/// Where `</name` followed by white space, `/` or `>` starts (ASCII case ignored), from `from` on.
+pub fn closing_tag(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
+    let mut at = from;
+    loop {
+        let lt = at + memmem::find(&bytes[at..], b"</")?;
+        let after = lt + 2 + name.len();
+        if bytes
+            .get(lt + 2..after)
+            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+            && bytes
+                .get(after)
+                .is_none_or(|&b| is_space(b) || b == b'/' || b == b'>')
+        {
+            return Some(lt);
+        }
+        at = lt + 2;
+    }
+}
