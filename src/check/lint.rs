@@ -1,14 +1,7 @@
 //! Deliverability lints: warnings about what makes mailbox providers filter, clip or distrust a
 //! campaign. Each warning says why it matters and how to fix it.
 //!
-//! Campaign-level rules ([`campaign_lints`]) look at campaign.toml:
-//!
-//! * **no `[dkim]`**, or a DKIM `domain` **not aligned** with the From domain. Alignment is DMARC's
-//!   relaxed mode, simplified: the two domains are equal, or one is a subdomain of the other
-//!   (a suffix on a label boundary: `mail.acme.example` and `acme.example` align,
-//!   `notacme.example` and `acme.example` do not). Public suffixes are not consulted.
-//! * **From is a no-reply address and there is no `reply_to`**: the local part, lower-cased,
-//!   without `.`, `-`, `_` and any `+tag`, starts with `noreply` or `donotreply`.
+//! The rules on campaign.toml alone are in [`super::campaign_rules`].
 //!
 //! Content rules ([`ContentLints`]) look at every rendered message (the exact bytes that would be
 //! sent, parsed back with mail-parser) and are reported once each, with how many messages they
@@ -23,9 +16,7 @@
 //! * **image-heavy**: counting `<img>` elements except tracking pixels (width and height both ≤ 2),
 //!   at least 2 images with fewer than [`TEXT_PER_IMAGE`] characters of visible HTML text per
 //!   image, or any image with fewer than [`MIN_TEXT_WITH_IMAGE`] characters of text in all;
-//!   "visible text" is the text outside tags, `<head>`, `<style>`, `<script>` and `<title>`, with
-//!   whitespace runs counted as one character and invisible padding (`&zwnj;`, soft hyphens, …)
-//!   not counted;
+//!   "visible text" is counted by [`super::html_facts`];
 //! * **`<img>` without an `alt` attribute** (`alt=""` is fine: it marks a decorative image);
 //! * **`http://` URLs** in `href` or `src` attributes;
 //! * **subject in ALL CAPS** (at least 4 upper-case letters and no lower-case one) or containing
@@ -39,6 +30,7 @@ use crate::campaign::Campaign;
 use crate::render::Rendered;
 
 use super::Problem;
+use super::html_facts::scan_html;
 
 /// A campaign of more messages than this needs a List-Unsubscribe header.
 pub const UNSUBSCRIBE_MIN_MESSAGES: u64 = 5;
@@ -50,87 +42,6 @@ pub const MIN_TEXT_ALNUM: usize = 20;
 pub const TEXT_PER_IMAGE: usize = 500;
 /// Characters of visible HTML text wanted in a message with any image at all.
 pub const MIN_TEXT_WITH_IMAGE: usize = 100;
-
-// ------------------------------------------------------------ campaign-level ---
-
-/// The rules that depend on campaign.toml only.
-pub fn campaign_lints(campaign: &Campaign) -> Vec<Problem> {
-    let mut problems = Vec::new();
-    let from_domain = campaign.from_domain().to_ascii_lowercase();
-    match &campaign.dkim {
-        None => problems.push(
-            Problem::warning("no [dkim] section: messages are not DKIM-signed")
-                .why(
-                    "Gmail and Yahoo require bulk mail to be authenticated, and DMARC passes only \
-                     with a DKIM signature (or SPF) aligned with the From domain; unsigned mail \
-                     goes to spam or is rejected",
-                )
-                .fix(format!(
-                    "add to campaign.toml: [dkim] domain = \"{from_domain}\", selector = \"campaign\", \
-                     private_key = \"dkim.pem\" (or set CAMPAIGN_DKIM_KEY), then publish the public \
-                     key: `campaign check --dns` prints the record"
-                )),
-        ),
-        Some(dkim) if !aligned(&dkim.domain, &from_domain) => problems.push(
-            Problem::warning(format!(
-                "the DKIM domain d={} is not aligned with the From domain {from_domain}",
-                dkim.domain
-            ))
-            .why(
-                "DMARC counts a DKIM signature only if its d= domain is the From domain or a \
-                 parent or subdomain of it (relaxed alignment); this signature does not make DMARC \
-                 pass",
-            )
-            .fix(format!(
-                "sign with [dkim] domain = \"{from_domain}\" (or a parent or subdomain of it), or \
-                 send from an address at {}",
-                dkim.domain
-            )),
-        ),
-        Some(_) => {}
-    }
-    if is_no_reply(campaign.from.email.user()) && campaign.reply_to.is_none() {
-        problems.push(
-            Problem::warning(format!(
-                "From is a no-reply address ({}) and there is no reply_to",
-                campaign.from.email
-            ))
-            .why(
-                "replies from readers bounce or are lost; providers' sender guidelines ask that \
-                 recipients can reply, and replies are a strong positive signal for the inbox",
-            )
-            .fix(format!(
-                "set reply_to = \"Support <support@{from_domain}>\" in campaign.toml (a monitored \
-                 address), or send from one"
-            )),
-        );
-    }
-    problems
-}
-
-/// DMARC relaxed alignment, simplified: equal, or one a subdomain of the other.
-pub fn aligned(a: &str, b: &str) -> bool {
-    let a = a.trim_end_matches('.').to_ascii_lowercase();
-    let b = b.trim_end_matches('.').to_ascii_lowercase();
-    let sub = |long: &str, short: &str| {
-        long.strip_suffix(short)
-            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
-    };
-    !a.is_empty() && (a == b || sub(&a, &b) || sub(&b, &a))
-}
-
-/// Whether an address's local part is a no-reply one (noreply, no-reply, do_not_reply, …).
-pub fn is_no_reply(local: &str) -> bool {
-    let local = local.split('+').next().unwrap_or(local);
-    let squashed: String = local
-        .chars()
-        .filter(|c| !matches!(c, '.' | '-' | '_'))
-        .collect::<String>()
-        .to_lowercase();
-    squashed.starts_with("noreply") || squashed.starts_with("donotreply")
-}
-
-// ------------------------------------------------------------- content rules ---
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Rule {
@@ -455,256 +366,9 @@ fn shorten(url: &str) -> String {
     }
 }
 
-// ------------------------------------------------------------------ HTML scan ---
-
-/// What the content rules need from one HTML document.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct HtmlFacts {
-    /// `<img>` elements, tracking pixels left out.
-    pub images: usize,
-    /// The `src` of each `<img>` (pixels too) without an `alt` attribute.
-    pub images_without_alt: Vec<String>,
-    /// `href` and `src` values starting with `http://`.
-    pub insecure_urls: Vec<String>,
-    /// Characters of visible text (see the module documentation).
-    pub text_chars: usize,
-}
-
-/// Elements whose content is not visible text.
-const HIDDEN: &[&str] = &["head", "script", "style", "title", "template", "noscript"];
-
-/// A forgiving scan of an HTML document: tags and attributes, comments, and visible text. It needs
-/// no well-formedness; it only has to be good enough for counting.
-pub fn scan_html(html: &str) -> HtmlFacts {
-    let mut facts = HtmlFacts::default();
-    let mut text = TextCounter::default();
-    let bytes = html.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'<' {
-            let end = html[i..].find('<').map_or(bytes.len(), |e| i + e);
-            text.add(&html[i..end]);
-            i = end;
-            continue;
-        }
-        let rest = &html[i..];
-        if rest.starts_with("<!--") {
-            i = rest.find("-->").map_or(bytes.len(), |e| i + e + 3);
-            continue;
-        }
-        if rest.starts_with("<!") || rest.starts_with("<?") {
-            i = rest.find('>').map_or(bytes.len(), |e| i + e + 1);
-            continue;
-        }
-        let closing = rest.starts_with("</");
-        let name_start = i + if closing { 2 } else { 1 };
-        let name_len = html[name_start..]
-            .bytes()
-            .take_while(u8::is_ascii_alphanumeric)
-            .count();
-        if name_len == 0 {
-            text.add("<");
-            i += 1;
-            continue;
-        }
-        let name = html[name_start..name_start + name_len].to_ascii_lowercase();
-        let (attributes, after) = attributes(html, name_start + name_len);
-        i = after;
-        text.separate();
-        if closing {
-            continue;
-        }
-        for (attribute, value) in &attributes {
-            if (attribute == "href" || attribute == "src")
-                && value
-                    .trim_start()
-                    .to_ascii_lowercase()
-                    .starts_with("http://")
-            {
-                facts.insecure_urls.push(value.trim().to_string());
-            }
-        }
-        if name == "img" {
-            let get = |key: &str| attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v);
-            if get("alt").is_none() {
-                facts
-                    .images_without_alt
-                    .push(get("src").cloned().unwrap_or_default());
-            }
-            let tiny = |key: &str| get(key).and_then(|v| pixels(v)).is_some_and(|px| px <= 2);
-            if !(tiny("width") && tiny("height")) {
-                facts.images += 1;
-            }
-        } else if HIDDEN.contains(&name.as_str()) {
-            let close = format!("</{name}");
-            i = find_ignore_case(&html[i..], &close).map_or(bytes.len(), |e| i + e);
-        }
-    }
-    facts.text_chars = text.chars;
-    facts
-}
-
-/// The leading number of a width/height attribute ("1", "1px", " 2 ").
-fn pixels(value: &str) -> Option<u32> {
-    let digits: String = value
-        .trim()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
-}
-
-/// The attributes of a tag whose name ends at `i`, and the index after its `>`.
-fn attributes(html: &str, mut i: usize) -> (Vec<(String, String)>, usize) {
-    let bytes = html.as_bytes();
-    let mut found = Vec::new();
-    let skip_space = |mut i: usize| {
-        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        i
-    };
-    loop {
-        while i < bytes.len() && (bytes[i].is_ascii_whitespace() || bytes[i] == b'/') {
-            i += 1;
-        }
-        if i >= bytes.len() {
-            return (found, bytes.len());
-        }
-        if bytes[i] == b'>' {
-            return (found, i + 1);
-        }
-        let start = i;
-        while i < bytes.len() && !bytes[i].is_ascii_whitespace() && !b"=>/".contains(&bytes[i]) {
-            i += 1;
-        }
-        if i == start {
-            // A stray '=': skip it.
-            i += 1;
-            continue;
-        }
-        let name = html[start..i].to_ascii_lowercase();
-        let mut value = String::new();
-        let j = skip_space(i);
-        if j < bytes.len() && bytes[j] == b'=' {
-            i = skip_space(j + 1);
-            if i < bytes.len() && (bytes[i] == b'"' || bytes[i] == b'\'') {
-                let quote = bytes[i] as char;
-                let end = html[i + 1..].find(quote).map_or(bytes.len(), |e| i + 1 + e);
-                value = html[i + 1..end].to_string();
-                i = (end + 1).min(bytes.len());
-            } else {
-                let start = i;
-                while i < bytes.len() && !bytes[i].is_ascii_whitespace() && bytes[i] != b'>' {
-                    i += 1;
-                }
-                value = html[start..i].to_string();
-            }
-        }
-        found.push((name, value));
-    }
-}
-
-fn find_ignore_case(haystack: &str, needle: &str) -> Option<usize> {
-    let needle = needle.as_bytes();
-    haystack
-        .as_bytes()
-        .windows(needle.len())
-        .position(|w| w.eq_ignore_ascii_case(needle))
-}
-
-/// Counts visible characters: whitespace runs count once (between words), entities once, and
-/// invisible padding not at all.
-#[derive(Default)]
-struct TextCounter {
-    chars: usize,
-    gap: bool,
-}
-
-impl TextCounter {
-    fn add(&mut self, text: &str) {
-        let mut rest = text;
-        while let Some(c) = rest.chars().next() {
-            if c == '&'
-                && let Some(end) = rest[1..].find(';').filter(|&e| e > 0 && e <= 10)
-            {
-                let entity = &rest[1..=end];
-                if entity
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'#')
-                {
-                    self.entity(entity);
-                    rest = &rest[end + 2..];
-                    continue;
-                }
-            }
-            self.char(c);
-            rest = &rest[c.len_utf8()..];
-        }
-    }
-
-    fn entity(&mut self, entity: &str) {
-        match entity.to_ascii_lowercase().as_str() {
-            "nbsp" | "#160" | "#xa0" | "ensp" | "emsp" | "thinsp" => self.separate(),
-            "zwnj" | "zwj" | "shy" | "#8203" | "#x200b" | "#8204" | "#x200c" | "#8205"
-            | "#x200d" | "#173" | "#xad" | "#847" | "#x34f" | "#65279" | "#xfeff" => {}
-            _ => self.char('x'),
-        }
-    }
-
-    fn char(&mut self, c: char) {
-        if c.is_whitespace() {
-            self.separate();
-        } else if !matches!(
-            c,
-            '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{ad}' | '\u{34f}' | '\u{feff}'
-        ) {
-            if self.gap && self.chars > 0 {
-                self.chars += 1;
-            }
-            self.gap = false;
-            self.chars += 1;
-        }
-    }
-
-    fn separate(&mut self) {
-        self.gap = true;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn alignment_is_a_suffix_on_a_label_boundary() {
-        assert!(aligned("acme.example", "acme.example"));
-        assert!(aligned("ACME.example.", "acme.example"));
-        assert!(aligned("mail.acme.example", "acme.example"));
-        assert!(aligned("acme.example", "news.acme.example"));
-        assert!(!aligned("notacme.example", "acme.example"));
-        assert!(!aligned("other.example", "acme.example"));
-        assert!(!aligned("", "acme.example"));
-    }
-
-    #[test]
-    fn no_reply_local_parts() {
-        for local in [
-            "noreply",
-            "no-reply",
-            "No_Reply",
-            "donotreply",
-            "do-not-reply",
-            "do.not.reply",
-            "noreply+news",
-            "no-reply-news",
-        ] {
-            assert!(is_no_reply(local), "{local}");
-        }
-        for local in ["news", "reply", "info", "nora"] {
-            assert!(!is_no_reply(local), "{local}");
-        }
-    }
 
     #[test]
     fn subject_rules() {
@@ -713,53 +377,6 @@ mod tests {
         assert!(!all_caps("News for Ann"));
         assert!(!all_caps("FAQ"));
         assert!(!all_caps("ACME news"));
-    }
-
-    #[test]
-    fn scans_images_links_and_text() {
-        let html = r#"<!DOCTYPE html><html><head><title>Big title text</title>
-            <style>p { color: red } /* <img src="x"> */</style></head>
-            <body><!-- <img src="hidden.png"> -->
-            <p>Hello&nbsp;&nbsp;world&amp;co</p>
-            <IMG SRC="cid:logo" alt="">
-            <img src='http://cdn.example/a.png'>
-            <img src=https://t.example/p.gif width="1" height="1" alt="">
-            <a href="http://acme.example/x">x</a>
-            <a href = "https://acme.example/y">y</a>
-            <script>var s = "<img src='z'>";</script>
-            </body></html>"#;
-        let facts = scan_html(html);
-        assert_eq!(facts.images, 2, "{facts:?}");
-        assert_eq!(facts.images_without_alt, vec!["http://cdn.example/a.png"]);
-        assert_eq!(
-            facts.insecure_urls,
-            vec!["http://cdn.example/a.png", "http://acme.example/x"]
-        );
-        // "Hello world&co x y" with the entity counted once.
-        assert_eq!(facts.text_chars, "Hello world&co x y".len(), "{facts:?}");
-    }
-
-    #[test]
-    fn invisible_padding_is_not_text() {
-        let facts = scan_html("<div>&zwnj;&nbsp;&#847; &zwnj;\u{200c}</div><p>Hi</p>");
-        assert_eq!(facts.text_chars, 2);
-    }
-
-    #[test]
-    fn broken_html_does_not_panic() {
-        for html in [
-            "<",
-            "<a href=",
-            "<a href=\"x",
-            "<!--",
-            "a < b",
-            "<img",
-            "&",
-            "&#;",
-        ] {
-            let _ = scan_html(html);
-        }
-        assert_eq!(scan_html("a < b").text_chars, 5);
     }
 
     #[test]

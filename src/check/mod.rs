@@ -7,7 +7,9 @@
 //! it affects), and with `--dns` [`dns`] looks up the SPF, DKIM and DMARC records of the sending
 //! domains and says which record to publish.
 
+pub mod campaign_rules;
 pub mod dns;
+pub mod html_facts;
 pub mod lint;
 
 use std::sync::Arc;
@@ -163,7 +165,9 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
         report.problems.push(problem);
     }
     report.problems.sort_by(|a, b| a.text.cmp(&b.text));
-    report.problems.extend(lint::campaign_lints(campaign));
+    report
+        .problems
+        .extend(campaign_rules::campaign_lints(campaign));
     report.problems.extend(content.finish());
     if let Some(dns) = &options.dns {
         report.problems.extend(dns::check(campaign, dns));

@@ -159,9 +159,15 @@ mod tests {
         assert_eq!(decode("a &amp; b"), "a & b");
         assert_eq!(decode("&#8212;&#x2014;&#X2014;"), "———");
         assert_eq!(decode("&#0;"), "\u{fffd}", "never a NUL");
-        assert_eq!(decode("&#xD800;&#x110000;&#999999999;"), "\u{fffd}\u{fffd}\u{fffd}");
+        assert_eq!(
+            decode("&#xD800;&#x110000;&#999999999;"),
+            "\u{fffd}\u{fffd}\u{fffd}"
+        );
         assert_eq!(decode("&#150;&#x80;&#x81;"), "–€\u{81}");
-        assert_eq!(decode("&unknown; &amp &#; &#x; &#12a;"), "&unknown; &amp &#; &#x; &#12a;");
+        assert_eq!(
+            decode("&unknown; &amp &#; &#x; &#12a;"),
+            "&unknown; &amp &#; &#x; &#12a;"
+        );
         assert_eq!(decode("&nbsp;&zwnj;"), "\u{a0}\u{200c}");
         assert!(matches!(decode("plain"), Cow::Borrowed("plain")));
     }
@@ -170,7 +176,10 @@ mod tests {
     fn references_and_their_length() {
         assert_eq!(reference("&amp;x"), Some((Reference::Named('&'), 5)));
         assert_eq!(reference("&#xE002;"), Some((Reference::Numeric(0xE002), 8)));
-        assert_eq!(reference("&#x0000E003;"), Some((Reference::Numeric(0xE003), 12)));
+        assert_eq!(
+            reference("&#x0000E003;"),
+            Some((Reference::Numeric(0xE003), 12))
+        );
         assert_eq!(reference("&#x00000E003;"), None, "longer than MAX_LEN");
         assert!(!passes_through(0xE002) && !passes_through(0) && !passes_through(0x85));
         assert!(passes_through(0x2014) && passes_through(0x20));

@@ -9,6 +9,8 @@
 //! hold a quote; a tag cut off by the end of the input is dropped. `<!--` … `-->` is a comment,
 //! `<!…>` and `<?…>` are declarations read to the next `>`, and a `<` that opens nothing is text.
 
+use std::borrow::Cow;
+
 use memchr::memmem;
 
 /// Elements whose content is raw text up to their end tag: never tags, never references to
@@ -23,13 +25,19 @@ pub enum Token<'a> {
     /// Text between tags, references not decoded ([`super::entities::decode`]).
     Text(&'a str),
     /// A comment; `at` is where its body starts in the input (for reading it as markup again).
-    Comment { body: &'a str, at: usize },
+    Comment {
+        body: &'a str,
+        at: usize,
+    },
     /// `<!DOCTYPE …>`, `<?…>` and other `<!…>`: the whole thing.
     Declaration(&'a str),
     Start(Tag<'a>),
     End(Tag<'a>),
     /// The content of a [`RAW_TEXT`] element, after its start tag; `at` is where it starts.
-    Raw { text: &'a str, at: usize },
+    Raw {
+        text: &'a str,
+        at: usize,
+    },
 }
 
 /// A start or end tag.
@@ -206,6 +214,20 @@ impl<'a> Tag<'a> {
     /// Whether the tag's name is `name` (ASCII case ignored).
     pub fn is(&self, name: &str) -> bool {
         self.name.eq_ignore_ascii_case(name)
+    }
+
+    /// The name in lower case (borrowed when it is written so).
+    pub fn lower_name(&self) -> Cow<'a, str> {
+        if self.name.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(self.name.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(self.name)
+        }
+    }
+
+    /// Everything between the name and the `>`, as written.
+    pub fn attributes_text(&self) -> &'a str {
+        &self.input[self.attrs..self.end]
     }
 
     /// The attributes in the order written.

@@ -62,7 +62,11 @@ fn attribute_values_are_read_only_as_values() {
         ["<a =x= href=y checked= data-v=a/>", "T(t)"],
         "a leading = belongs to the name; an unquoted value keeps its slash"
     );
-    assert_eq!(tokens("<br / >"), ["<br>"], "a slash not right before > is ignored");
+    assert_eq!(
+        tokens("<br / >"),
+        ["<br>"],
+        "a slash not right before > is ignored"
+    );
 }
 
 #[test]
@@ -80,12 +84,18 @@ fn raw_text_elements_hold_no_tags() {
             "T(x)",
         ]
     );
-    assert_eq!(tokens("<script>never closed"), ["<script>", "R(never closed)"]);
+    assert_eq!(
+        tokens("<script>never closed"),
+        ["<script>", "R(never closed)"]
+    );
 }
 
 #[test]
 fn what_opens_nothing_is_text_and_what_is_cut_off_is_dropped() {
-    assert_eq!(tokens("1 < 2 <3 </ x"), ["T(1 )", "T(< 2 )", "T(<3 )", "T(</ x)"]);
+    assert_eq!(
+        tokens("1 < 2 <3 </ x"),
+        ["T(1 )", "T(< 2 )", "T(<3 )", "T(</ x)"]
+    );
     assert_eq!(tokens("a<p title=\"never closed"), ["T(a)"]);
     assert_eq!(tokens("a<p"), ["T(a)"]);
     assert_eq!(tokens("a<!-- open"), ["T(a)", "C( open)"]);

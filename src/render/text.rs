@@ -9,17 +9,16 @@
 //! preheader, Outlook-only blocks) are left out. Lines are wrapped at 76 characters (RFC 5322 asks for
 //! under 78), never inside a word or URL.
 
-use std::borrow::Cow;
 use std::fmt::Write;
 use std::sync::LazyLock;
 
 use memchr::memmem::Finder;
 
+use crate::html::entities::decode;
+use crate::html::{Lexer, NOT_SHOWN, Tag, Token, VOID, is_invisible};
+
 /// Line width of the text part.
 const WIDTH: usize = 76;
-
-/// Elements whose content never reaches the text.
-const SKIPPED: &[&str] = &["head", "style", "script", "title", "template", "noscript"];
 
 /// Elements that start and end a block (a new line or paragraph).
 const BLOCKS: &[&str] = &[
@@ -61,300 +60,171 @@ const BLOCKS: &[&str] = &[
     "figcaption",
 ];
 
-/// Elements with no end tag, which must not open a hidden region.
-const VOID: &[&str] = &[
-    "br", "img", "hr", "meta", "link", "input", "col", "area", "base", "wbr", "source",
-];
-
 /// Derives readable plain text from an HTML document.
 pub fn from_html(html: &str) -> Result<String, String> {
-    let mut out = Writer::default();
-    let mut links: Vec<String> = Vec::new();
-    let mut open_link: Option<(String, usize)> = None;
-    let mut lists: Vec<Option<u32>> = Vec::new();
-    let mut skip: Option<(String, usize)> = None;
-    let mut pos = 0;
-    while pos < html.len() {
-        let rest = &html[pos..];
-        if !rest.starts_with('<') {
-            let end = rest.find('<').map_or(html.len(), |i| pos + i);
-            if skip.is_none() {
-                out.text(&decode(&html[pos..end]));
+    let mut reader = Reader::default();
+    // The element being left out (its name as written) and how deep inside it we are.
+    let mut skip: Option<(&str, usize)> = None;
+    for token in Lexer::new(html) {
+        let (tag, closing) = match token {
+            // Raw text outside a left-out element: a <textarea>'s or <xmp>'s, shown as text.
+            Token::Text(text) | Token::Raw { text, .. } if skip.is_none() => {
+                reader.text(text);
+                continue;
             }
-            pos = end;
-            continue;
-        }
-        if rest.starts_with("<!--") {
-            pos = rest.find("-->").map_or(html.len(), |i| pos + i + 3);
-            continue;
-        }
-        let tag_end = tag_end(rest).map_or(html.len(), |i| pos + i + 1);
-        let tag = Tag::parse(&html[pos..tag_end]);
-        pos = tag_end;
-        let Some(tag) = tag else { continue };
+            Token::Start(tag) => (tag, false),
+            Token::End(tag) => (tag, true),
+            _ => continue,
+        };
         if let Some((name, depth)) = &mut skip {
-            if tag.name == *name && !tag.self_closing {
-                *depth = if tag.closing { *depth - 1 } else { *depth + 1 };
+            if tag.is(name) && !tag.self_closing {
+                *depth = if closing { *depth - 1 } else { *depth + 1 };
                 if *depth == 0 {
                     skip = None;
                 }
             }
             continue;
         }
-        let name = tag.name.as_ref();
-        if !tag.closing
+        let name = tag.lower_name();
+        if !closing
             && !tag.self_closing
-            && !VOID.contains(&name)
-            && (SKIPPED.contains(&name) || tag.hidden())
+            && !VOID.contains(&name.as_ref())
+            && (NOT_SHOWN.contains(&name.as_ref()) || hidden(&tag))
         {
-            skip = Some((tag.name.clone().into_owned(), 1));
+            skip = Some((tag.name, 1));
             continue;
         }
-        match (name, tag.closing) {
-            ("br", _) => out.line_break(),
+        reader.tag(&name, closing, &tag);
+    }
+    Ok(reader.finish())
+}
+
+/// What the text part is built from while the page is read.
+#[derive(Default)]
+struct Reader {
+    out: Writer,
+    /// Link targets, numbered as footnotes.
+    links: Vec<String>,
+    /// The open `<a>`'s target and where its text starts.
+    open_link: Option<(String, usize)>,
+    /// Open lists: `None` for `<ul>`, the last number for `<ol>`.
+    lists: Vec<Option<u32>>,
+}
+
+impl Reader {
+    /// Text with references decoded and invisible characters dropped.
+    fn text(&mut self, text: &str) {
+        let text = decode(text);
+        if text.contains(is_invisible) {
+            self.out.text(&text.replace(is_invisible, ""));
+        } else {
+            self.out.text(&text);
+        }
+    }
+
+    /// A start or end tag (`name` in lower case) of a shown element.
+    fn tag(&mut self, name: &str, closing: bool, tag: &Tag) {
+        match (name, closing) {
+            ("br", _) => self.out.line_break(),
             ("img", false) => {
                 if let Some(alt) = tag.attr("alt").map(decode).filter(|a| !a.trim().is_empty()) {
-                    out.text(&format!(" [{}] ", alt.trim()));
+                    self.out.text(&format!(" [{}] ", alt.trim()));
                 }
             }
             ("a", false) => {
-                open_link = tag
+                self.open_link = tag
                     .attr("href")
                     .map(|h| decode(h).trim().to_string())
                     .filter(|h| !h.is_empty() && !h.starts_with('#'))
-                    .map(|h| (h, out.len()));
+                    .map(|h| (h, self.out.len()));
             }
             ("a", true) => {
-                if let Some((href, start)) = open_link.take() {
-                    let same = out
+                if let Some((href, start)) = self.open_link.take() {
+                    let same = self
+                        .out
                         .line_since(start)
                         .is_some_and(|t| t == href || t == href.trim_start_matches("mailto:"));
-                    if !out.wrote_since(start) {
-                        out.text(&format!(" {href} "));
+                    if !self.out.wrote_since(start) {
+                        self.out.text(&format!(" {href} "));
                     } else if !same {
-                        let n = links.iter().position(|l| *l == href).unwrap_or_else(|| {
-                            links.push(href.clone());
-                            links.len() - 1
-                        });
-                        out.glue(&format!("[{}]", n + 1));
+                        let n = self
+                            .links
+                            .iter()
+                            .position(|l| *l == href)
+                            .unwrap_or_else(|| {
+                                self.links.push(href.clone());
+                                self.links.len() - 1
+                            });
+                        self.out.glue(&format!("[{}]", n + 1));
                     }
                 }
             }
-            ("ul", false) => lists.push(None),
-            ("ol", false) => lists.push(Some(0)),
+            ("ul", false) => self.lists.push(None),
+            ("ol", false) => self.lists.push(Some(0)),
             ("ul" | "ol", true) => {
-                lists.pop();
-                out.paragraph();
+                self.lists.pop();
+                self.out.paragraph();
             }
             ("li", false) => {
-                out.line_break();
-                let marker = match lists.last_mut() {
+                self.out.line_break();
+                let marker = match self.lists.last_mut() {
                     Some(Some(n)) => {
                         *n += 1;
                         format!("{n}. ")
                     }
                     _ => "* ".to_string(),
                 };
-                out.prefix(&marker);
+                self.out.prefix(&marker);
             }
             ("h1" | "h2" | "h3" | "h4" | "h5" | "h6", false) => {
-                out.paragraph();
+                self.out.paragraph();
                 let level = usize::from(name.as_bytes()[1] - b'0');
-                out.prefix(&format!("{} ", "#".repeat(level)));
+                self.out.prefix(&format!("{} ", "#".repeat(level)));
             }
             ("hr", _) => {
-                out.paragraph();
-                out.text(&"-".repeat(20));
-                out.paragraph();
+                self.out.paragraph();
+                self.out.text(&"-".repeat(20));
+                self.out.paragraph();
             }
             ("p" | "table" | "blockquote" | "pre" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6", _) => {
-                out.paragraph()
+                self.out.paragraph()
             }
-            _ if BLOCKS.contains(&name) => out.line_break(),
+            _ if BLOCKS.contains(&name) => self.out.line_break(),
             _ => {}
         }
     }
-    let mut text = out.finish();
-    if !links.is_empty() {
-        text.push('\n');
-        for (i, link) in links.iter().enumerate() {
-            let _ = writeln!(text, "[{}]: {link}", i + 1);
+
+    /// The text, then the links as footnotes.
+    fn finish(self) -> String {
+        let mut text = self.out.finish();
+        if !self.links.is_empty() {
+            text.push('\n');
+            for (i, link) in self.links.iter().enumerate() {
+                let _ = writeln!(text, "[{}]: {link}", i + 1);
+            }
         }
+        text
     }
-    Ok(text)
 }
 
-/// The index of the `>` that ends the tag starting `text`, skipping `>` inside quoted values.
-fn tag_end(text: &str) -> Option<usize> {
-    let mut quote = None;
-    for (i, b) in text.bytes().enumerate() {
-        match (quote, b) {
-            (None, b'"' | b'\'') => quote = Some(b),
-            (Some(q), _) if q == b => quote = None,
-            (None, b'>') => return Some(i),
-            _ => {}
-        }
+/// Whether the element is hidden from view (`display:none`, the `hidden` attribute).
+fn hidden(tag: &Tag) -> bool {
+    static DISPLAY: LazyLock<Finder> = LazyLock::new(|| Finder::new("display"));
+    static HIDDEN: LazyLock<Finder> = LazyLock::new(|| Finder::new("hidden"));
+    let attrs = tag.attributes_text().as_bytes();
+    if DISPLAY.find(attrs).is_none() && HIDDEN.find(attrs).is_none() {
+        return false; // most tags: no need to find and read the style attribute
     }
-    None
-}
-
-/// A start or end tag.
-struct Tag<'a> {
-    name: Cow<'a, str>,
-    closing: bool,
-    self_closing: bool,
-    attrs: &'a str,
-}
-
-impl<'a> Tag<'a> {
-    fn parse(raw: &'a str) -> Option<Tag<'a>> {
-        let inner = raw
-            .strip_prefix('<')?
-            .strip_suffix('>')
-            .unwrap_or(&raw[1..]);
-        let (closing, inner) = match inner.strip_prefix('/') {
-            Some(rest) => (true, rest),
-            None => (false, inner),
-        };
-        let name_len = inner
-            .find(|c: char| c.is_whitespace() || c == '/')
-            .unwrap_or(inner.len());
-        let name = &inner[..name_len];
-        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(name)
-        };
-        if name.is_empty() || !name.starts_with(|c: char| c.is_ascii_alphabetic()) {
-            return None;
-        }
-        Some(Tag {
-            name,
-            closing,
-            self_closing: inner.trim_end().ends_with('/'),
-            attrs: &inner[name_len..],
+    let style = tag.attr("style").unwrap_or_default();
+    let hidden_style = style.match_indices("display").any(|(i, _)| {
+        let value = style[i + 7..].trim_start();
+        value.strip_prefix(':').is_some_and(|v| {
+            v.trim_start()
+                .get(..4)
+                .is_some_and(|v| v.eq_ignore_ascii_case("none"))
         })
-    }
-
-    /// The value of attribute `name` (quoted or not).
-    fn attr(&self, name: &str) -> Option<&'a str> {
-        let mut rest = self.attrs;
-        loop {
-            rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '/');
-            if rest.is_empty() {
-                return None;
-            }
-            let key_len = rest
-                .find(|c: char| c.is_whitespace() || c == '=' || c == '/')
-                .unwrap_or(rest.len());
-            let key = &rest[..key_len];
-            rest = rest[key_len..].trim_start();
-            let mut value = "";
-            if let Some(after) = rest.strip_prefix('=') {
-                let after = after.trim_start();
-                let (v, next) = match after.chars().next() {
-                    Some(q @ ('"' | '\'')) => {
-                        let end = after[1..].find(q).map_or(after.len(), |i| i + 1);
-                        (&after[1..end], &after[(end + 1).min(after.len())..])
-                    }
-                    _ => {
-                        let end = after.find(char::is_whitespace).unwrap_or(after.len());
-                        (&after[..end], &after[end..])
-                    }
-                };
-                value = v;
-                rest = next;
-            }
-            if key.eq_ignore_ascii_case(name) {
-                return Some(value);
-            }
-        }
-    }
-
-    /// Whether the element is hidden from view (`display:none`, the `hidden` attribute).
-    fn hidden(&self) -> bool {
-        static DISPLAY: LazyLock<Finder> = LazyLock::new(|| Finder::new("display"));
-        static HIDDEN: LazyLock<Finder> = LazyLock::new(|| Finder::new("hidden"));
-        let attrs = self.attrs.as_bytes();
-        if DISPLAY.find(attrs).is_none() && HIDDEN.find(attrs).is_none() {
-            return false; // most tags: no need to find and read the style attribute
-        }
-        let style = self.attr("style").unwrap_or_default();
-        let hidden_style = style.match_indices("display").any(|(i, _)| {
-            let value = style[i + 7..].trim_start();
-            value.strip_prefix(':').is_some_and(|v| {
-                v.trim_start()
-                    .get(..4)
-                    .is_some_and(|v| v.eq_ignore_ascii_case("none"))
-            })
-        });
-        hidden_style || self.attrs.contains("hidden") && self.attr("hidden").is_some()
-    }
-}
-
-/// Decodes the character references that email HTML uses.
-fn decode(text: &str) -> Cow<'_, str> {
-    if !text.contains('&') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        rest = &rest[i..];
-        let end = rest[1..].find(';').map(|e| e + 1).filter(|&e| e <= 10);
-        let decoded = end.and_then(|e| entity(&rest[1..e]).map(|c| (c, e)));
-        match decoded {
-            Some((c, e)) => {
-                out.push(c);
-                rest = &rest[e + 1..];
-            }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    Cow::Owned(out)
-}
-
-fn entity(name: &str) -> Option<char> {
-    if let Some(num) = name.strip_prefix('#') {
-        let code = match num.strip_prefix(['x', 'X']) {
-            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-            None => num.parse().ok()?,
-        };
-        return char::from_u32(code);
-    }
-    Some(match name {
-        "amp" => '&',
-        "lt" => '<',
-        "gt" => '>',
-        "quot" => '"',
-        "apos" => '\'',
-        "nbsp" => ' ',
-        "zwnj" | "zwj" | "shy" => '\u{200b}',
-        "mdash" => '—',
-        "ndash" => '–',
-        "hellip" => '…',
-        "rarr" => '→',
-        "larr" => '←',
-        "middot" => '·',
-        "bull" => '•',
-        "copy" => '©',
-        "reg" => '®',
-        "trade" => '™',
-        "euro" => '€',
-        "pound" => '£',
-        "laquo" => '«',
-        "raquo" => '»',
-        "lsquo" => '‘',
-        "rsquo" => '’',
-        "ldquo" => '“',
-        "rdquo" => '”',
-        _ => return None,
-    })
+    });
+    hidden_style || HIDDEN.find(attrs).is_some() && tag.attr("hidden").is_some()
 }
 
 /// Accumulates words into wrapped lines and paragraphs.
@@ -524,14 +394,9 @@ mod tests {
     }
 
     #[test]
-    fn attributes_and_entities() {
-        let tag = Tag::parse(r#"<img alt='a > b' src="x.png" hidden>"#).unwrap();
-        assert_eq!(tag.attr("alt"), Some("a > b"));
-        assert_eq!(tag.attr("src"), Some("x.png"));
-        assert!(tag.hidden());
-        assert_eq!(
-            decode("&lt;b&gt; &#x2F; &#47; &bogus; &"),
-            "<b> / / &bogus; &"
-        );
+    fn hidden_elements_and_invisible_characters_are_left_out() {
+        let html = "<p>a&zwnj;b&shy;c</p><div hidden>x</div><p style=\"color:red; display : none\">y</p>\
+                    <span data-hidden=\"1\">shown</span> 1 &lt; 2 < 3";
+        assert_eq!(from_html(html).unwrap(), "abc\n\nshown 1 < 2 < 3\n");
     }
 }

@@ -1,0 +1,125 @@
+//! Deliverability lints on campaign.toml alone (the content rules, on every rendered message,
+//! are in [`super::lint`]).
+//!
+//! * **no `[dkim]`**, or a DKIM `domain` **not aligned** with the From domain. Alignment is DMARC's
+//!   relaxed mode, simplified: the two domains are equal, or one is a subdomain of the other
+//!   (a suffix on a label boundary: `mail.acme.example` and `acme.example` align,
+//!   `notacme.example` and `acme.example` do not). Public suffixes are not consulted.
+//! * **From is a no-reply address and there is no `reply_to`**: the local part, lower-cased,
+//!   without `.`, `-`, `_` and any `+tag`, starts with `noreply` or `donotreply`.
+
+use crate::campaign::Campaign;
+
+use super::Problem;
+
+/// The rules that depend on campaign.toml only.
+pub fn campaign_lints(campaign: &Campaign) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let from_domain = campaign.from_domain().to_ascii_lowercase();
+    match &campaign.dkim {
+        None => problems.push(
+            Problem::warning("no [dkim] section: messages are not DKIM-signed")
+                .why(
+                    "Gmail and Yahoo require bulk mail to be authenticated, and DMARC passes only \
+                     with a DKIM signature (or SPF) aligned with the From domain; unsigned mail \
+                     goes to spam or is rejected",
+                )
+                .fix(format!(
+                    "add to campaign.toml: [dkim] domain = \"{from_domain}\", selector = \"campaign\", \
+                     private_key = \"dkim.pem\" (or set CAMPAIGN_DKIM_KEY), then publish the public \
+                     key: `campaign check --dns` prints the record"
+                )),
+        ),
+        Some(dkim) if !aligned(&dkim.domain, &from_domain) => problems.push(
+            Problem::warning(format!(
+                "the DKIM domain d={} is not aligned with the From domain {from_domain}",
+                dkim.domain
+            ))
+            .why(
+                "DMARC counts a DKIM signature only if its d= domain is the From domain or a \
+                 parent or subdomain of it (relaxed alignment); this signature does not make DMARC \
+                 pass",
+            )
+            .fix(format!(
+                "sign with [dkim] domain = \"{from_domain}\" (or a parent or subdomain of it), or \
+                 send from an address at {}",
+                dkim.domain
+            )),
+        ),
+        Some(_) => {}
+    }
+    if is_no_reply(campaign.from.email.user()) && campaign.reply_to.is_none() {
+        problems.push(
+            Problem::warning(format!(
+                "From is a no-reply address ({}) and there is no reply_to",
+                campaign.from.email
+            ))
+            .why(
+                "replies from readers bounce or are lost; providers' sender guidelines ask that \
+                 recipients can reply, and replies are a strong positive signal for the inbox",
+            )
+            .fix(format!(
+                "set reply_to = \"Support <support@{from_domain}>\" in campaign.toml (a monitored \
+                 address), or send from one"
+            )),
+        );
+    }
+    problems
+}
+
+/// DMARC relaxed alignment, simplified: equal, or one a subdomain of the other.
+pub fn aligned(a: &str, b: &str) -> bool {
+    let a = a.trim_end_matches('.').to_ascii_lowercase();
+    let b = b.trim_end_matches('.').to_ascii_lowercase();
+    let sub = |long: &str, short: &str| {
+        long.strip_suffix(short)
+            .is_some_and(|rest| rest.ends_with('.') && rest.len() > 1)
+    };
+    !a.is_empty() && (a == b || sub(&a, &b) || sub(&b, &a))
+}
+
+/// Whether an address's local part is a no-reply one (noreply, no-reply, do_not_reply, …).
+pub fn is_no_reply(local: &str) -> bool {
+    let local = local.split('+').next().unwrap_or(local);
+    let squashed: String = local
+        .chars()
+        .filter(|c| !matches!(c, '.' | '-' | '_'))
+        .collect::<String>()
+        .to_lowercase();
+    squashed.starts_with("noreply") || squashed.starts_with("donotreply")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alignment_is_a_suffix_on_a_label_boundary() {
+        assert!(aligned("acme.example", "acme.example"));
+        assert!(aligned("ACME.example.", "acme.example"));
+        assert!(aligned("mail.acme.example", "acme.example"));
+        assert!(aligned("acme.example", "news.acme.example"));
+        assert!(!aligned("notacme.example", "acme.example"));
+        assert!(!aligned("other.example", "acme.example"));
+        assert!(!aligned("", "acme.example"));
+    }
+
+    #[test]
+    fn no_reply_local_parts() {
+        for local in [
+            "noreply",
+            "no-reply",
+            "No_Reply",
+            "donotreply",
+            "do-not-reply",
+            "do.not.reply",
+            "noreply+news",
+            "no-reply-news",
+        ] {
+            assert!(is_no_reply(local), "{local}");
+        }
+        for local in ["news", "reply", "info", "nora"] {
+            assert!(!is_no_reply(local), "{local}");
+        }
+    }
+}
