@@ -146,9 +146,19 @@ fn templates_cannot_read_the_smtp_password_from_the_environment() {
         "<p>Hello {{ get_env(name=\"CAMPAIGN_SMTP_PASSWORD\", default=\"none\") }}</p>",
         "email\na@example.com\nb@example.com\n",
     );
-    let sent = run(&fx, "run", &["--no-progress"], &[("CAMPAIGN_SMTP_PASSWORD", PASSWORD)]);
+    let sent = run(
+        &fx,
+        "run",
+        &["--no-progress"],
+        &[("CAMPAIGN_SMTP_PASSWORD", PASSWORD)],
+    );
     let check = run(&fx, "check", &[], &[("CAMPAIGN_SMTP_PASSWORD", PASSWORD)]);
-    let dry = run(&fx, "run", &["--dry-run"], &[("CAMPAIGN_SMTP_PASSWORD", PASSWORD)]);
+    let dry = run(
+        &fx,
+        "run",
+        &["--dry-run"],
+        &[("CAMPAIGN_SMTP_PASSWORD", PASSWORD)],
+    );
     std::thread::sleep(Duration::from_millis(300));
     for message in server.messages() {
         assert!(!message.text().contains(PASSWORD), "{}", message.text());
@@ -169,7 +179,12 @@ fn templates_read_campaign_var_variables() {
         "<p>Code {{ get_env(name=\"CAMPAIGN_VAR_PROMO\") }}</p>",
         "email\na@example.com\n",
     );
-    let out = run(&fx, "run", &["--dry-run"], &[("CAMPAIGN_VAR_PROMO", "SPRING-42")]);
+    let out = run(
+        &fx,
+        "run",
+        &["--dry-run"],
+        &[("CAMPAIGN_VAR_PROMO", "SPRING-42")],
+    );
     expect(&out, 0);
     let eml = &emls(&fx.preview())[0];
     let message = support::parse(eml);
@@ -195,7 +210,11 @@ fn a_top_level_template_linking_out_of_the_campaign_directory_is_refused() {
         assert!(out.stderr.contains("leaves"), "{out:#?}");
         assert!(!out.stdout.contains("SECRET-LINE"));
     }
-    assert_eq!(fx.snapshot().len(), before.len() + 2, "only stdout/stderr.txt written");
+    assert_eq!(
+        fx.snapshot().len(),
+        before.len() + 2,
+        "only stdout/stderr.txt written"
+    );
 }
 
 #[test]
@@ -205,8 +224,11 @@ fn a_layout_linking_out_of_the_layouts_folder_is_refused() {
         "{% extends \"base.html\" %}{% block content %}Hi{% endblock %}",
         "email\na@example.com\n",
     );
-    std::fs::write(fx.root().join("secret.html"), "SECRET {% block content %}{% endblock %}")
-        .unwrap();
+    std::fs::write(
+        fx.root().join("secret.html"),
+        "SECRET {% block content %}{% endblock %}",
+    )
+    .unwrap();
     std::os::unix::fs::symlink(
         fx.root().join("secret.html"),
         fx.root().join("templates/base.html"),
@@ -214,14 +236,24 @@ fn a_layout_linking_out_of_the_layouts_folder_is_refused() {
     .unwrap();
     let out = run(&fx, "run", &["--dry-run"], &[]);
     expect(&out, 2);
-    assert!(out.stderr.contains("base.html") && out.stderr.contains("leaves"), "{out:#?}");
+    assert!(
+        out.stderr.contains("base.html") && out.stderr.contains("leaves"),
+        "{out:#?}"
+    );
     assert!(!fx.preview().exists());
 }
 
 // -------------------------------------------------------- item 9: recursion ---
 
 /// Each recursion shape: (name, files in the campaign directory, what the message must name).
-fn recursion_shapes() -> Vec<(&'static str, Vec<(&'static str, &'static str)>, &'static str)> {
+/// A recursion shape: its name, the files of the campaign directory, what the error must name.
+type Shape = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    &'static str,
+);
+
+fn recursion_shapes() -> Vec<Shape> {
     vec![
         (
             "self-include",
@@ -311,7 +343,11 @@ fn template_recursion_is_refused_at_load_in_check_dry_run_and_send() {
                 out.stderr
             );
         }
-        assert_eq!(fx.snapshot().len(), before.len() + 2, "{shape}: nothing written");
+        assert_eq!(
+            fx.snapshot().len(),
+            before.len() + 2,
+            "{shape}: nothing written"
+        );
         assert!(server.messages().is_empty(), "{shape}: nothing sent");
     }
 }
@@ -341,7 +377,10 @@ fn a_range_from_the_csv_fails_that_recipient_in_bounded_memory() {
     let rows = results(&fx);
     let huge = rows.iter().find(|r| r.0 == "huge@example.com").unwrap();
     assert_eq!(huge.1, "failed", "{rows:?}");
-    assert!(huge.2.contains("range") && huge.2.contains("10,000"), "{huge:?}");
+    assert!(
+        huge.2.contains("range") && huge.2.contains("10,000"),
+        "{huge:?}"
+    );
     let sent: Vec<_> = rows.iter().filter(|r| r.1 == "sent").collect();
     assert_eq!(sent.len(), 2, "{rows:?}");
     assert_eq!(server.wait_for(2, Duration::from_secs(10)).len(), 2);
@@ -388,7 +427,10 @@ fn a_huge_csv_field_fails_that_row_in_bounded_memory() {
         Duration::from_secs(60),
         MEMORY_LIMIT_MIB,
     );
-    eprintln!("peak RSS of check with a 50 MB field: {} MiB", check.peak_mib);
+    eprintln!(
+        "peak RSS of check with a 50 MB field: {} MiB",
+        check.peak_mib
+    );
     expect(&check.out, 2);
     assert!(check.out.stdout.contains("line 3"), "{:#?}", check.out);
     assert!(check.out.stdout.contains("1 MiB"), "{:#?}", check.out);
@@ -414,7 +456,11 @@ fn a_layouts_folder_with_symlink_loops_is_walked_in_seconds() {
         "email\na@example.com\n",
     );
     let layouts = fx.root().join("templates");
-    std::fs::write(layouts.join("base.html"), "<p>{% block content %}{% endblock %}</p>").unwrap();
+    std::fs::write(
+        layouts.join("base.html"),
+        "<p>{% block content %}{% endblock %}</p>",
+    )
+    .unwrap();
     std::fs::create_dir_all(layouts.join("a/b")).unwrap();
     std::os::unix::fs::symlink(&layouts, layouts.join("loop")).unwrap();
     std::os::unix::fs::symlink("..", layouts.join("a/b/up")).unwrap();
@@ -497,7 +543,10 @@ fn header_lines_stay_within_998_octets_and_decode_to_the_original() {
             .header_raw("List-Unsubscribe")
             .unwrap()
             .replace(['\r', '\n'], "");
-        assert!(unsubscribe.contains(&format!("&t={token}>")), "{unsubscribe}");
+        assert!(
+            unsubscribe.contains(&format!("&t={token}>")),
+            "{unsubscribe}"
+        );
     }
 }
 
@@ -528,6 +577,10 @@ fn long_headers_still_verify_with_dkim() {
     ]);
     expect(&run(&fx, "run", &["--dry-run"], &[]), 0);
     let files = files_with(&fx.preview(), "eml");
+    let raw = std::fs::read(&files[0]).unwrap();
+    for line in header_block(&raw).split(|&b| b == b'\n') {
+        assert!(line.len() <= 998 + 1, "{}", String::from_utf8_lossy(line));
+    }
     let out = Command::new(support::python())
         .arg(support::support_dir().join("dkim_verify.py"))
         .arg("--public-key")
@@ -536,7 +589,11 @@ fn long_headers_still_verify_with_dkim() {
         .args(&files)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let verdict: serde_json::Value =
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(verdict["ok"], true, "{verdict:#}");
@@ -559,7 +616,10 @@ fn division_and_modulo_by_zero_fail_that_recipient_in_plain_words() {
             .lines()
             .find(|l| l.contains("division by zero"))
             .unwrap_or_else(|| panic!("{expression}: {check:#?}"));
-        assert!(error.contains("email.html") && error.contains("line 3"), "{error}");
+        assert!(
+            error.contains("email.html") && error.contains("line 3"),
+            "{error}"
+        );
         assert!(!check.stdout.contains("Expr"), "{check:#?}");
         let dry = run(&fx, "run", &["--dry-run"], &[]);
         expect(&dry, 1);
@@ -570,7 +630,11 @@ fn division_and_modulo_by_zero_fail_that_recipient_in_plain_words() {
 
 #[test]
 fn division_by_a_literal_zero_refuses_the_campaign() {
-    let fx = Fixture::with(&toml("Hi", 0, ""), "<p>{{ 1/0 }}</p>", "email\na@example.com\n");
+    let fx = Fixture::with(
+        &toml("Hi", 0, ""),
+        "<p>{{ 1/0 }}</p>",
+        "email\na@example.com\n",
+    );
     let out = run(&fx, "run", &["--dry-run"], &[]);
     expect(&out, 2);
     let expected = format!(

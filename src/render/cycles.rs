@@ -101,8 +101,12 @@ pub fn find(tera: &mut Tera, roots: &[&str]) -> Option<(String, String)> {
     let mut done = BTreeSet::new();
     for root in roots {
         let mut path = Vec::new();
-        if let Some(cycle) = visit(&edges, Vertex::Template(root.to_string()), &mut path, &mut done)
-        {
+        if let Some(cycle) = visit(
+            &edges,
+            Vertex::Template(root.to_string()),
+            &mut path,
+            &mut done,
+        ) {
             return Some(cycle);
         }
     }
@@ -189,13 +193,22 @@ fn resolve(tera: &Tera, file: &str, reference: Reference) -> Vec<Vertex> {
                 Some(file.to_string())
             } else {
                 std::iter::once(template)
-                    .chain(template.parents.iter().filter_map(|p| tera.templates.get(p)))
+                    .chain(
+                        template
+                            .parents
+                            .iter()
+                            .filter_map(|p| tera.templates.get(p)),
+                    )
                     .flat_map(|t| &t.imported_macro_files)
                     .find(|(_, ns)| *ns == namespace)
                     .map(|(f, _)| f.clone())
             };
             target
-                .filter(|f| tera.templates.get(f).is_some_and(|t| t.macros.contains_key(&name)))
+                .filter(|f| {
+                    tera.templates
+                        .get(f)
+                        .is_some_and(|t| t.macros.contains_key(&name))
+                })
                 .map(|file| Vertex::Macro { file, name })
                 .into_iter()
                 .collect()
@@ -247,9 +260,15 @@ mod tests {
     #[test]
     fn a_shared_partial_and_an_unused_loop_are_fine() {
         let ok = [
-            ("e", "{% import \"m\" as m %}{% include \"p\" %}{% include \"p\" %}{{ m::a() }}"),
+            (
+                "e",
+                "{% import \"m\" as m %}{% include \"p\" %}{% include \"p\" %}{{ m::a() }}",
+            ),
             ("p", "partial"),
-            ("m", "{% macro a() %}{{ self::b() }}{% endmacro %}{% macro b() %}b{% endmacro %}"),
+            (
+                "m",
+                "{% macro a() %}{{ self::b() }}{% endmacro %}{% macro b() %}b{% endmacro %}",
+            ),
             ("unused", "{% include \"unused\" %}"),
         ];
         assert_eq!(cycle(&ok), None);

@@ -90,7 +90,11 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
     let headers = message.headers_mut();
     let subject = HeaderName::new_from_ascii_str("Subject");
     headers.insert_raw(header_lines::unstructured(subject, one_line(parts.subject)));
-    let mailboxes = [("From", Some(parts.from)), ("To", Some(&to)), ("Reply-To", parts.reply_to)];
+    let mailboxes = [
+        ("From", Some(parts.from)),
+        ("To", Some(&to)),
+        ("Reply-To", parts.reply_to),
+    ];
     for (name, mailbox) in mailboxes {
         if let Some(value) = mailbox.and_then(|m| header_lines::mailbox(name, m)) {
             headers.insert_raw(value);
@@ -104,7 +108,10 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         // URLs are never encoded-words: lettre folds at the space after each comma, and the
         // URL's length is bounded so that each fits on a line (super::unsubscribe).
         let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
-        headers.insert_raw(HeaderValue::new(name, one_line(&unsubscribe.list_unsubscribe)));
+        headers.insert_raw(HeaderValue::new(
+            name,
+            one_line(&unsubscribe.list_unsubscribe),
+        ));
         if unsubscribe.one_click {
             let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
             headers.insert_raw(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));

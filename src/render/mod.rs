@@ -167,19 +167,21 @@ impl<'c> Renderer<'c> {
         let name = recipient.name.as_deref().map(mime::one_line);
         let message_id =
             message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);
-        let message = guarded("MIME (lettre)", || mime::build(mime::Parts {
-            from: &campaign.from,
-            to: Mailbox::new(name, address.clone()),
-            reply_to: campaign.reply_to.as_ref(),
-            subject: &mime::one_line(&subject),
-            message_id: &format!("<{message_id}>"),
-            headers: &campaign.headers,
-            unsubscribe,
-            text,
-            html,
-            images,
-            attachments: &self.attachments,
-        }))?;
+        let message = guarded("MIME (lettre)", || {
+            mime::build(mime::Parts {
+                from: &campaign.from,
+                to: Mailbox::new(name, address.clone()),
+                reply_to: campaign.reply_to.as_ref(),
+                subject: &mime::one_line(&subject),
+                message_id: &format!("<{message_id}>"),
+                headers: &campaign.headers,
+                unsubscribe,
+                text,
+                html,
+                images,
+                attachments: &self.attachments,
+            })
+        })?;
         // Signing comes last: it covers the bytes exactly as formatted, every header set.
         let mut bytes = message.formatted();
         if let Some(signer) = &self.dkim {
@@ -285,7 +287,9 @@ fn guarded<T>(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_default();
-        Err(format!("internal error in {step} (a bug; please report it): {why}"))
+        Err(format!(
+            "internal error in {step} (a bug; please report it): {why}"
+        ))
     })
 }
 

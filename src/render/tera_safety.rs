@@ -137,7 +137,11 @@ fn range(args: &HashMap<String, Value>) -> Result<Value, String> {
             .ok_or_else(|| format!("range: {key}={v} is not a whole number ≥ 0")),
         None => default.ok_or_else(|| format!("range needs {key}=")),
     };
-    let (start, end, step) = (number("start", Some(0))?, number("end", None)?, number("step_by", Some(1))?);
+    let (start, end, step) = (
+        number("start", Some(0))?,
+        number("end", None)?,
+        number("step_by", Some(1))?,
+    );
     if step == 0 {
         return Err("range: step_by=0 would never end".into());
     }
@@ -176,8 +180,15 @@ fn arithmetic(operator: MathOperator, args: &HashMap<String, Value>) -> Result<V
             return Ok(Value::from(l % r));
         }
     }
-    let (l, r) = (l.as_f64().unwrap_or(f64::NAN), r.as_f64().unwrap_or(f64::NAN));
-    let result = if operator == MathOperator::Div { l / r } else { l % r };
+    let (l, r) = (
+        l.as_f64().unwrap_or(f64::NAN),
+        r.as_f64().unwrap_or(f64::NAN),
+    );
+    let result = if operator == MathOperator::Div {
+        l / r
+    } else {
+        l % r
+    };
     if !result.is_finite() {
         return Err(format!("{l} {operator} {r} is not a finite number"));
     }
@@ -228,8 +239,16 @@ mod tests {
     #[test]
     fn division_keeps_tera_results_and_refuses_zero() {
         let c = tera::Context::new();
-        assert_eq!(render("{{ 7 / 2 }} {{ 6 / 3 }} {{ 7 % 3 }} {{ 1 + 8 / 4 }}", &c).unwrap(), "3.5 2 1 3");
-        for zero in ["{{ 1 / 0 }}", "{{ 5 % 0 }}", "{{ 1.5 % 0 }}", "{{ 0 / 0.0 }}"] {
+        assert_eq!(
+            render("{{ 7 / 2 }} {{ 6 / 3 }} {{ 7 % 3 }} {{ 1 + 8 / 4 }}", &c).unwrap(),
+            "3.5 2 1 3"
+        );
+        for zero in [
+            "{{ 1 / 0 }}",
+            "{{ 5 % 0 }}",
+            "{{ 1.5 % 0 }}",
+            "{{ 0 / 0.0 }}",
+        ] {
             let e = render(zero, &c).unwrap_err();
             assert!(e.contains(DIVISION_BY_ZERO), "{zero}: {e}");
         }
@@ -238,7 +257,10 @@ mod tests {
     #[test]
     fn range_is_capped_and_get_env_sees_only_campaign_vars() {
         let c = tera::Context::new();
-        assert_eq!(render("{% for i in range(end=3) %}{{ i }}{% endfor %}", &c).unwrap(), "012");
+        assert_eq!(
+            render("{% for i in range(end=3) %}{{ i }}{% endfor %}", &c).unwrap(),
+            "012"
+        );
         let e = render("{{ range(end=3000000000) | length }}", &c).unwrap_err();
         assert!(e.contains("10,000"), "{e}");
         let e = render("{{ get_env(name=\"HOME\") }}", &c).unwrap_err();
