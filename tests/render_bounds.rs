@@ -173,6 +173,32 @@ fn templates_cannot_read_the_smtp_password_from_the_environment() {
 }
 
 #[test]
+fn a_variable_name_from_the_csv_cannot_reach_the_password_either() {
+    let server = capture();
+    let fx = Fixture::with(
+        &toml("Hi", server.port, ""),
+        "<p>Value {{ get_env(name=var, default=\"none\") }}</p>",
+        "email,var\nok@example.com,CAMPAIGN_VAR_PROMO\nbad@example.com,CAMPAIGN_SMTP_PASSWORD\n",
+    );
+    let env = [
+        ("CAMPAIGN_SMTP_PASSWORD", PASSWORD),
+        ("CAMPAIGN_VAR_PROMO", "P-1"),
+    ];
+    let out = run(&fx, "run", &["--no-progress"], &env);
+    expect(&out, 1);
+    let messages = server.wait_for(1, Duration::from_secs(10));
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].text().contains("Value P-1"));
+    let rows = results(&fx);
+    let bad = rows.iter().find(|r| r.0 == "bad@example.com").unwrap();
+    assert_eq!(bad.1, "failed");
+    assert!(bad.2.contains("CAMPAIGN_VAR_"), "{bad:?}");
+    let log = std::fs::read_to_string(fx.dir().join("results.csv")).unwrap();
+    assert!(!log.contains(PASSWORD) && !out.stdout.contains(PASSWORD));
+    assert!(!out.stderr.contains(PASSWORD));
+}
+
+#[test]
 fn templates_read_campaign_var_variables() {
     let fx = Fixture::with(
         &toml("Hi", 0, ""),
@@ -504,15 +530,15 @@ fn header_lines_stay_within_998_octets_and_decode_to_the_original() {
     let long_name = "N".repeat(3000);
     let token = "t".repeat(850);
     let utf8_subject = "é".repeat(1500);
+    let long_header = "word ".repeat(300).trim().to_string();
+    let extra = format!(
+        "headers = {{ \"X-Long\" = \"{long_header}\" }}\n\
+         [unsubscribe]\n\
+         url = \"https://acme.example/u?e={{{{ email | urlencode }}}}&t={{{{ token }}}}\"\n\
+         mailto = \"unsubscribe@acme.example\"\n"
+    );
     let fx = Fixture::with(
-        &toml(
-            "{{ subject }}",
-            0,
-            "headers = { \"X-Long\" = \"LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE-LONGVALUE\" }\n\
-             [unsubscribe]\n\
-             url = \"https://acme.example/u?e={{ email | urlencode }}&t={{ token }}\"\n\
-             mailto = \"unsubscribe@acme.example\"\n",
-        ),
+        &toml("{{ subject }}", 0, &extra),
         "<p>Hi</p>",
         &format!(
             "email,name,subject,token\na@example.com,{long_name},{long_subject},{token}\n\
@@ -539,6 +565,8 @@ fn header_lines_stay_within_998_octets_and_decode_to_the_original() {
         assert_eq!(message.subject(), Some(subject.as_str()));
         let to = message.to().unwrap().first().unwrap();
         assert_eq!(to.name(), Some(name.as_str()));
+        let x_long = message.header_raw("X-Long").unwrap().replace("\r\n", "");
+        assert_eq!(x_long.trim(), long_header);
         let unsubscribe = message
             .header_raw("List-Unsubscribe")
             .unwrap()
@@ -597,6 +625,43 @@ fn long_headers_still_verify_with_dkim() {
     let verdict: serde_json::Value =
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
     assert_eq!(verdict["ok"], true, "{verdict:#}");
+}
+
+#[test]
+fn an_extra_header_that_cannot_fold_within_998_octets_is_refused() {
+    let extra = format!("headers = {{ \"X-Long\" = \"{}\" }}\n", "X".repeat(1200));
+    let fx = Fixture::with(
+        &toml("Hi", 0, &extra),
+        "<p>Hi</p>",
+        "email\na@example.com\n",
+    );
+    let out = run(&fx, "run", &["--dry-run"], &[]);
+    expect(&out, 2);
+    assert!(
+        out.stderr.contains("X-Long") && out.stderr.contains("998"),
+        "{out:#?}"
+    );
+    assert!(!fx.preview().exists());
+}
+
+#[test]
+fn an_unsubscribe_url_too_long_for_a_header_line_fails_that_recipient() {
+    let fx = Fixture::with(
+        &toml(
+            "Hi",
+            0,
+            "[unsubscribe]\nurl = \"https://acme.example/u?t={{ token }}\"\n",
+        ),
+        "<p>Hi</p>",
+        &format!(
+            "email,token\nshort@example.com,abc\nlong@example.com,{}\n",
+            "t".repeat(1000)
+        ),
+    );
+    let out = run(&fx, "run", &["--dry-run"], &[]);
+    expect(&out, 1);
+    assert!(out.stdout.contains("at most 950"), "{out:#?}");
+    assert_eq!(emls(&fx.preview()).len(), 1);
 }
 
 // ------------------------------------------------- item 15: division by zero ---

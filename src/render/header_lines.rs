@@ -3,9 +3,9 @@
 //! character subject or display name from the CSV) stays on one line however long. Such a value is
 //! written instead as RFC 2047 encoded-words (`=?utf-8?b?…?=`, §2: at most 75 characters each, and
 //! whole characters only, §5), one per folded line; a reader decodes the adjacent words back into
-//! the value (§6.2 drops the whitespace between them). Encoded-words are allowed in unstructured
-//! fields (Subject, the campaign's extra headers) and in a display name (§5 (3)); never in
-//! List-Unsubscribe, whose URL is bounded instead ([`super::unsubscribe`]).
+//! the value (§6.2 drops the whitespace between them). That is done for the Subject and display
+//! names (§5 (1) and (3)); the campaign's extra headers are sent as written and checked at load
+//! ([`folds_within_limit`]), and List-Unsubscribe's URL is bounded ([`super::unsubscribe`]).
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -17,6 +17,17 @@ const LONGEST_WORD: usize = 60;
 /// Bytes of the value per encoded-word: base64 makes 52 characters of 39 bytes, so a folded line
 /// ` =?utf-8?b?…?=` has 65, and the first one after `Reply-To: ` 75.
 const CHUNK: usize = 39;
+
+/// Whether `Name: value`, folded at its spaces, keeps every line within 998 octets. Used for the
+/// campaign's extra headers, which are sent as written (folded, never encoded: an encoded-word in
+/// a structured header would change its meaning, and readers leave unknown headers undecoded).
+pub fn folds_within_limit(name: &str, value: &str) -> bool {
+    let longest = value.split(' ').map(str::len).max().unwrap_or(0);
+    name.len() + ": ".len() + longest <= MAX_LINE
+}
+
+/// RFC 5322 §2.1.1: a line is at most 998 octets, CRLF excluded.
+pub const MAX_LINE: usize = 998;
 
 /// Whether lettre's folding at spaces would leave a line over 78 octets.
 fn needs_encoding(value: &str) -> bool {
@@ -38,7 +49,7 @@ pub fn encoded_words(value: &str) -> String {
     words.join("\r\n ")
 }
 
-/// An unstructured header (Subject, an extra header): lettre's encoding and folding, or
+/// An unstructured header (the Subject): lettre's encoding and folding, or
 /// encoded-words when a run without spaces is too long to fold.
 pub fn unstructured(name: HeaderName, value: String) -> HeaderValue {
     if needs_encoding(&value) {

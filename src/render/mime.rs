@@ -102,7 +102,7 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
     }
     for (name, value) in parts.headers {
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("{name}: {e}"))?;
-        headers.insert_raw(header_lines::unstructured(name, one_line(value)));
+        headers.insert_raw(HeaderValue::new(name, one_line(value)));
     }
     if let Some(unsubscribe) = parts.unsubscribe {
         // URLs are never encoded-words: lettre folds at the space after each comma, and the

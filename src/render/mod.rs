@@ -69,6 +69,17 @@ impl<'c> Renderer<'c> {
             )?),
             None => None,
         };
+        for (name, value) in &campaign.headers {
+            if !header_lines::folds_within_limit(name, &mime::one_line(value)) {
+                return Err(invalid!(
+                    "{}: headers: {name} has a run of characters without a space too long for one \
+                     header line ({} octets at most, RFC 5322 §2.1.1): put spaces where the header \
+                     allows folding, or shorten it",
+                    campaign.dir.join("campaign.toml").display(),
+                    header_lines::MAX_LINE
+                ));
+            }
+        }
         let base = Context::from_serialize(&campaign.vars).map_err(|e| {
             invalid!(
                 "{}: [vars]: {e}",
@@ -299,4 +310,18 @@ fn new_message_id(domain: &str) -> String {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
     format!("{micros:x}.{:016x}@{domain}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guarded;
+
+    #[test]
+    fn a_panic_in_a_step_is_that_recipients_error() {
+        let ok: Result<u8, String> = guarded("Tera", || Ok(1));
+        assert_eq!(ok, Ok(1));
+        let err = guarded::<u8>("css-inline", || panic!("index out of bounds")).unwrap_err();
+        assert!(err.starts_with("internal error in css-inline"), "{err}");
+        assert!(err.ends_with("index out of bounds"), "{err}");
+    }
 }
