@@ -28,10 +28,7 @@ pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
             path.display()
         )
     })?;
-    let real_dir = dir
-        .canonicalize()
-        .map_err(|e| invalid!("cannot open {}: {e}", dir.display()))?;
-    if !real.starts_with(&real_dir) {
+    if leads_outside(dir, &real).is_some() {
         return Err(invalid!(
             "{}: {key} = {name:?} is a link that leaves the campaign directory ({}): copy the file into {}",
             dir.join("campaign.toml").display(),
@@ -40,6 +37,14 @@ pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
         ));
     }
     Ok(path)
+}
+
+/// Where `path` really leads (symlinks resolved) when that is outside the folder `root`, else
+/// `None` (also when either cannot be resolved: opening it will say why).
+pub fn leads_outside(root: &Path, path: &Path) -> Option<PathBuf> {
+    let real = path.canonicalize().ok()?;
+    let real_root = root.canonicalize().ok()?;
+    (!real.starts_with(&real_root)).then_some(real)
 }
 
 /// The shared layouts folder for a campaign, in this order: the `templates` key of campaign.toml

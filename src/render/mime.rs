@@ -2,7 +2,8 @@
 //! part first and the HTML last (RFC 2046 §5.1.4: the last part is the preferred one), the HTML
 //! wrapped in multipart/related with its `cid:` images (RFC 2387), and multipart/mixed around it all
 //! when there are attachments. Header values are single-line: CR/LF from CSV data are replaced
-//! before they reach a header, so no field can add or split one (lettre adds RFC 2047 encoding).
+//! before they reach a header, so no field can add or split one (lettre adds RFC 2047 encoding),
+//! and every header line stays within RFC 5322's 998 octets ([`super::header_lines`]).
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
+use super::header_lines;
 use super::html::Image;
 
 /// The parts and headers of one message, ready to build.
@@ -53,6 +55,7 @@ pub fn attachment_part(file: &crate::campaign::Attachment) -> SinglePart {
 
 /// Builds the message. Fails only if lettre rejects a header, which validation prevents.
 pub fn build(parts: Parts<'_>) -> Result<Message, String> {
+    let to = parts.to.clone();
     let mut builder = Message::builder()
         .from(parts.from.clone())
         .to(parts.to)
@@ -84,21 +87,35 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         mixed
     };
     let mut message = builder.multipart(body).map_err(|e| e.to_string())?;
-    let mut extra: Vec<(String, String)> = parts.headers.to_vec();
-    if let Some(unsubscribe) = parts.unsubscribe {
-        extra.push(("List-Unsubscribe".into(), unsubscribe.list_unsubscribe));
-        if unsubscribe.one_click {
-            extra.push((
-                "List-Unsubscribe-Post".into(),
-                "List-Unsubscribe=One-Click".into(),
-            ));
+    let headers = message.headers_mut();
+    let subject = HeaderName::new_from_ascii_str("Subject");
+    headers.insert_raw(header_lines::unstructured(subject, one_line(parts.subject)));
+    let mailboxes = [
+        ("From", Some(parts.from)),
+        ("To", Some(&to)),
+        ("Reply-To", parts.reply_to),
+    ];
+    for (name, mailbox) in mailboxes {
+        if let Some(value) = mailbox.and_then(|m| header_lines::mailbox(name, m)) {
+            headers.insert_raw(value);
         }
     }
-    for (name, value) in extra {
+    for (name, value) in parts.headers {
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("{name}: {e}"))?;
-        message
-            .headers_mut()
-            .insert_raw(HeaderValue::new(name, one_line(&value)));
+        headers.insert_raw(HeaderValue::new(name, one_line(value)));
+    }
+    if let Some(unsubscribe) = parts.unsubscribe {
+        // URLs are never encoded-words: lettre folds at the space after each comma, and the
+        // URL's length is bounded so that each fits on a line (super::unsubscribe).
+        let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
+        headers.insert_raw(HeaderValue::new(
+            name,
+            one_line(&unsubscribe.list_unsubscribe),
+        ));
+        if unsubscribe.one_click {
+            let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
+            headers.insert_raw(HeaderValue::new(name, "List-Unsubscribe=One-Click".into()));
+        }
     }
     Ok(message)
 }

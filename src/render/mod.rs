@@ -3,12 +3,16 @@
 //! A [`Renderer`] is built once per campaign and shared by every rendering thread (it is `Sync`);
 //! rendering one recipient touches no shared mutable state except the read-mostly image cache.
 
+pub mod cycles;
 pub mod dkim;
+pub mod header_lines;
 pub mod html;
 pub mod inline;
 pub mod mime;
 pub mod shape;
 pub mod templates;
+pub mod tera_ast;
+pub mod tera_safety;
 pub mod text;
 pub mod transfer;
 pub mod unsubscribe;
@@ -65,6 +69,17 @@ impl<'c> Renderer<'c> {
             )?),
             None => None,
         };
+        for (name, value) in &campaign.headers {
+            if !header_lines::folds_within_limit(name, &mime::one_line(value)) {
+                return Err(invalid!(
+                    "{}: headers: {name} has a run of characters without a space too long for one \
+                     header line ({} octets at most, RFC 5322 §2.1.1): put spaces where the header \
+                     allows folding, or shorten it",
+                    campaign.dir.join("campaign.toml").display(),
+                    header_lines::MAX_LINE
+                ));
+            }
+        }
         let base = Context::from_serialize(&campaign.vars).map_err(|e| {
             invalid!(
                 "{}: [vars]: {e}",
@@ -138,18 +153,23 @@ impl<'c> Renderer<'c> {
         message_id: Option<&str>,
     ) -> std::result::Result<Rendered, String> {
         let campaign = self.campaign;
+        self.row_within_bounds(recipient)?;
         let mut context = self.context(recipient);
         let line = recipient.line;
-        let unsubscribe = self.unsubscribe(&mut context, line)?;
-        let subject = self.templates.render(templates::SUBJECT, &context, line)?;
-        let html = self.templates.render(&campaign.html.name, &context, line)?;
-        let inlined = self.inliner.inline(&html)?;
+        let (unsubscribe, subject, html) = guarded("Tera", || {
+            let unsubscribe = self.unsubscribe(&mut context, line)?;
+            let subject = self.templates.render(templates::SUBJECT, &context, line)?;
+            let html = self.templates.render(&campaign.html.name, &context, line)?;
+            Ok((unsubscribe, subject, html))
+        })?;
+        let inlined = guarded("css-inline", || self.inliner.inline(&html))?;
         // From the inlined HTML, where `display:none` (the preheader) is visible on the element.
         let text = match &campaign.text {
-            Some(t) => self.templates.render(&t.name, &context, line)?,
-            None => text::from_html(&inlined)?,
+            Some(t) => guarded("Tera", || self.templates.render(&t.name, &context, line))?,
+            None => guarded("the text part", || text::from_html(&inlined))?,
         };
-        let (html, images, preview_html) = self.images.embed(&inlined, self.preview)?;
+        let (html, images, preview_html) =
+            guarded("the images", || self.images.embed(&inlined, self.preview))?;
 
         let address: Address = recipient
             .email
@@ -158,23 +178,25 @@ impl<'c> Renderer<'c> {
         let name = recipient.name.as_deref().map(mime::one_line);
         let message_id =
             message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);
-        let message = mime::build(mime::Parts {
-            from: &campaign.from,
-            to: Mailbox::new(name, address.clone()),
-            reply_to: campaign.reply_to.as_ref(),
-            subject: &mime::one_line(&subject),
-            message_id: &format!("<{message_id}>"),
-            headers: &campaign.headers,
-            unsubscribe,
-            text,
-            html,
-            images,
-            attachments: &self.attachments,
+        let message = guarded("MIME (lettre)", || {
+            mime::build(mime::Parts {
+                from: &campaign.from,
+                to: Mailbox::new(name, address.clone()),
+                reply_to: campaign.reply_to.as_ref(),
+                subject: &mime::one_line(&subject),
+                message_id: &format!("<{message_id}>"),
+                headers: &campaign.headers,
+                unsubscribe,
+                text,
+                html,
+                images,
+                attachments: &self.attachments,
+            })
         })?;
         // Signing comes last: it covers the bytes exactly as formatted, every header set.
         let mut bytes = message.formatted();
         if let Some(signer) = &self.dkim {
-            bytes = signer.sign(bytes)?;
+            bytes = guarded("DKIM signing", || signer.sign(bytes))?;
         }
         let envelope = Envelope::new(Some(campaign.from.email.clone()), vec![address])
             .map_err(|e| e.to_string())?;
@@ -187,6 +209,22 @@ impl<'c> Renderer<'c> {
             bytes,
             preview_html,
         })
+    }
+
+    /// Refuses a row whose fields hold more than [`tera_safety::MAX_ROW_BYTES`] together: what a
+    /// render of it costs grows with it (a 50 MB field took 750 MB in `check`).
+    fn row_within_bounds(&self, recipient: &Recipient) -> std::result::Result<(), String> {
+        let size: usize = recipient.values.iter().map(String::len).sum();
+        if size <= tera_safety::MAX_ROW_BYTES {
+            return Ok(());
+        }
+        Err(format!(
+            "{}: line {}: the row holds {:.1} MB; a row may hold at most 1 MiB: shorten its \
+             fields (put large content in the template, not in the CSV)",
+            self.campaign.recipients.display(),
+            recipient.line,
+            size as f64 / 1e6
+        ))
     }
 
     /// How the pages rendered so far were inlined: filled from the shape cache, inlined as a new
@@ -248,10 +286,42 @@ pub const PREFLIGHT_ROWS: usize = 5;
 /// How many rows [`Renderer::preflight`] reads at most, looking for valid rows and a filled one.
 pub const PREFLIGHT_SCAN: usize = 1000;
 
+/// Runs one step of a recipient's render, turning a panic in a dependency (Tera, css-inline,
+/// lettre, …) on this recipient's data into this recipient's error, so that it cannot end the run.
+fn guarded<T>(
+    step: &str,
+    f: impl FnOnce() -> std::result::Result<T, String>,
+) -> std::result::Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(format!(
+            "internal error in {step} (a bug; please report it): {why}"
+        ))
+    })
+}
+
 /// A globally unique Message-ID (RFC 5322 §3.6.4) on the From domain: time, then 64 random bits.
 fn new_message_id(domain: &str) -> String {
     let micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros());
     format!("{micros:x}.{:016x}@{domain}", fastrand::u64(..))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guarded;
+
+    #[test]
+    fn a_panic_in_a_step_is_that_recipients_error() {
+        let ok: Result<u8, String> = guarded("Tera", || Ok(1));
+        assert_eq!(ok, Ok(1));
+        let err = guarded::<u8>("css-inline", || panic!("index out of bounds")).unwrap_err();
+        assert!(err.starts_with("internal error in css-inline"), "{err}");
+        assert!(err.ends_with("index out of bounds"), "{err}");
+    }
 }

@@ -2,17 +2,32 @@
 //! HTML autoescaping on for the HTML template, and strict variables (Tera's default: an undefined
 //! variable is an error). Also turns Tera's nested errors into one sentence naming the template,
 //! the variable and the CSV line.
+//!
+//! Only files inside their folder are read: a template in the campaign directory, or a layout in
+//! the layouts folder, that is a symlink leading out of it is refused, and so is a layouts folder
+//! too large or deep to be one ([`MAX_LAYOUT_ENTRIES`], [`MAX_LAYOUT_DEPTH`]); a folder reached
+//! twice through symlinks (a loop) is read once. Loaded templates are checked for recursion
+//! ([`super::cycles`]) and get the guards of [`super::tera_safety`].
 
+use std::collections::HashSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use tera::{Context, Tera};
 
+use super::tera_safety::{self, Capped};
 use crate::campaign::Campaign;
+use crate::campaign::paths::leads_outside;
 use crate::error::Result;
 use crate::invalid;
 
 /// The Tera name of the subject template.
 pub const SUBJECT: &str = "subject";
+
+/// The most entries (files and folders) read from a layouts folder.
+pub const MAX_LAYOUT_ENTRIES: usize = 10_000;
+/// The most folders nested in a layouts folder.
+pub const MAX_LAYOUT_DEPTH: usize = 16;
 
 /// Every template a campaign can render or extend, and where their files are (for messages).
 pub struct TemplateSet {
@@ -25,21 +40,11 @@ pub struct TemplateSet {
 pub fn load(campaign: &Campaign) -> Result<TemplateSet> {
     let mut files: Vec<(PathBuf, Option<String>)> = Vec::new();
     if let Some(layouts) = &campaign.layouts {
-        collect(layouts, layouts, &mut files);
+        files = LayoutWalk::new(layouts).run()?;
     }
     // The campaign's own top-level templates (partials included), then the configured ones, which
     // win over a layout of the same name.
-    if let Ok(entries) = std::fs::read_dir(&campaign.dir) {
-        let mut own: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && is_template(p))
-            .collect();
-        own.sort();
-        for path in own {
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            files.push((path, Some(name)));
-        }
-    }
+    files.extend(own_templates(&campaign.dir)?);
     files.push((campaign.html.path.clone(), Some(campaign.html.name.clone())));
     if let Some(text) = &campaign.text {
         files.push((text.path.clone(), Some(text.name.clone())));
@@ -50,33 +55,81 @@ pub fn load(campaign: &Campaign) -> Result<TemplateSet> {
         dir: campaign.dir.clone(),
         layouts: campaign.layouts.clone(),
     };
-    let tera = &mut set.tera;
     // Autoescape the HTML template whatever its extension; the text template and subject are not HTML.
     let html_name: &'static str = Box::leak(campaign.html.name.clone().into_boxed_str());
-    tera.autoescape_on(vec![".html", ".htm", ".xml", html_name]);
-    if let Err(e) = tera.add_template_files(files) {
+    set.tera
+        .autoescape_on(vec![".html", ".htm", ".xml", html_name]);
+    if let Some((first, cycle)) = super::cycles::extends_cycle(&files) {
+        return Err(set.recursion(&first, &cycle));
+    }
+    if let Err(e) = set.tera.add_template_files(files) {
         return Err(invalid!("{}", set.describe(&e, None)));
     }
-    tera.add_raw_template(SUBJECT, &campaign.subject)
-        .map_err(|e| {
-            invalid!(
-                "{}: subject: {}",
-                campaign.dir.join("campaign.toml").display(),
-                chain(&e)
-            )
-        })?;
+    let toml = campaign.dir.join("campaign.toml");
+    set.tera
+        .add_raw_template(SUBJECT, &campaign.subject)
+        .map_err(|e| invalid!("{}: subject: {}", toml.display(), chain(&e)))?;
+    let mut roots = vec![SUBJECT, campaign.html.name.as_str()];
+    roots.extend(campaign.text.as_ref().map(|t| t.name.as_str()));
     if let Some(url) = campaign.unsubscribe.as_ref().and_then(|u| u.url.as_deref()) {
         set.tera
             .add_raw_template(super::unsubscribe::TEMPLATE, url)
-            .map_err(|e| {
-                invalid!(
-                    "{}: [unsubscribe] url: {}",
-                    campaign.dir.join("campaign.toml").display(),
-                    chain(&e)
-                )
-            })?;
+            .map_err(|e| invalid!("{}: [unsubscribe] url: {}", toml.display(), chain(&e)))?;
+        roots.push(super::unsubscribe::TEMPLATE);
     }
+    set.guard(&roots)?;
     Ok(set)
+}
+
+impl TemplateSet {
+    fn recursion(&self, first: &str, cycle: &str) -> crate::Error {
+        invalid!(
+            "{}: the templates recurse without end: {cycle}; remove the extends, include or \
+             macro call that closes the loop (a template may not include or extend itself, and \
+             macros may not call themselves, directly or through others)",
+            self.file(first)
+        )
+    }
+
+    /// Refuses recursion reachable from `roots` and installs the guards on every template.
+    fn guard(&mut self, roots: &[&str]) -> Result<()> {
+        if let Some((first, cycle)) = super::cycles::find(&mut self.tera, roots) {
+            return Err(self.recursion(&first, &cycle));
+        }
+        tera_safety::install(&mut self.tera)
+            .map_err(|(name, why)| invalid!("{}: {why}", self.file(&name)))
+    }
+}
+
+/// The `.html`/`.txt` files at the top of the campaign directory, none leading out of it.
+fn own_templates(dir: &Path) -> Result<Vec<(PathBuf, Option<String>)>> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
+    let mut own: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_template(p))
+        .collect();
+    own.sort();
+    let mut files = Vec::new();
+    for path in own {
+        if let Some(real) = leads_outside(dir, &path) {
+            return Err(leaves(&path, &real, "campaign directory", dir));
+        }
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        files.push((path, Some(name)));
+    }
+    Ok(files)
+}
+
+fn leaves(path: &Path, real: &Path, folder: &str, root: &Path) -> crate::Error {
+    invalid!(
+        "{}: a link that leaves the {folder} (to {}): templates are read only from inside it; \
+         copy the file into {} or remove the link",
+        path.display(),
+        real.display(),
+        root.display()
+    )
 }
 
 fn is_template(path: &Path) -> bool {
@@ -86,25 +139,86 @@ fn is_template(path: &Path) -> bool {
     )
 }
 
-/// Adds every template under `dir`, named by its path relative to `root` with `/` separators.
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Option<String>)>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-    paths.sort();
-    for path in paths {
-        if path.is_dir() {
-            collect(root, &path, files);
-        } else if is_template(&path) {
-            let rel = path.strip_prefix(root).unwrap_or(&path);
-            let name = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            files.push((path, Some(name)));
+/// Reads a layouts folder: every template, named by its path relative to the folder with `/`
+/// separators. Symlinks are followed only inside the folder, each folder is read once however
+/// many links lead to it, and the walk stops with an error past the size bounds.
+struct LayoutWalk<'a> {
+    root: &'a Path,
+    /// (device, inode) of every folder read.
+    seen: HashSet<(u64, u64)>,
+    entries: usize,
+    files: Vec<(PathBuf, Option<String>)>,
+}
+
+impl<'a> LayoutWalk<'a> {
+    fn new(root: &'a Path) -> LayoutWalk<'a> {
+        LayoutWalk {
+            root,
+            seen: HashSet::new(),
+            entries: 0,
+            files: Vec::new(),
         }
+    }
+
+    fn run(mut self) -> Result<Vec<(PathBuf, Option<String>)>> {
+        self.folder(self.root, 0)?;
+        Ok(self.files)
+    }
+
+    fn folder(&mut self, dir: &Path, depth: usize) -> Result<()> {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            return Ok(());
+        };
+        if !self.seen.insert((meta.dev(), meta.ino())) {
+            return Ok(());
+        }
+        if depth > MAX_LAYOUT_DEPTH {
+            return Err(self.too_big(&format!("folders nested over {MAX_LAYOUT_DEPTH} deep")));
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return Ok(());
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            self.entries += 1;
+            if self.entries > MAX_LAYOUT_ENTRIES {
+                let many = crate::campaign::recipients::thousands(MAX_LAYOUT_ENTRIES as u64);
+                return Err(self.too_big(&format!("more than {many} files and folders")));
+            }
+            let is_dir = path.is_dir();
+            if !is_dir && !is_template(&path) {
+                continue;
+            }
+            if let Some(real) = leads_outside(self.root, &path) {
+                return Err(leaves(&path, &real, "layouts folder", self.root));
+            }
+            if is_dir {
+                self.folder(&path, depth + 1)?;
+            } else {
+                self.add(path);
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, path: PathBuf) {
+        let rel = path.strip_prefix(self.root).unwrap_or(&path);
+        let name = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
+        self.files.push((path, Some(name)));
+    }
+
+    fn too_big(&self, what: &str) -> crate::Error {
+        invalid!(
+            "the layouts folder {} holds {what}, too many to be a folder of layouts: point \
+             `templates` in campaign.toml (or CAMPAIGN_TEMPLATES) at the folder that holds your \
+             layouts",
+            self.root.display()
+        )
     }
 }
 
@@ -116,9 +230,11 @@ impl TemplateSet {
         context: &Context,
         csv_line: u64,
     ) -> std::result::Result<String, String> {
+        let mut out = Capped::default();
         self.tera
-            .render(name, context)
-            .map_err(|e| self.describe(&e, Some(csv_line)))
+            .render_to(name, context, &mut out)
+            .map_err(|e| self.describe(&e, Some(csv_line)))?;
+        String::from_utf8(out.0).map_err(|e| format!("{}: {e}", self.file(name)))
     }
 
     /// The file behind a template name: the campaign's own, else the layout's.
@@ -154,6 +270,19 @@ impl TemplateSet {
                 .map_or_else(|| self.dir.display().to_string(), |name| self.file(name)),
         };
         let row = csv_line.map_or(String::new(), |l| format!(" (recipients line {l})"));
+        if text.contains(tera_safety::DIVISION_BY_ZERO) {
+            return format!(
+                "{} in {file}{row}: check the numbers this recipient's data gives the template",
+                tera_safety::DIVISION_BY_ZERO
+            );
+        }
+        if text.contains(tera_safety::TOO_LONG) {
+            return format!(
+                "{file}{row}: {} (the most one message may have): check the loops over this \
+                 recipient's data",
+                tera_safety::TOO_LONG
+            );
+        }
         if let Some(var) = between(&text, "Variable `", "` not found") {
             return format!(
                 "{file}: undefined variable `{var}`{row}: add a `{var}` column to the recipients \

@@ -1,9 +1,15 @@
 //! One-click unsubscribe: the per-recipient `List-Unsubscribe` header (RFC 2369) with the https URL
 //! and/or a mailto: address, and `List-Unsubscribe-Post: List-Unsubscribe=One-Click` (RFC 8058)
 //! when there is an https URL — what Gmail and Yahoo require of bulk senders since 2024. The same
-//! URL is offered to templates as `{{ unsubscribe_url }}` for the visible link.
+//! URL is offered to templates as `{{ unsubscribe_url }}` for the visible link. A URL longer than
+//! [`MAX_URL`] fails that recipient: it would not fit on one header line.
 
 use crate::campaign::UnsubscribeSettings;
+
+/// The longest unsubscribe URL: `List-Unsubscribe: <URL>,` must fit in RFC 5322's 998 octets.
+/// RFC 2369 §2 lets readers ignore whitespace inside `<>`, so a URL could be folded, but mail
+/// clients and one-click senders do not all do that: a URL is kept whole, on a line of its own.
+pub const MAX_URL: usize = 950;
 
 /// The Tera name of the unsubscribe URL template.
 pub const TEMPLATE: &str = "unsubscribe url";
@@ -38,6 +44,13 @@ pub fn headers(settings: &UnsubscribeSettings, url: Option<&str>) -> Result<Head
             return Err(format!(
                 "[unsubscribe] url rendered to {url:?}, which contains spaces or angle brackets: \
                  encode variables with `| urlencode`"
+            ));
+        }
+        if url.len() > MAX_URL {
+            return Err(format!(
+                "[unsubscribe] url rendered to {} characters; at most {MAX_URL} fit on one header \
+                 line (RFC 5322 §2.1.1): shorten it (a token, not the data itself)",
+                url.len()
             ));
         }
         one_click = lower.starts_with("https://");
