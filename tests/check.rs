@@ -4,8 +4,7 @@
 //! serving only the records each test gives it. No test queries any other address. Keys are made
 //! with the openssl CLI.
 
-#[allow(dead_code)]
-mod common;
+mod support;
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -15,7 +14,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 
-use common::{Fixture, Output, openssl, rsa_key};
+use support::fixture::{Fixture, Run, openssl, rsa_key};
 
 // ------------------------------------------------------------------ fixtures ---
 
@@ -72,12 +71,12 @@ fn campaign(toml: &str, html: &str, n: usize) -> Fixture {
     fixture
 }
 
-fn check(fixture: &Fixture, extra: &[&str]) -> Output {
+fn check(fixture: &Fixture, extra: &[&str]) -> Run {
     fixture.run("check", extra)
 }
 
 /// The lines of stdout that start with `label: ` (error, warning, note).
-fn lines<'o>(out: &'o Output, label: &str) -> Vec<&'o str> {
+fn lines<'o>(out: &'o Run, label: &str) -> Vec<&'o str> {
     let prefix = format!("{label}: ");
     out.stdout
         .lines()
@@ -86,7 +85,7 @@ fn lines<'o>(out: &'o Output, label: &str) -> Vec<&'o str> {
 }
 
 /// The one warning containing `needle`; fails when there is none or more than one.
-fn warning<'o>(out: &'o Output, needle: &str) -> &'o str {
+fn warning<'o>(out: &'o Run, needle: &str) -> &'o str {
     let found: Vec<&str> = lines(out, "warning")
         .into_iter()
         .filter(|l| l.contains(needle))
@@ -96,7 +95,7 @@ fn warning<'o>(out: &'o Output, needle: &str) -> &'o str {
 }
 
 /// The `why:` and `fix:` lines printed under the problem whose line contains `needle`.
-fn explanation<'o>(out: &'o Output, needle: &str) -> (&'o str, &'o str) {
+fn explanation<'o>(out: &'o Run, needle: &str) -> (&'o str, &'o str) {
     let all: Vec<&str> = out.stdout.lines().collect();
     let at = all
         .iter()
@@ -113,7 +112,7 @@ fn explanation<'o>(out: &'o Output, needle: &str) -> (&'o str, &'o str) {
     (why, fix)
 }
 
-fn assert_clean(out: &Output) {
+fn assert_clean(out: &Run) {
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(lines(out, "warning").is_empty(), "{out:#?}");
     assert!(lines(out, "error").is_empty(), "{out:#?}");
@@ -534,7 +533,7 @@ impl Drop for Dnsmasq {
     }
 }
 
-fn check_dns(fixture: &Fixture, dns: &Dnsmasq, extra: &[&str]) -> Output {
+fn check_dns(fixture: &Fixture, dns: &Dnsmasq, extra: &[&str]) -> Run {
     let resolver = dns.resolver();
     let mut args = vec!["--dns", "--resolver", resolver.as_str()];
     args.extend_from_slice(extra);

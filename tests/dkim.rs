@@ -3,14 +3,12 @@
 //! verified by dkimpy (`tests/support/dkim_verify.py`), an implementation independent of ours, with
 //! the DNS lookup answered from the public key. Prerequisites: `bash tests/support/setup.sh`.
 
-#[allow(dead_code)]
-mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Fixture, files_with, openssl};
+use support::fixture::{Fixture, files_with, openssl};
 
 const DOMAIN: &str = "acme.example";
 const SELECTOR: &str = "news";

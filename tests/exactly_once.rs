@@ -81,8 +81,8 @@ fn torn_last_row(torn: &str, honoured: Option<usize>) {
         recipients: 100,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&["--limit", "10"], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&["--limit", "10"], None).expect(0);
     server.wait_for(10, WAIT);
     let mut log = OpenOptions::new()
         .append(true)
@@ -91,12 +91,12 @@ fn torn_last_row(torn: &str, honoured: Option<usize>) {
     log.write_all(torn.as_bytes()).unwrap();
     drop(log);
 
-    fx.run(&["--limit", "40"], None).expect(0);
+    fx.send(&["--limit", "40"], None).expect(0);
     server.wait_for(50, WAIT);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(server.messages().len(), 50, "10 + 40 with --limit");
 
-    fx.run(&[], None).expect(0);
+    fx.send(&[], None).expect(0);
     let expected: Vec<String> = (0..100)
         .filter(|&i| Some(i) != honoured)
         .map(email)
@@ -113,7 +113,7 @@ fn torn_last_row(torn: &str, honoured: Option<usize>) {
             .count();
         assert_eq!(sent, 1, "{e}: one sent row in\n{}", fx.results_text());
     }
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert!(run.stdout.contains("sent 0,"), "{run:?}");
     std::thread::sleep(Duration::from_millis(200));
@@ -149,7 +149,7 @@ fn damaged_middle_row(bad: &str) {
         recipients: 8,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let log = format!(
         "{HEADER}\n{}{}{bad}\n{}{}",
         sent_line(0),
@@ -158,7 +158,7 @@ fn damaged_middle_row(bad: &str) {
         sent_line(4)
     );
     fx.write("results.csv", &log);
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(2);
     assert!(run.stderr.contains("results.csv"), "names the log: {run:?}");
     assert!(names_line(&run.stderr, 4), "names line 4: {run:?}");
@@ -206,7 +206,7 @@ fn slow_campaign(server: &ScriptedServer) -> (Spec, Fixture) {
         rate: Some("5/s"),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     (spec, fx)
 }
 
@@ -239,7 +239,7 @@ fn second_run_while_one_sends_exits_5_naming_the_holder_and_sends_nothing() {
     assert_eq!(rows.len(), 20, "one row each, none from B: {rows:#?}");
     assert_eq!(emails_with(&rows, "sent").len(), 20);
 
-    let c = fx.run(&[], None);
+    let c = fx.send(&[], None);
     c.expect(0);
     assert!(c.stdout.contains("sent 0,"), "{c:?}");
     assert_each_once(&copies(&server), &spec.emails());
@@ -278,7 +278,7 @@ fn lock_of_a_sigkilled_run_is_taken_by_the_next_run() {
         recipients: 6,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let a = fx.spawn(&[], None);
     assert!(
         wait_until(Duration::from_secs(20), || server.count_commands("MAIL")
@@ -329,7 +329,7 @@ fn signal_stops_after_the_messages_in_flight(sig: &str) {
         rate: Some("10/s"),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let mut running = fx.spawn(&[], None);
     assert!(
         wait_until(Duration::from_secs(20), || {
@@ -362,7 +362,7 @@ fn signal_stops_after_the_messages_in_flight(sig: &str) {
         "no failed or unknown row: {rows:#?}"
     );
 
-    fx.run(&[], None).expect(0);
+    fx.send(&[], None).expect(0);
     assert_each_once(&copies(&server), &spec.emails());
     assert_eq!(fx.strict_rows().len(), 40);
     assert_eq!(fx.rows_with("sent").len(), 40);
@@ -419,7 +419,7 @@ fn repeated_signals_at_random_moments_never_deliver_twice() {
         rate: Some("40/s"),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
 
     let unknown_now = || {
         if fx.results_path().exists() {
@@ -499,7 +499,7 @@ fn repeated_signals_at_random_moments_never_deliver_twice() {
 
     let unknown_before = unknown_now();
     let ends_before = server.data_ends().len();
-    let last = fx.run(&[], None);
+    let last = fx.send(&[], None);
     let added = check_added("final run", &unknown_before, ends_before, allowance);
     figures.push(format!(
         "final run: exit {}, {added} unknown added",
@@ -561,7 +561,7 @@ fn second_sigterm_abandons_the_messages_in_flight_as_unknown() {
         concurrency: 3,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let mut running = fx.spawn(&[], None);
     server.wait_for_data_ends(3, Duration::from_secs(20));
     running.signal("TERM");
@@ -617,8 +617,8 @@ fn late_reply_to_the_final_dot_is_unknown_and_not_retried() {
         data_timeout: Some(1),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(1);
     // data_timeout, then at most the 2 s a polite QUIT may take: not the 6 s of the late reply.
     assert!(
@@ -639,7 +639,7 @@ fn late_reply_to_the_final_dot_is_unknown_and_not_retried() {
 
     for args in [&[][..], &["--retry-failed"][..]] {
         let mails = server.count_commands("MAIL");
-        let run = fx.run(args, None);
+        let run = fx.send(args, None);
         run.expect(0);
         assert!(run.stdout.contains("sent 0,"), "{args:?}: {run:?}");
         assert_eq!(
@@ -650,7 +650,7 @@ fn late_reply_to_the_final_dot_is_unknown_and_not_retried() {
         assert_each_once(&copies(&server), &spec.emails());
     }
 
-    let run = fx.run(&["--retry-unknown"], None);
+    let run = fx.send(&["--retry-unknown"], None);
     run.expect(0);
     assert!(run.stdout.contains("sent 2,"), "{run:?}");
     let twice: BTreeMap<String, usize> = spec.emails().into_iter().map(|e| (e, 2)).collect();
@@ -681,8 +681,8 @@ fn final_reply_is_unknown(reply: &str, data_timeout: Option<u64>) -> Row {
         data_timeout,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(1);
     assert_each_once(&copies(&server), &spec.emails());
     let rows = fx.strict_rows();
@@ -722,8 +722,8 @@ fn reply_to_the_final_dot_after_the_general_timeout_is_waited_for() {
         timeout: Some(1),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert_each_once(&copies(&server), &spec.emails());
     let rows = fx.strict_rows();
@@ -751,9 +751,9 @@ fn reply_354_to_the_final_dot_is_unknown_not_sent() {
 fn empty_log_is_a_new_log(contents: &str) {
     let server = ScriptedServer::accept_all();
     let spec = Spec::new(server.port);
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     fx.write("results.csv", contents);
-    fx.run(&[], None).expect(0);
+    fx.send(&[], None).expect(0);
     assert_each_once(&copies(&server), &spec.emails());
     let rows = fx.strict_rows();
     assert_eq!(rows.len(), 5, "{rows:#?}");
@@ -799,7 +799,7 @@ fn result_rows_are_synced_to_disk_after_the_last_write() {
         recipients: 3,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let trace = fx.root().join("strace.txt");
     let trace_arg = trace.to_str().unwrap();
     let wrapper = [
@@ -876,8 +876,8 @@ fn relay_rejecting_every_recipient_stops_the_run_after_20_rejections() {
         stop_after_rejections: Some(20),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(3);
     assert!(
         run.stderr.contains("Relay access denied"),
@@ -895,7 +895,7 @@ fn relay_rejecting_every_recipient_stops_the_run_after_20_rejections() {
     assert!(server.data_ends().is_empty());
 
     reject.store(false, Ordering::SeqCst);
-    fx.run(&[], None).expect(0);
+    fx.send(&[], None).expect(0);
     let untried: Vec<String> = spec
         .emails()
         .into_iter()
@@ -915,8 +915,8 @@ fn stop_after_rejections_zero_never_stops_the_run() {
         stop_after_rejections: Some(0),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(1);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(1);
     let rows = fx.strict_rows();
     assert_eq!(emails_with(&rows, "failed").len(), 30, "{rows:#?}");
 }
@@ -962,8 +962,8 @@ fn different_rejections_between_successes_do_not_stop_the_run() {
         recipients: 40,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(1);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(1);
     let rows = fx.strict_rows();
     assert_eq!(emails_with(&rows, "failed").len(), 20, "{rows:#?}");
     assert_eq!(emails_with(&rows, "sent").len(), 20, "{rows:#?}");
@@ -985,7 +985,7 @@ fn sigkill_while_waiting_for_the_final_reply_leaves_unknown_not_resent() {
         concurrency: 2,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let running = fx.spawn(&[], None);
     let in_flight: HashSet<String> = server
         .wait_for_data_ends(2, Duration::from_secs(20))
@@ -996,7 +996,7 @@ fn sigkill_while_waiting_for_the_final_reply_leaves_unknown_not_resent() {
     slow.store(false, Ordering::SeqCst);
     assert_eq!(in_flight.len(), 2, "{in_flight:?}");
 
-    let resumed = fx.run(&[], None);
+    let resumed = fx.send(&[], None);
     assert_each_once(&copies(&server), &spec.emails());
     let rows = fx.strict_rows();
     assert_eq!(emails_with(&rows, "unknown"), in_flight, "{rows:#?}");
@@ -1010,7 +1010,7 @@ fn sigkill_while_waiting_for_the_final_reply_leaves_unknown_not_resent() {
     );
     assert_eq!(emails_with(&rows, "sent").len(), 4, "{rows:#?}");
 
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert!(run.stdout.contains("sent 0,"), "{run:?}");
     assert_each_once(&copies(&server), &spec.emails());

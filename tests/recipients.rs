@@ -3,13 +3,11 @@
 //! (`check`, the dry run, and where it matters a real send to the scripted SMTP server of
 //! `tests/support`), and looks at what it printed, wrote and sent.
 
-#[allow(dead_code)]
-mod common;
 mod support;
 
 use std::net::TcpListener;
 
-use common::{Fixture, Output, files_with};
+use support::fixture::{Fixture, Run, files_with};
 
 const TOML: &str = "subject = \"Hi {{ name }}\"\nfrom = \"news@acme.example\"\n";
 const HTML: &str = "<html><body><p>Hello {{ name }}, {{ email }}.</p>\n\
@@ -36,7 +34,7 @@ fn assert_no_connection(listener: &TcpListener) {
 }
 
 /// Asserts exit code 2 with every `wanted` text on stderr.
-fn assert_refused(out: &Output, wanted: &[&str]) {
+fn assert_refused(out: &Run, wanted: &[&str]) {
     assert_eq!(out.code, 2, "{out:#?}");
     for w in wanted {
         assert!(

@@ -4,8 +4,6 @@
 //! campaign written into a tempdir (`tests/support/campaign.rs`) to the aiosmtpd capture server
 //! (with certificates made here by openssl or trustme) or the scripted server, on 127.0.0.1.
 
-#[allow(dead_code)]
-mod common;
 mod support;
 
 use std::path::{Path, PathBuf};
@@ -27,7 +25,7 @@ fn openssl_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{name}.pem")),
         dir.join(format!("{name}.key")),
     );
-    common::openssl(&[
+    support::fixture::openssl(&[
         "req",
         "-x509",
         "-newkey",
@@ -44,7 +42,7 @@ fn openssl_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         "-out",
         cert.to_str().unwrap(),
     ]);
-    let text = String::from_utf8(common::openssl(&[
+    let text = String::from_utf8(support::fixture::openssl(&[
         "x509",
         "-in",
         cert.to_str().unwrap(),
@@ -110,7 +108,7 @@ fn tls_spec(port: u16, ca: Option<PathBuf>) -> Spec {
 /// Asserts a run failed at once with exit 3, naming TLS and `words`, and sent nothing.
 #[track_caller]
 fn assert_fatal_tls(fx: &Fixture, server: &CaptureServer, words: &[&str]) {
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(3);
     assert!(
         run.elapsed < AT_ONCE,
@@ -133,8 +131,8 @@ fn self_signed_certificate_in_ca_file_is_pinned_and_used() {
     let (cert, key) = openssl_self_signed(tmp.path(), "relay");
     let server = starttls_with(Some((cert.clone(), key)), &[]);
     let spec = tls_spec(server.port, Some(cert));
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let received = server.wait_for(3, WAIT);
     assert!(received.iter().all(|m| m.tls), "every message over TLS");
     assert_each_once(&capture_rcpts(&server), &spec.emails());
@@ -147,7 +145,7 @@ fn self_signed_certificate_not_trusted_is_fatal_at_once_saying_so() {
     let tmp = tempfile::tempdir().unwrap();
     let (cert, key) = openssl_self_signed(tmp.path(), "relay");
     let server = starttls_with(Some((cert, key)), &[]);
-    let fx = Fixture::new(&tls_spec(server.port, None));
+    let fx = Fixture::from_spec(&tls_spec(server.port, None));
     assert_fatal_tls(&fx, &server, &["self-signed", "ca_file"]);
 }
 
@@ -159,7 +157,7 @@ fn a_different_self_signed_certificate_in_ca_file_is_refused() {
     let (cert, key) = openssl_self_signed(tmp.path(), "relay");
     let (other, _) = openssl_self_signed(tmp.path(), "other");
     let server = starttls_with(Some((cert, key)), &[]);
-    let fx = Fixture::new(&tls_spec(server.port, Some(other)));
+    let fx = Fixture::from_spec(&tls_spec(server.port, Some(other)));
     assert_fatal_tls(&fx, &server, &["ca_file"]);
 }
 
@@ -167,7 +165,7 @@ fn a_different_self_signed_certificate_in_ca_file_is_refused() {
 #[test]
 fn certificate_from_an_unknown_ca_is_fatal_at_once() {
     let server = starttls_with(None, &[]);
-    let fx = Fixture::new(&tls_spec(server.port, None));
+    let fx = Fixture::from_spec(&tls_spec(server.port, None));
     assert_fatal_tls(
         &fx,
         &server,
@@ -179,7 +177,7 @@ fn certificate_from_an_unknown_ca_is_fatal_at_once() {
 #[test]
 fn certificate_for_another_name_is_fatal_naming_the_host() {
     let server = starttls_with(None, &["mail.example.test"]);
-    let fx = Fixture::new(&tls_spec(server.port, Some(server.ca_pem())));
+    let fx = Fixture::from_spec(&tls_spec(server.port, Some(server.ca_pem())));
     assert_fatal_tls(
         &fx,
         &server,
@@ -193,7 +191,7 @@ fn expired_certificate_is_fatal_saying_expired() {
     let tmp = tempfile::tempdir().unwrap();
     let (ca, cert, key) = expired_leaf(tmp.path());
     let server = starttls_with(Some((cert, key)), &[]);
-    let fx = Fixture::new(&tls_spec(server.port, Some(ca)));
+    let fx = Fixture::from_spec(&tls_spec(server.port, Some(ca)));
     assert_fatal_tls(&fx, &server, &["expired"]);
 }
 
@@ -206,7 +204,7 @@ fn implicit_tls_on_a_plain_port_is_fatal_at_once() {
         security: "tls",
         ..tls_spec(server.port, None)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     assert_fatal_tls(&fx, &server, &["did not answer in TLS", "starttls"]);
 }
 
@@ -226,8 +224,8 @@ fn relay_limiting_sessions_per_client_runs_with_fewer_sessions() {
         rate: Some("40/s"),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert_each_once(&copies(&server), &spec.emails());
     assert_eq!(fx.rows_with("sent").len(), 40);
@@ -258,8 +256,8 @@ fn relay_refusing_every_session_is_fatal() {
         retries: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(3);
     assert!(run.stderr.contains("gave up"), "{}", run.stderr);
     assert!(fx.rows().is_empty(), "nobody marked: {}", fx.results_text());
@@ -294,8 +292,8 @@ fn slow_down_replies_pause_every_session_without_failing_anyone() {
         throttle_pause: Some(1),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert_eq!(deferred.load(Ordering::SeqCst), 6);
     assert_each_once(&copies(&server), &spec.emails());
@@ -325,14 +323,14 @@ fn resend_of_an_unknown_outcome_reuses_its_message_id() {
         data_timeout: Some(1),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(1);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(1);
     let unknown = fx.rows_with("unknown");
     assert_eq!(unknown.len(), 1, "{:?}", fx.rows());
     let first_id = unknown[0].message_id.clone();
     assert!(!first_id.is_empty());
 
-    fx.run(&["--retry-unknown"], None).expect(0);
+    fx.send(&["--retry-unknown"], None).expect(0);
     let data = server.wait_for_data_ends(2, WAIT);
     let ids: Vec<String> = data
         .iter()

@@ -2,7 +2,7 @@
 //! (`tests/common`), the real binary renders them, and every `.eml` is parsed back with mail-parser
 //! so the assertions are about the message a mail client would see, not about our own strings.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -10,7 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use mail_parser::{Message, MessageParser, MessagePart, MimeHeaders};
 
-use common::{Fixture, emls, files_with, run_binary};
+use support::fixture::{Fixture, emls, files_with, run_binary};
 
 // ------------------------------------------------------------------ fixtures ---
 
@@ -1191,7 +1191,7 @@ fn check_passes_a_clean_campaign_even_with_strict() {
                 <img src=\"https://cdn.example.com/x.png\" alt=\"x\"></body></html>\n";
     let fx = Fixture::with(&toml, html, MINIMAL_CSV);
     let key = fx.dir().join("dkim.pem");
-    common::rsa_key(&key);
+    support::fixture::rsa_key(&key);
     let out = fx.run("check", &["--strict"]);
     assert_eq!(out.code, 0, "{out:#?}");
     assert!(

@@ -5,14 +5,12 @@
 //! The real binary runs on campaigns written into a tempdir; sends go to the aiosmtpd capture server
 //! on 127.0.0.1, and its peak memory is read from `/proc/PID/status` while it runs.
 
-#[allow(dead_code)]
-mod common;
 mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, Output, emls, files_with};
+use support::fixture::{Fixture, Run, emls, files_with};
 use support::{CaptureOptions, CaptureServer};
 
 const FROM: &str = "Acme News <news@acme.example>";
@@ -22,7 +20,7 @@ const PASSWORD: &str = "Pw-7q!Zk3#vX9-secret";
 
 /// What a watched run did, and the child's peak resident memory (VmHWM) in MiB.
 struct Watched {
-    out: Output,
+    out: Run,
     peak_mib: u64,
 }
 
@@ -85,10 +83,12 @@ fn watched(
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap());
     Watched {
-        out: Output {
+        out: Run {
             code,
+            signal: status.signal(),
             stdout: std::fs::read_to_string(&out_path).unwrap(),
             stderr: std::fs::read_to_string(&err_path).unwrap(),
+            elapsed: started.elapsed(),
         },
         peak_mib,
     }
@@ -100,12 +100,12 @@ fn vm_hwm_kib(status: &str) -> Option<u64> {
 }
 
 /// A run that must end within 60 s and 1 GiB.
-fn run(fx: &Fixture, command: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+fn run(fx: &Fixture, command: &str, extra: &[&str], env: &[(&str, &str)]) -> Run {
     watched(fx, command, extra, env, Duration::from_secs(60), 1024).out
 }
 
 #[track_caller]
-fn expect(out: &Output, code: i32) {
+fn expect(out: &Run, code: i32) {
     assert_eq!(out.code, code, "exit code: {out:#?}");
 }
 
@@ -593,9 +593,9 @@ fn long_headers_still_verify_with_dkim() {
             "S".repeat(3000)
         ),
     );
-    common::rsa_key(&fx.dir().join("dkim.pem"));
+    support::fixture::rsa_key(&fx.dir().join("dkim.pem"));
     let public = fx.root().join("dkim.pub");
-    common::openssl(&[
+    support::fixture::openssl(&[
         "pkey",
         "-in",
         fx.dir().join("dkim.pem").to_str().unwrap(),

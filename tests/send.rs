@@ -29,8 +29,8 @@ fn plain_send_delivers_each_recipient_once_and_logs_it() {
         extra_rows: vec!["not-an-address,Bad", "R002@example.com,Again"],
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert!(
         run.stdout.contains("sent 6, failed 0, skipped 2"),
@@ -114,8 +114,8 @@ fn tls_auth_send(options: CaptureOptions, security: &'static str) {
         recipients: 3,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], Some(PASSWORD));
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], Some(PASSWORD));
     run.expect(0);
     let received = server.wait_for(3, WAIT);
     assert_each_once(&capture_rcpts(&server), &spec.emails());
@@ -158,9 +158,9 @@ fn password_from_dotenv_in_the_campaign_directory() {
         recipients: 2,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     fx.write(".env", &format!("CAMPAIGN_SMTP_PASSWORD='{PASSWORD}'\n"));
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(0);
     let received = server.wait_for(2, WAIT);
     assert!(
@@ -186,8 +186,8 @@ fn wrong_password_is_fatal_and_marks_nobody_failed() {
         recipients: 4,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], Some("not-the-password"));
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], Some("not-the-password"));
     run.expect(3);
     assert!(
         run.stderr.contains(&format!("127.0.0.1:{}", server.port)),
@@ -203,7 +203,7 @@ fn wrong_password_is_fatal_and_marks_nobody_failed() {
     assert!(fx.rows().is_empty(), "no rows: {}", fx.results_text());
     assert!(server.messages().is_empty());
 
-    fx.run(&[], Some(PASSWORD)).expect(0);
+    fx.send(&[], Some(PASSWORD)).expect(0);
     server.wait_for(4, WAIT);
     assert_each_once(&capture_rcpts(&server), &spec.emails());
     assert_eq!(fx.rows_with("sent").len(), 4);
@@ -220,8 +220,8 @@ fn untrusted_certificate_is_fatal() {
         recipients: 3,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(3);
     assert!(run.stderr.contains("TLS"), "mentions TLS: {}", run.stderr);
     assert!(run.stderr.contains(&format!("127.0.0.1:{}", server.port)));
@@ -237,8 +237,8 @@ fn auth_without_tls_to_a_remote_host_is_refused_up_front() {
         username: Some(USER),
         ..Spec::new(25)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], Some(PASSWORD));
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], Some(PASSWORD));
     run.expect(2);
     assert!(
         run.elapsed < Duration::from_secs(5),
@@ -263,8 +263,8 @@ fn sessions_are_reused_across_messages() {
         concurrency: 2,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let messages = server.wait_for(50, WAIT);
     assert_each_once(&scripted_rcpts(&messages), &spec.emails());
     assert!(
@@ -287,8 +287,8 @@ fn transient_reply_at_end_of_data_is_retried() {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let messages = server.wait_for(3, WAIT);
     assert_each_once(&scripted_rcpts(&messages), &spec.emails());
     let all = server.transactions();
@@ -327,8 +327,8 @@ fn one_rcpt_rejected(pipelining: bool) -> (ScriptedServer, String) {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(1);
     assert!(run.stdout.contains("sent 4, failed 1"), "{run:?}");
     let messages = server.wait_for(4, WAIT);
@@ -393,8 +393,8 @@ fn pipelined_transient_mail_rejection_is_retried_on_the_same_session() {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let messages = server.wait_for(3, WAIT);
     assert_each_once(&scripted_rcpts(&messages), &spec.emails());
     let commands: Vec<String> = server.commands().into_iter().map(|(_, l)| l).collect();
@@ -422,8 +422,8 @@ fn connection_dropped_at_the_data_command_is_retried() {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let messages = server.wait_for(2, WAIT);
     assert_each_once(&scripted_rcpts(&messages), &spec.emails());
     let first = server
@@ -457,8 +457,8 @@ fn connection_dropped_after_the_final_dot_is_unknown_and_not_retried() {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(1);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(1);
     // The run is over: every transaction there will be has reached the server (the last one's
     // record may trail the reply by an instant).
     let all = server.wait_for_transactions(2, WAIT);
@@ -491,8 +491,8 @@ fn stalled_rcpt_times_out_and_fails_the_recipient() {
         timeout: Some(1),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(1);
     assert!(
         run.elapsed < Duration::from_secs(12),
@@ -535,8 +535,8 @@ fn stall_after_the_final_dot_is_unknown_after_data_timeout() {
         data_timeout: Some(1),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(1);
     assert!(
         run.elapsed < Duration::from_secs(8),
@@ -562,8 +562,8 @@ fn limit_then_resume_sends_everyone_once() {
         recipients: 8,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&["--limit", "3"], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&["--limit", "3"], None);
     run.expect(0);
     assert!(run.stdout.contains("--limit reached"), "{run:?}");
     server.wait_for(3, WAIT);
@@ -571,7 +571,7 @@ fn limit_then_resume_sends_everyone_once() {
     assert_eq!(server.messages().len(), 3, "exactly 3 with --limit 3");
     assert_eq!(fx.rows_with("sent").len(), 3);
 
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert!(run.stdout.contains("sent 5,"), "{run:?}");
     assert!(run.stdout.contains("3 already handled"), "{run:?}");
@@ -598,14 +598,14 @@ fn retry_failed_sends_only_the_failed_recipient() {
         recipients: 4,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(1);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(1);
     server.wait_for(3, WAIT);
     assert_eq!(row_for(&fx.rows(), &rejected).status, "failed");
     reject.store(false, Ordering::SeqCst);
 
     let connections = server.connections();
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(0);
     assert!(run.stdout.contains("sent 0, failed 0"), "{run:?}");
     assert_eq!(
@@ -615,7 +615,7 @@ fn retry_failed_sends_only_the_failed_recipient() {
     );
     assert_eq!(server.connections(), connections, "not even a connection");
 
-    let run = fx.run(&["--retry-failed"], None);
+    let run = fx.send(&["--retry-failed"], None);
     run.expect(0);
     assert!(run.stdout.contains("sent 1, failed 0"), "{run:?}");
     let messages = server.wait_for(4, WAIT);
@@ -632,7 +632,7 @@ fn retry_failed_sends_only_the_failed_recipient() {
 #[test]
 fn css_inline_error_from_one_rows_data_fails_that_recipient_only() {
     let server = CaptureServer::start(CaptureOptions::plain());
-    let fx = Fixture::new(&Spec::new(server.port));
+    let fx = Fixture::from_spec(&Spec::new(server.port));
     fx.write(
         "email.html",
         "<html><head><style>p { color: red }</style></head>\
@@ -645,7 +645,7 @@ fn css_inline_error_from_one_rows_data_fails_that_recipient_only() {
          r001@example.com,Bob,font-weight: bold\n\
          r002@example.com,Cy,\n",
     );
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(1);
     assert!(run.stdout.contains("sent 2, failed 1"), "{run:?}");
     let received = server.wait_for(2, WAIT);
@@ -681,8 +681,8 @@ fn rate_limit_is_respected_at_the_server() {
         rate: Some("20/s"),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(0);
     let messages = server.wait_for(30, WAIT);
     assert_each_once(&scripted_rcpts(&messages), &spec.emails());
@@ -731,7 +731,7 @@ fn sigkill_mid_run_then_resume_delivers_nobody_twice() {
         rate: Some("20/s"),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let running = fx.spawn(&[], None);
     let enough = support::wait_until(Duration::from_secs(30), || fx.sent_rows_now() >= 10);
     running.kill();
@@ -741,7 +741,7 @@ fn sigkill_mid_run_then_resume_delivers_nobody_twice() {
     // Anything the killed process had in flight lands (or not) by now.
     std::thread::sleep(Duration::from_millis(300));
 
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     let rows = fx.rows();
     let unknown: HashSet<String> = fx
         .rows_with("unknown")
@@ -791,15 +791,15 @@ fn daily_limit_stops_the_run_until_tomorrow() {
         daily_limit: Some(5),
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(4);
     assert!(run.stdout.contains("daily_limit reached"), "{run:?}");
     assert!(run.stdout.contains("00:00 UTC"), "says when: {run:?}");
     server.wait_for(5, WAIT);
     assert_eq!(fx.rows_with("sent").len(), 5);
 
-    let run = fx.run(&[], None);
+    let run = fx.send(&[], None);
     run.expect(4);
     assert!(run.stdout.contains("sent 0,"), "{run:?}");
     assert!(run.stdout.contains("daily_limit reached"), "{run:?}");
@@ -817,14 +817,14 @@ fn missing_smtp_section_and_bad_rate_are_invalid() {
         smtp: false,
         ..Spec::new(1)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(2);
     assert!(run.stderr.contains("no [smtp] section"), "{run:?}");
 
     let server = ScriptedServer::accept_all();
-    let fx = Fixture::new(&Spec::new(server.port));
-    let run = fx.run(&["--rate", "nonsense"], None);
+    let fx = Fixture::from_spec(&Spec::new(server.port));
+    let run = fx.send(&["--rate", "nonsense"], None);
     run.expect(2);
     assert!(
         run.stderr.contains("--rate") && run.stderr.contains("nonsense"),

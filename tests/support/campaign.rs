@@ -15,13 +15,12 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
+pub use super::fixture::{Fixture, Run};
 use super::{CaptureServer, ScriptedServer, Transaction};
 
 /// The From address of every test campaign (and so the envelope sender).
@@ -161,26 +160,6 @@ const HTML: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\n\
 <style>p.lead { color: #123456 }</style></head>\n\
 <body><p class=\"lead\">Dear {{ first_name }},</p>\n<p>The April news.</p></body></html>\n";
 
-/// A campaign directory in its own tempdir.
-pub struct Fixture {
-    tmp: TempDir,
-    dir: PathBuf,
-    runs: AtomicUsize,
-}
-
-/// One finished run of the binary.
-#[derive(Debug)]
-pub struct Run {
-    /// The exit code; for a process ended by a signal, 128 + the signal's number (as a shell
-    /// reports it), with [`Run::signal`] set.
-    pub code: i32,
-    /// The signal that ended the process, if one did (rather than an exit with a code).
-    pub signal: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
 /// A run of the binary still going. Dropping it kills (SIGKILL) and reaps the process if it still
 /// runs, so that a failing test leaves no binary behind.
 pub struct Running {
@@ -202,7 +181,8 @@ pub struct Row {
 }
 
 impl Fixture {
-    pub fn new(spec: &Spec) -> Fixture {
+    /// The campaign directory a sending test describes.
+    pub fn from_spec(spec: &Spec) -> Fixture {
         let tmp = tempfile::Builder::new()
             .prefix("campaign-send-")
             .tempdir()
@@ -221,11 +201,6 @@ impl Fixture {
             dir,
             runs: AtomicUsize::new(0),
         }
-    }
-
-    /// The tempdir holding the campaign directory (for files beside it).
-    pub fn root(&self) -> &Path {
-        self.tmp.path()
     }
 
     pub fn write(&self, rel: &str, contents: &str) {
@@ -277,8 +252,9 @@ impl Fixture {
         }
     }
 
-    /// Runs the binary to completion (failing the test after [`RUN_TIMEOUT`]).
-    pub fn run(&self, args: &[&str], password: Option<&str>) -> Run {
+    /// Runs `campaign run <dir> --no-progress <args…>` to completion (failing the test after
+    /// [`RUN_TIMEOUT`]).
+    pub fn send(&self, args: &[&str], password: Option<&str>) -> Run {
         self.spawn(args, password).wait()
     }
 

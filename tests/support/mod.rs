@@ -1,6 +1,4 @@
-//! Test harness for integration tests that talk to real SMTP servers on 127.0.0.1.
-//!
-//! Each integration test file does `mod support;` and uses what it needs:
+//! The one test harness: every integration test file does `mod support;` and uses what it needs.
 //!
 //! * [`CaptureServer`]: `tests/support/capture_smtp.py` (aiosmtpd) in a child process;
 //!   stores every accepted message; plain, STARTTLS or implicit TLS; optional AUTH.
@@ -8,8 +6,10 @@
 //!   with message counters, for volume tests and its own fault flags.
 //! * [`ScriptedServer`]: a small SMTP server in this process whose every reply is
 //!   decided by a closure, for fault injection (4xx/5xx, dropped or stalled sessions).
-//! * [`campaign`]: the campaign-directory harness of the sending tests (a campaign written
-//!   into a tempdir, the binary run on it, results.csv read back).
+//! * [`fixture`]: the campaign directory every suite works in ([`fixture::Fixture`]), the binary
+//!   run on it, and what a run did ([`fixture::Run`]).
+//! * [`campaign`]: what sending tests add to it: a campaign described by a `Spec`, the binary
+//!   started and stopped, results.csv read back.
 //!
 //! Everything listens on 127.0.0.1 only. Prerequisites are installed by
 //! `tests/support/setup.sh`. The Python interpreter is `$CAMPAIGN_TEST_PYTHON`,
@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 pub mod campaign;
+pub mod fixture;
 
 /// How long a server gets to start listening.
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);

@@ -1,6 +1,7 @@
-//! Harness for the rendering / dry-run integration tests: a campaign directory written into a
-//! tempdir from strings, the `campaign` binary run on it, and helpers to read back the `.eml` files
-//! it wrote. Nothing here talks to the network.
+//! The campaign directory every integration test works in: written into a tempdir from strings,
+//! the `campaign` binary run on it ([`Run`] is what one run did), and helpers to read back the
+//! `.eml` files it wrote. Sending tests build theirs from a [`super::campaign::Spec`] and read the
+//! result log through the methods in [`super::campaign`]; it is the same [`Fixture`].
 //!
 //! Layout of the tempdir:
 //!
@@ -13,21 +14,30 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicUsize;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
 /// A campaign directory in a fresh tempdir.
 pub struct Fixture {
-    tmp: TempDir,
-    dir: PathBuf,
+    pub(super) tmp: TempDir,
+    pub(super) dir: PathBuf,
+    /// Runs started with [`Fixture::spawn`], numbering their output files.
+    pub(super) runs: AtomicUsize,
 }
 
-/// What one run of the binary did.
+/// One finished run of the binary.
 #[derive(Debug)]
-pub struct Output {
+pub struct Run {
+    /// The exit code; for a process ended by a signal, 128 + the signal's number (as a shell
+    /// reports it), with [`Run::signal`] set.
     pub code: i32,
+    /// The signal that ended the process, if one did (rather than an exit with a code).
+    pub signal: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+    pub elapsed: Duration,
 }
 
 impl Fixture {
@@ -40,7 +50,11 @@ impl Fixture {
         let dir = tmp.path().join("campaign");
         std::fs::create_dir(&dir).unwrap();
         std::fs::create_dir(tmp.path().join("templates")).unwrap();
-        Fixture { tmp, dir }
+        Fixture {
+            tmp,
+            dir,
+            runs: AtomicUsize::new(0),
+        }
     }
 
     /// A campaign directory holding `campaign.toml`, `email.html` and `recipients.csv`.
@@ -76,21 +90,21 @@ impl Fixture {
 
     /// Runs `campaign <args…>` with the campaign directory as the last positional argument
     /// before `extra`.
-    pub fn run(&self, command: &str, extra: &[&str]) -> Output {
+    pub fn run(&self, command: &str, extra: &[&str]) -> Run {
         let mut args: Vec<&std::ffi::OsStr> = vec![command.as_ref(), self.dir.as_os_str()];
         args.extend(extra.iter().map(|a| std::ffi::OsStr::new(*a)));
         run_binary(&args)
     }
 
     /// `campaign run <dir> --dry-run <extra…>`.
-    pub fn dry_run(&self, extra: &[&str]) -> Output {
+    pub fn dry_run(&self, extra: &[&str]) -> Run {
         let mut args = vec!["--dry-run"];
         args.extend_from_slice(extra);
         self.run("run", &args)
     }
 
     /// `dry_run` that must succeed (exit 0); returns its output.
-    pub fn dry_run_ok(&self, extra: &[&str]) -> Output {
+    pub fn dry_run_ok(&self, extra: &[&str]) -> Run {
         let out = self.dry_run(extra);
         assert_eq!(out.code, 0, "dry run failed: {out:#?}");
         out
@@ -122,17 +136,20 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
 }
 
 /// Runs the `campaign` binary with `args`, isolated from the caller's environment settings.
-pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
+pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_campaign"))
         .args(args)
         .env_remove("CAMPAIGN_TEMPLATES")
         .env("NO_COLOR", "1")
         .output()
         .expect("run the campaign binary");
-    Output {
+    Run {
         code: out.status.code().expect("exited normally"),
+        signal: None,
         stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
         stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
+        elapsed: started.elapsed(),
     }
 }
 
