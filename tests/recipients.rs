@@ -1,5 +1,5 @@
 //! Integration tests for careless or hostile input in the recipients CSV and the suppression files:
-//! each test writes a campaign directory into a tempdir (`tests/common`), runs the real binary on it
+//! each test writes a campaign directory into a tempdir (`tests/support/fixture.rs`), runs the real binary on it
 //! (`check`, the dry run, and where it matters a real send to the scripted SMTP server of
 //! `tests/support`), and looks at what it printed, wrote and sent.
 

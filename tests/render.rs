@@ -1,5 +1,5 @@
 //! Integration tests for rendering and the dry run: campaign directories are written into a tempdir
-//! (`tests/common`), the real binary renders them, and every `.eml` is parsed back with mail-parser
+//! (`tests/support/fixture.rs`), the real binary renders them, and every `.eml` is parsed back with mail-parser
 //! so the assertions are about the message a mail client would see, not about our own strings.
 
 mod support;
