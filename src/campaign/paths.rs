@@ -1,45 +1,81 @@
-//! Resolving file names from `campaign.toml` to paths, refusing any that leave the campaign directory
-//! (`../secret`, an absolute path, or a symlink pointing outside), and finding the shared layouts folder.
+//! Resolving file names from `campaign.toml` (and image paths from templates and recipient data) to
+//! paths, refusing any that leave the campaign directory (`../secret`, an absolute path, or a
+//! symlink pointing outside) or that are not regular files (a FIFO read twice blocks forever), and
+//! finding the shared layouts folder.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Result;
 use crate::invalid;
 
-/// Resolves `name` (from the `key` setting) inside the campaign directory `dir`; the file must exist.
+/// Resolves `name` (from the `key` setting) inside the campaign directory `dir`; the file must exist
+/// and be a regular file (or a link to one inside `dir`).
 pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
+    let refused = |why: String| {
+        // "key = name: cannot open …", "key = name leaves …"
+        let sep = if why.starts_with("cannot") { ": " } else { " " };
+        let toml = dir.join("campaign.toml");
+        invalid!("{}: {key} = {name:?}{sep}{why}", toml.display())
+    };
+    let path = confined(dir, name).map_err(refused)?;
+    regular_file(&path).map_err(refused)?;
+    Ok(path)
+}
+
+/// Resolves `name` inside `dir`, or says why it leaves it (`../x`, an absolute path, a link
+/// pointing out) or cannot be opened, as a phrase to follow the name. The path returned is
+/// `dir/name`; links in it stay inside `dir`.
+pub fn confined(dir: &Path, name: &str) -> std::result::Result<PathBuf, String> {
     let rel = Path::new(name);
     let leaves = rel.is_absolute()
         || rel
             .components()
             .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
     if leaves {
-        return Err(invalid!(
-            "{}: {key} = {name:?} leaves the campaign directory: use a path inside {}",
-            dir.join("campaign.toml").display(),
+        return Err(format!(
+            "leaves the campaign directory: use a path inside {}",
             dir.display()
         ));
     }
     let path = dir.join(rel);
-    let real = path.canonicalize().map_err(|e| {
-        invalid!(
-            "{}: {key} = {name:?}: cannot open {}: {e}",
-            dir.join("campaign.toml").display(),
-            path.display()
-        )
-    })?;
+    let real = path
+        .canonicalize()
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let real_dir = dir
         .canonicalize()
-        .map_err(|e| invalid!("cannot open {}: {e}", dir.display()))?;
+        .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
     if !real.starts_with(&real_dir) {
-        return Err(invalid!(
-            "{}: {key} = {name:?} is a link that leaves the campaign directory ({}): copy the file into {}",
-            dir.join("campaign.toml").display(),
+        return Err(format!(
+            "is a link that leaves the campaign directory ({}): copy the file into {}",
             real.display(),
             dir.display()
         ));
     }
     Ok(path)
+}
+
+/// Refuses a FIFO, socket or device (after links): it would block or never end when read, and
+/// every input is read more than once or appended to. A folder is left to the reader's own error
+/// ("cannot read …: Is a directory").
+pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file_type = meta.file_type();
+    let kind = if file_type.is_file() || file_type.is_dir() {
+        return Ok(());
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "something"
+    };
+    Err(format!(
+        "is {kind}, not a regular file: {}; point it at a regular file",
+        path.display()
+    ))
 }
 
 /// The shared layouts folder for a campaign, in this order: the `templates` key of campaign.toml

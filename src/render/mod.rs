@@ -5,6 +5,7 @@
 
 pub mod dkim;
 pub mod html;
+pub mod images;
 pub mod inline;
 pub mod mime;
 pub mod shape;
@@ -47,7 +48,7 @@ pub struct Renderer<'c> {
     templates: templates::TemplateSet,
     base: Context,
     inliner: inline::Inliner,
-    images: html::Images,
+    images: images::Images,
     attachments: Vec<lettre::message::SinglePart>,
     preview: bool,
     /// Signs every message when `[dkim]` is set; the key is parsed once, here.
@@ -76,7 +77,7 @@ impl<'c> Renderer<'c> {
             templates,
             base,
             inliner: inline::Inliner::new(),
-            images: html::Images::new(&campaign.dir, campaign.from_domain()),
+            images: images::Images::new(campaign),
             attachments: campaign
                 .attachments
                 .iter()
@@ -149,7 +150,7 @@ impl<'c> Renderer<'c> {
             Some(t) => self.templates.render(&t.name, &context, line)?,
             None => text::from_html(&inlined)?,
         };
-        let (html, images, preview_html) = self.images.embed(&inlined, self.preview)?;
+        let (html, images, preview_html) = html::embed(&self.images, &inlined, self.preview)?;
 
         let address: Address = recipient
             .email

@@ -80,6 +80,7 @@ impl PreviewWriter {
 
     /// Writes one message's `.eml` and `.html`.
     pub fn write_message(&self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
+        let html = with_policy(html);
         for (ext, bytes) in [("eml", eml), ("html", html.as_bytes())] {
             let path = self.out.join(format!("{stem}.{ext}"));
             std::fs::write(&path, bytes).map_err(|e| Error::output("write", &path, e))?;
@@ -157,6 +158,31 @@ fn clear_old_previews(out: &Path) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A Content-Security-Policy for the browser copy, opened from disk: images (the embedded ones
+/// point at their files) and inline styles load, but no script, frame, object, media or stylesheet
+/// file does, so a page cannot show the browser another local file.
+const POLICY: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+     img-src file: https: http: data:; style-src 'unsafe-inline'; font-src https: data:\">";
+
+/// `html` with [`POLICY`] as the first thing in its `<head>` (after the doctype when there is no
+/// `<head>` tag: a `<meta>` there opens the head, and the page keeps its standards mode).
+fn with_policy(html: &str) -> String {
+    let lower = html.get(..html.len().min(4096)).unwrap_or(html).to_ascii_lowercase();
+    let after = |tag: &str| {
+        lower.match_indices(tag).find_map(|(i, _)| {
+            let next = lower.as_bytes().get(i + tag.len())?;
+            matches!(next, b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')
+                .then(|| lower[i..].find('>').map(|j| i + j + 1))?
+        })
+    };
+    let at = after("<head").or_else(|| after("<!doctype")).unwrap_or(0);
+    let mut out = String::with_capacity(html.len() + POLICY.len());
+    out.push_str(&html[..at]);
+    out.push_str(POLICY);
+    out.push_str(&html[at..]);
+    out
 }
 
 /// Escapes text for HTML.
