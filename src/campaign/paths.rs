@@ -73,7 +73,7 @@ pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
         "something"
     };
     Err(format!(
-        "is {kind}, not a regular file: {}; point it at a regular file",
+        "is {kind}, not a regular file: {}; use a regular file",
         path.display()
     ))
 }

@@ -25,7 +25,7 @@ pub struct TemplateSet {
 pub fn load(campaign: &Campaign) -> Result<TemplateSet> {
     let mut files: Vec<(PathBuf, Option<String>)> = Vec::new();
     if let Some(layouts) = &campaign.layouts {
-        collect(layouts, layouts, &mut files);
+        collect(layouts, layouts, &mut files)?;
     }
     // The campaign's own top-level templates (partials included), then the configured ones, which
     // win over a layout of the same name.
@@ -86,17 +86,20 @@ fn is_template(path: &Path) -> bool {
     )
 }
 
-/// Adds every template under `dir`, named by its path relative to `root` with `/` separators.
-fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Option<String>)>) {
+/// Adds every template under `dir`, named by its path relative to `root` with `/` separators; a
+/// FIFO or device among them is refused (Tera would block reading it).
+fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Option<String>)>) -> Result<()> {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
+        return Ok(());
     };
     let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
     for path in paths {
         if path.is_dir() {
-            collect(root, &path, files);
+            collect(root, &path, files)?;
         } else if is_template(&path) {
+            crate::campaign::paths::regular_file(&path)
+                .map_err(|why| invalid!("the layouts folder's template {why}"))?;
             let rel = path.strip_prefix(root).unwrap_or(&path);
             let name = rel
                 .components()
@@ -106,6 +109,7 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<(PathBuf, Option<String>)>) 
             files.push((path, Some(name)));
         }
     }
+    Ok(())
 }
 
 impl TemplateSet {
