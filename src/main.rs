@@ -35,12 +35,25 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            warn!("error: {e:#}");
+            warn!("error: {}", sentence(&e));
             e.downcast_ref::<campaign::Error>()
                 .map_or(ExitCode::Fatal, campaign::Error::exit_code)
         }
     };
     std::process::exit(code.code());
+}
+
+/// The error as one line: its context, then the library's error, whose message already holds
+/// its cause (an I/O error's OS reason), so the chain stops there instead of repeating it.
+fn sentence(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for layer in e.chain() {
+        parts.push(layer.to_string());
+        if layer.is::<campaign::Error>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {

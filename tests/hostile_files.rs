@@ -476,7 +476,8 @@ impl Drop for Mount {
 fn assert_output_failure(run: &Run, file_part: &str, reason: &str) {
     run.expect(6);
     let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
-    assert!(error.contains(file_part) && error.contains(reason), "{}", run.stderr);
+    assert!(error.contains(file_part), "{}", run.stderr);
+    assert_eq!(error.matches(reason).count(), 1, "the reason, once: {}", run.stderr);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
