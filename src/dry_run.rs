@@ -1,13 +1,14 @@
 //! `campaign run --dry-run`: the shared pipeline with the preview writer as its last step. Sends
 //! nothing and opens no network connection; bad input is found before anything is written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, paths};
 use crate::campaign::suppress::Suppression;
 use crate::error::Result;
+use crate::invalid;
 use crate::pipeline::{self, Decision, Feed, Item};
 use crate::render::Renderer;
 use crate::send::preview::{Entry, PreviewWriter};
@@ -26,7 +27,8 @@ pub struct DryRunReport {
 }
 
 /// Renders previews for the campaign into `out`, at most `limit` recipients.
-pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Result<DryRunReport> {
+pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRunReport> {
+    refuse_out_holding_inputs(campaign, out)?;
     let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign, true)?;
     renderer.preflight()?;
@@ -63,6 +65,39 @@ pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Re
     written?;
     report.index = writer.finish()?;
     Ok(report)
+}
+
+/// Refuses an `--out` that is, or contains, a folder holding the campaign's inputs (the campaign
+/// directory, the layouts folder, the folders of the templates, recipients, suppression lists,
+/// attachments, DKIM key and CA file): a dry run writes files there and clears its earlier ones, and
+/// a preview must never overwrite or remove an input. `<campaign>/preview` holds none of them.
+fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
+    let mut inputs: Vec<(&str, PathBuf)> = vec![("the campaign directory", campaign.dir.clone())];
+    inputs.extend(campaign.layouts.iter().map(|l| ("the layouts folder", l.clone())));
+    let mut files: Vec<(&str, &Path)> = vec![
+        ("the HTML template's folder", &campaign.html.path),
+        ("the recipients file's folder", &campaign.recipients),
+    ];
+    files.extend(campaign.text.iter().map(|t| ("the text template's folder", t.path.as_path())));
+    files.extend(campaign.suppress.iter().map(|p| ("a suppression file's folder", p.as_path())));
+    files.extend(campaign.attachments.iter().map(|a| ("an attachment's folder", a.path.as_path())));
+    files.extend(campaign.dkim.iter().map(|d| ("the DKIM key's folder", Path::new(&d.key_source))));
+    let ca = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_deref());
+    files.extend(ca.map(|p| ("the CA file's folder", p)));
+    for (what, file) in files.into_iter().filter(|(_, f)| f.is_file()) {
+        inputs.extend(file.parent().map(|folder| (what, folder.to_path_buf())));
+    }
+    let real_out = paths::real(out);
+    match inputs.iter().find(|(_, folder)| paths::real(folder).starts_with(&real_out)) {
+        Some((what, folder)) => Err(invalid!(
+            "--out {} is or contains {what} ({}): a dry run writes previews there and \
+             removes its earlier ones; choose a folder of their own, such as the default {}",
+            out.display(),
+            folder.display(),
+            campaign.dir.join("preview").display()
+        )),
+        None => Ok(()),
+    }
 }
 
 fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) -> Result<()> {

@@ -78,6 +78,31 @@ pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
     ))
 }
 
+/// The real path of `path`, which need not exist yet: each existing prefix with links resolved,
+/// `..` taken after that (so it goes to the real parent), the rest as written.
+pub fn real(path: &Path) -> PathBuf {
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) => cwd.join(path),
+        Err(_) => path.to_path_buf(),
+    };
+    let mut real = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                real.push(other);
+                if let Ok(resolved) = real.canonicalize() {
+                    real = resolved;
+                }
+            }
+        }
+    }
+    real
+}
+
 /// The shared layouts folder for a campaign, in this order: the `templates` key of campaign.toml
 /// (relative to the campaign directory), the `CAMPAIGN_TEMPLATES` environment variable, then the
 /// nearest `templates/` folder in the campaign directory's parent or any ancestor. `None` when there
@@ -131,5 +156,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot open"), "{err}");
+    }
+
+    #[test]
+    fn real_paths_of_folders_not_made_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("a")).unwrap();
+        std::os::unix::fs::symlink(base.join("a"), base.join("link")).unwrap();
+        assert_eq!(real(&base.join("link/new/x")), base.join("a/new/x"));
+        assert_eq!(real(&base.join("link/../b/./c")), base.join("b/c"));
+        assert_eq!(real(&base.join("a/new/../..")), base);
     }
 }

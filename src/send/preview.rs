@@ -2,6 +2,12 @@
 //! exact bytes that would be sent) and `.html` (for a browser), and `index.html` lists every
 //! recipient with links to both. Rows arrive out of order from the parallel renderer; a small
 //! reorder buffer writes the index in CSV order without holding the whole list.
+//!
+//! Every file written is listed in a manifest in the folder, so that the next dry run removes
+//! exactly those and nothing else (a folder of the user's own, a file added beside the previews).
+//! The list is written as the files are, to `.campaign-preview-manifest.new`, and renamed over
+//! `.campaign-preview-manifest` at the end; a run that died leaves the `.new` list, which the next
+//! run honours too.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,8 +16,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Marks an index.html as ours, so a later dry run may clear the folder's old previews.
+/// Marks an index.html as ours. Previews from before the manifest are found through it.
 const GENERATOR: &str = r#"<meta name="generator" content="campaign preview">"#;
+
+/// The list of files the last dry run wrote into the folder (one name a line).
+const MANIFEST: &str = ".campaign-preview-manifest";
+/// The list being written by this run, renamed over [`MANIFEST`] when it ends.
+const MANIFEST_NEW: &str = ".campaign-preview-manifest.new";
 
 /// One row of the index, in CSV order.
 pub enum Entry {
@@ -32,6 +43,8 @@ pub enum Entry {
 pub struct PreviewWriter {
     out: PathBuf,
     index: BufWriter<File>,
+    /// The names written so far, one a line ([`MANIFEST_NEW`]).
+    manifest: BufWriter<File>,
     pending: BTreeMap<u64, Entry>,
     next_seq: u64,
 }
@@ -41,6 +54,11 @@ impl PreviewWriter {
     pub fn create(out: &Path, campaign_name: &str) -> Result<PreviewWriter> {
         std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
         clear_old_previews(out)?;
+        let manifest_path = out.join(MANIFEST_NEW);
+        let file = File::create(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
+        let mut manifest = BufWriter::new(file);
+        writeln!(manifest, "# files written by campaign's dry run; the next one removes them\nindex.html")
+            .map_err(|e| Error::output("write", &manifest_path, e))?;
         let path = out.join("index.html");
         let file = File::create(&path).map_err(|e| Error::output("write", &path, e))?;
         let mut index = BufWriter::new(file);
@@ -57,6 +75,7 @@ impl PreviewWriter {
         Ok(PreviewWriter {
             out: out.to_path_buf(),
             index,
+            manifest,
             pending: BTreeMap::new(),
             next_seq: 1,
         })
@@ -78,11 +97,14 @@ impl PreviewWriter {
         format!("{line:06}-{safe}")
     }
 
-    /// Writes one message's `.eml` and `.html`.
-    pub fn write_message(&self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
+    /// Writes one message's `.eml` and `.html`, listing each in the manifest first.
+    pub fn write_message(&mut self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
         let html = with_policy(html);
         for (ext, bytes) in [("eml", eml), ("html", html.as_bytes())] {
-            let path = self.out.join(format!("{stem}.{ext}"));
+            let name = format!("{stem}.{ext}");
+            writeln!(self.manifest, "{name}")
+                .map_err(|e| Error::output("write", &self.out.join(MANIFEST_NEW), e))?;
+            let path = self.out.join(name);
             std::fs::write(&path, bytes).map_err(|e| Error::output("write", &path, e))?;
         }
         Ok(())
@@ -137,25 +159,78 @@ impl PreviewWriter {
             .write_all(b"</table></body></html>\n")
             .and_then(|()| self.index.flush())
             .map_err(|e| Error::output("write", &path, e))?;
+        let (new, manifest) = (self.out.join(MANIFEST_NEW), self.out.join(MANIFEST));
+        self.manifest
+            .flush()
+            .map_err(|e| Error::output("write", &new, e))?;
+        std::fs::rename(&new, &manifest).map_err(|e| Error::output("write", &manifest, e))?;
         Ok(path)
     }
 }
 
-/// Removes the `.eml`/`.html` files of an earlier dry run, but only in a folder whose index.html we
-/// wrote: `--out` pointed at some other folder is never emptied.
+/// Removes the files an earlier dry run wrote: those its manifest lists (and those of a run that
+/// died before renaming its list), or, in a folder from before manifests whose index.html we
+/// wrote, the previews that index links to. Only plain files directly in `out` go, never through
+/// a link. An index.html we did not write is never overwritten: `out` is refused.
 fn clear_old_previews(out: &Path) -> Result<()> {
-    let index = out.join("index.html");
-    let ours = std::fs::read_to_string(&index).is_ok_and(|s| s.contains(GENERATOR));
-    if !ours {
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(out).map_err(|e| Error::output("read", out, e))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let ext = path.extension().and_then(|e| e.to_str());
-        if matches!(ext, Some("eml" | "html")) && path.is_file() {
-            std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
+    let mut listed = false;
+    for list in [MANIFEST, MANIFEST_NEW] {
+        let path = out.join(list);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                listed = true;
+                let names = text.lines().filter(|l| !l.starts_with('#'));
+                remove_plain_files(out, names)?;
+                remove_plain_files(out, [list])?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::output("read", &path, e)),
         }
+    }
+    let index = out.join("index.html");
+    let index_text = match std::fs::symlink_metadata(&index) {
+        Err(_) => return Ok(()),
+        Ok(meta) if meta.is_file() => std::fs::read_to_string(&index).unwrap_or_default(),
+        Ok(_) => String::new(),
+    };
+    if !index_text.contains(GENERATOR) {
+        return Err(crate::invalid!(
+            "--out {}: its index.html was not written by a dry run, which would overwrite it; \
+             choose another folder",
+            out.display()
+        ));
+    }
+    if !listed {
+        remove_plain_files(out, linked_previews(&index_text))?;
+    }
+    Ok(())
+}
+
+/// The preview files an index.html from before manifests links to: `<line>-<address>.eml` and
+/// `.html`, as [`PreviewWriter::file_stem`] names them (six digits, a dash).
+fn linked_previews(index: &str) -> impl Iterator<Item = &str> {
+    index.split("href=\"").skip(1).filter_map(|rest| {
+        let name = &rest[..rest.find('"')?];
+        let stem = name.strip_suffix(".eml").or_else(|| name.strip_suffix(".html"))?;
+        let (line, _) = stem.split_once('-')?;
+        (line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit())).then_some(name)
+    })
+}
+
+/// Removes each `names` entry that is a plain file name (no folder, no `..`) of a regular file
+/// directly in `out`; links and anything else are left alone.
+fn remove_plain_files<'a>(out: &Path, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for name in names {
+        let mut parts = Path::new(name).components();
+        let plain = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        );
+        let path = out.join(name);
+        if !plain || !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
     }
     Ok(())
 }
