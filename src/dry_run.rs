@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::campaign::{Campaign, paths};
+use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::suppress::Suppression;
+use crate::campaign::{Campaign, paths};
 use crate::error::Result;
 use crate::invalid;
 use crate::pipeline::{self, Decision, Feed, Item};
@@ -73,22 +74,49 @@ pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRun
 /// a preview must never overwrite or remove an input. `<campaign>/preview` holds none of them.
 fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
     let mut inputs: Vec<(&str, PathBuf)> = vec![("the campaign directory", campaign.dir.clone())];
-    inputs.extend(campaign.layouts.iter().map(|l| ("the layouts folder", l.clone())));
+    inputs.extend(
+        campaign
+            .layouts
+            .iter()
+            .map(|l| ("the layouts folder", l.clone())),
+    );
     let mut files: Vec<(&str, &Path)> = vec![
         ("the HTML template's folder", &campaign.html.path),
         ("the recipients file's folder", &campaign.recipients),
     ];
-    files.extend(campaign.text.iter().map(|t| ("the text template's folder", t.path.as_path())));
-    files.extend(campaign.suppress.iter().map(|p| ("a suppression file's folder", p.as_path())));
-    files.extend(campaign.attachments.iter().map(|a| ("an attachment's folder", a.path.as_path())));
-    files.extend(campaign.dkim.iter().map(|d| ("the DKIM key's folder", Path::new(&d.key_source))));
+    files.extend(
+        campaign
+            .text
+            .iter()
+            .map(|t| ("the text template's folder", t.path.as_path())),
+    );
+    files.extend(
+        campaign
+            .suppress
+            .iter()
+            .map(|p| ("a suppression file's folder", p.as_path())),
+    );
+    files.extend(
+        campaign
+            .attachments
+            .iter()
+            .map(|a| ("an attachment's folder", a.path.as_path())),
+    );
+    let key_files = campaign
+        .dkim
+        .iter()
+        .filter(|d| d.key_source != DKIM_KEY_VAR);
+    files.extend(key_files.map(|d| ("the DKIM key's folder", Path::new(&d.key_source))));
     let ca = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_deref());
     files.extend(ca.map(|p| ("the CA file's folder", p)));
     for (what, file) in files.into_iter().filter(|(_, f)| f.is_file()) {
         inputs.extend(file.parent().map(|folder| (what, folder.to_path_buf())));
     }
     let real_out = paths::real(out);
-    match inputs.iter().find(|(_, folder)| paths::real(folder).starts_with(&real_out)) {
+    match inputs
+        .iter()
+        .find(|(_, folder)| paths::real(folder).starts_with(&real_out))
+    {
         Some((what, folder)) => Err(invalid!(
             "--out {} is or contains {what} ({}): a dry run writes previews there and \
              removes its earlier ones; choose a folder of their own, such as the default {}",

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::campaign::{Fixture, HEADER, Run, Spec, WAIT, assert_each_once, row_for};
 use mail_parser::MimeHeaders;
+use support::campaign::{Fixture, HEADER, Run, Spec, WAIT, assert_each_once, row_for};
 use support::{CaptureOptions, CaptureServer};
 
 /// A password that must never leave the campaign directory.
@@ -92,7 +92,10 @@ fn avatar_campaign(port: u16) -> Fixture {
     fx.write("results.csv", &format!("{HEADER}\n"));
     write_bytes(&d.join("images/a.png"), PNG);
     write_bytes(&d.join("images/b.gif"), GIF);
-    write_bytes(&d.join("images/fake.png"), format!("secret={CANARY}\n").as_bytes());
+    write_bytes(
+        &d.join("images/fake.png"),
+        format!("secret={CANARY}\n").as_bytes(),
+    );
     write_bytes(&fx.root().join("outside.png"), PNG);
     symlink(fx.root().join("outside.png"), d.join("images/link.png")).unwrap();
     write_bytes(&d.join(".hidden/real.png"), PNG);
@@ -155,7 +158,11 @@ fn data_chosen_image_paths_cannot_embed_secrets_in_a_dry_run() {
         let path = entry.unwrap().path();
         let bytes = fs::read(&path).unwrap();
         for secret in &secrets {
-            assert!(!contains(&bytes, secret), "{} holds a secret", path.display());
+            assert!(
+                !contains(&bytes, secret),
+                "{} holds a secret",
+                path.display()
+            );
         }
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if name.ends_with(".eml") {
@@ -245,7 +252,13 @@ fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if meta.is_dir() {
                 stack.push(path);
             } else if meta.file_type().is_symlink() {
-                files.push((path.clone(), fs::read_link(&path).unwrap().into_os_string().into_encoded_bytes()));
+                files.push((
+                    path.clone(),
+                    fs::read_link(&path)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                ));
             } else {
                 files.push((path.clone(), fs::read(&path).unwrap_or_default()));
             }
@@ -261,7 +274,10 @@ fn an_out_folder_holding_the_campaigns_inputs_is_refused() {
     let d = dir(&fx);
     write_bytes(&d.join("files/terms.pdf"), b"%PDF-1.4 terms");
     let toml = fs::read_to_string(d.join("campaign.toml")).unwrap();
-    fx.write("campaign.toml", &format!("attachments = [\"files/terms.pdf\"]\n{toml}"));
+    fx.write(
+        "campaign.toml",
+        &format!("attachments = [\"files/terms.pdf\"]\n{toml}"),
+    );
     let before = snapshot(fx.root());
     for out in [
         d.clone(),
@@ -316,7 +332,10 @@ fn a_second_dry_run_removes_only_what_the_first_wrote() {
             "notes.html",
         ]
     );
-    assert_eq!(fs::read_to_string(fx.root().join("elsewhere.html")).unwrap(), "mine");
+    assert_eq!(
+        fs::read_to_string(fx.root().join("elsewhere.html")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
@@ -342,7 +361,10 @@ fn an_old_preview_folder_without_a_manifest_loses_only_the_files_its_index_lists
     assert!(!out.join("000007-x@example.com.html").exists());
     assert!(!out.join("000007-x@example.com.eml").exists());
     assert_eq!(fs::read_to_string(out.join("email.html")).unwrap(), "mine");
-    assert_eq!(fs::read_to_string(out.join("000009-z@example.com.eml")).unwrap(), "mine");
+    assert_eq!(
+        fs::read_to_string(out.join("000009-z@example.com.eml")).unwrap(),
+        "mine"
+    );
     assert!(dir(&fx).join("email.html").is_file());
 }
 
@@ -359,8 +381,16 @@ fn mkfifo(path: &Path) {
 fn a_fifo_where_a_file_is_read_is_refused_promptly() {
     for (what, fifo, toml_line) in [
         ("recipients", "recipients.csv", ""),
-        ("suppress", "unsubscribed.txt", "suppress = [\"unsubscribed.txt\"]\n"),
-        ("attachment", "files/terms.pdf", "attachments = [\"files/terms.pdf\"]\n"),
+        (
+            "suppress",
+            "unsubscribed.txt",
+            "suppress = [\"unsubscribed.txt\"]\n",
+        ),
+        (
+            "attachment",
+            "files/terms.pdf",
+            "attachments = [\"files/terms.pdf\"]\n",
+        ),
         ("template", "email.html", ""),
         ("layout", "../templates/partials/footer.html", ""),
         ("image", "images/logo.png", ""),
@@ -370,12 +400,19 @@ fn a_fifo_where_a_file_is_read_is_refused_promptly() {
         let toml = fs::read_to_string(d.join("campaign.toml")).unwrap();
         fx.write("campaign.toml", &format!("{toml_line}{toml}"));
         if what == "image" {
-            fx.write("email.html", "<html><body><p>Hi</p><img src=\"images/logo.png\" alt=\"\"></body></html>\n");
+            fx.write(
+                "email.html",
+                "<html><body><p>Hi</p><img src=\"images/logo.png\" alt=\"\"></body></html>\n",
+            );
         }
         mkfifo(&d.join(fifo));
         for args in [&["--dry-run"][..], &[]] {
             let run = fx.spawn(args, None).wait_within(PROMPTLY);
-            let shown = Path::new(fifo).file_name().unwrap().to_string_lossy().into_owned();
+            let shown = Path::new(fifo)
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             run.expect(2);
             assert!(
                 run.stderr.contains("is a FIFO, not a regular file") && run.stderr.contains(&shown),
@@ -404,8 +441,16 @@ fn run_closed(cwd: &Path, args: &[&str], close_stdout: bool, close_stderr: bool)
         .env_remove("CAMPAIGN_SMTP_PASSWORD")
         .env_remove("CAMPAIGN_DKIM_KEY")
         .stdin(Stdio::null())
-        .stdout(if close_stdout { closed() } else { Stdio::null() })
-        .stderr(if close_stderr { closed() } else { Stdio::null() });
+        .stdout(if close_stdout {
+            closed()
+        } else {
+            Stdio::null()
+        })
+        .stderr(if close_stderr {
+            closed()
+        } else {
+            Stdio::null()
+        });
     let mut child = cmd.spawn().unwrap();
     let deadline = std::time::Instant::now() + support::campaign::RUN_TIMEOUT;
     loop {
@@ -425,14 +470,27 @@ fn a_closed_stdout_or_stderr_changes_no_outcome_or_exit_code() {
         let fx = Fixture::new(&spec);
         let d = dir(&fx);
         let d_arg = d.to_str().unwrap();
-        let code = run_closed(fx.root(), &["run", d_arg, "--no-progress"], close_stdout, close_stderr);
-        assert_eq!(code, 0, "send, stdout closed {close_stdout}, stderr closed {close_stderr}");
+        let code = run_closed(
+            fx.root(),
+            &["run", d_arg, "--no-progress"],
+            close_stdout,
+            close_stderr,
+        );
+        assert_eq!(
+            code, 0,
+            "send, stdout closed {close_stdout}, stderr closed {close_stderr}"
+        );
         server.wait_for(spec.recipients, WAIT);
         assert_each_once(&support::campaign::capture_rcpts(&server), &spec.emails());
         let rows = fx.strict_rows();
         assert_eq!(rows.len(), spec.recipients);
         assert!(rows.iter().all(|r| r.status == "sent"), "{rows:?}");
-        let code = run_closed(fx.root(), &["run", d_arg, "--dry-run"], close_stdout, close_stderr);
+        let code = run_closed(
+            fx.root(),
+            &["run", d_arg, "--dry-run"],
+            close_stdout,
+            close_stderr,
+        );
         assert_eq!(code, 0, "dry run");
         assert!(d.join("preview/index.html").is_file());
         let code = run_closed(fx.root(), &["check", d_arg], close_stdout, close_stderr);
@@ -475,9 +533,18 @@ impl Drop for Mount {
 
 fn assert_output_failure(run: &Run, file_part: &str, reason: &str) {
     run.expect(6);
-    let error = run.stderr.lines().find(|l| l.starts_with("error:")).unwrap_or_default();
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
     assert!(error.contains(file_part), "{}", run.stderr);
-    assert_eq!(error.matches(reason).count(), 1, "the reason, once: {}", run.stderr);
+    assert_eq!(
+        error.matches(reason).count(),
+        1,
+        "the reason, once: {}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
 
@@ -516,6 +583,10 @@ fn a_read_only_out_is_an_output_failure() {
         None
     };
     let run = fx.run(&["--dry-run", "--out", out.to_str().unwrap()], None);
-    let reason = if is_root() { "Read-only file system" } else { "Permission denied" };
+    let reason = if is_root() {
+        "Read-only file system"
+    } else {
+        "Permission denied"
+    };
     assert_output_failure(&run, "ro", reason);
 }

@@ -59,7 +59,8 @@ pub fn confined(dir: &Path, name: &str) -> std::result::Result<PathBuf, String> 
 /// every input is read more than once or appended to. A folder is left to the reader's own error
 /// ("cannot read …: Is a directory").
 pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
     let file_type = meta.file_type();
     let kind = if file_type.is_file() || file_type.is_dir() {
         return Ok(());

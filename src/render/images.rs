@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 
 use lettre::message::{Attachment, Body, SinglePart};
 
+use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::{Campaign, paths};
 
 /// A local image embedded in messages.
@@ -48,10 +49,24 @@ impl Images {
             (campaign.recipients.clone(), "recipients file"),
             (campaign.html.path.clone(), "HTML template"),
         ];
-        named.extend(campaign.text.iter().map(|t| (t.path.clone(), "text template")));
-        named.extend(campaign.suppress.iter().map(|p| (p.clone(), "suppression file")));
+        named.extend(
+            campaign
+                .text
+                .iter()
+                .map(|t| (t.path.clone(), "text template")),
+        );
+        named.extend(
+            campaign
+                .suppress
+                .iter()
+                .map(|p| (p.clone(), "suppression file")),
+        );
         named.extend(RESULT_LOG.map(|name| (dir.join(name), "result log")));
-        if let Some(dkim) = &campaign.dkim {
+        if let Some(dkim) = campaign
+            .dkim
+            .as_ref()
+            .filter(|d| d.key_source != DKIM_KEY_VAR)
+        {
             named.push((PathBuf::from(&dkim.key_source), "DKIM key"));
         }
         if let Some(ca) = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_ref()) {
@@ -102,16 +117,20 @@ impl Images {
     /// Reads `name` if it may be embedded: its canonical path, bytes and Content-Type.
     fn read(&self, name: &str) -> Result<(PathBuf, Vec<u8>, &'static str), String> {
         let path = paths::confined(&self.dir, name)?;
-        let real = path.canonicalize().map_err(|e| format!("cannot open: {e}"))?;
+        let real = path
+            .canonicalize()
+            .map_err(|e| format!("cannot open: {e}"))?;
         let real_dir = self.dir.canonicalize().map_err(|e| e.to_string())?;
         let hidden = Path::new(name)
             .components()
             .chain(real.strip_prefix(&real_dir).unwrap_or(&real).components())
             .any(|c| matches!(c, Component::Normal(n) if n.as_encoded_bytes().starts_with(b".")));
         if hidden {
-            return Err("a hidden file (its name or a folder's starts with a dot) is never \
+            return Err(
+                "a hidden file (its name or a folder's starts with a dot) is never \
                         embedded"
-                .into());
+                    .into(),
+            );
         }
         if let Some((_, what)) = self.protected.iter().find(|(p, _)| *p == real) {
             return Err(format!("is the campaign's {what}, not an image"));

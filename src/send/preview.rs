@@ -55,10 +55,14 @@ impl PreviewWriter {
         std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
         clear_old_previews(out)?;
         let manifest_path = out.join(MANIFEST_NEW);
-        let file = File::create(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
+        let file =
+            File::create(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
         let mut manifest = BufWriter::new(file);
-        writeln!(manifest, "# files written by campaign's dry run; the next one removes them\nindex.html")
-            .map_err(|e| Error::output("write", &manifest_path, e))?;
+        writeln!(
+            manifest,
+            "# files written by campaign's dry run; the next one removes them\nindex.html"
+        )
+        .map_err(|e| Error::output("write", &manifest_path, e))?;
         let path = out.join("index.html");
         let file = File::create(&path).map_err(|e| Error::output("write", &path, e))?;
         let mut index = BufWriter::new(file);
@@ -211,7 +215,9 @@ fn clear_old_previews(out: &Path) -> Result<()> {
 fn linked_previews(index: &str) -> impl Iterator<Item = &str> {
     index.split("href=\"").skip(1).filter_map(|rest| {
         let name = &rest[..rest.find('"')?];
-        let stem = name.strip_suffix(".eml").or_else(|| name.strip_suffix(".html"))?;
+        let stem = name
+            .strip_suffix(".eml")
+            .or_else(|| name.strip_suffix(".html"))?;
         let (line, _) = stem.split_once('-')?;
         (line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit())).then_some(name)
     })
@@ -244,7 +250,10 @@ const POLICY: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"def
 /// `html` with [`POLICY`] as the first thing in its `<head>` (after the doctype when there is no
 /// `<head>` tag: a `<meta>` there opens the head, and the page keeps its standards mode).
 fn with_policy(html: &str) -> String {
-    let lower = html.get(..html.len().min(4096)).unwrap_or(html).to_ascii_lowercase();
+    let lower = html
+        .get(..html.len().min(4096))
+        .unwrap_or(html)
+        .to_ascii_lowercase();
     let after = |tag: &str| {
         lower.match_indices(tag).find_map(|(i, _)| {
             let next = lower.as_bytes().get(i + tag.len())?;
