@@ -283,3 +283,59 @@ pub fn escape(text: &str) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_opens_the_head() {
+        let page =
+            "<!DOCTYPE html>\n<html><HEAD lang=x><title>t</title></head><body></body></html>";
+        let with = with_policy(page);
+        assert!(with.starts_with(&format!(
+            "<!DOCTYPE html>\n<html><HEAD lang=x>{POLICY}<title>"
+        )));
+        let bare = with_policy("<!doctype html><header>x</header>");
+        assert_eq!(bare, format!("<!doctype html>{POLICY}<header>x</header>"));
+        assert_eq!(with_policy("<p>x</p>"), format!("{POLICY}<p>x</p>"));
+    }
+
+    #[test]
+    fn an_old_index_gives_only_its_preview_links() {
+        let index = r#"<a href="000002-a@x.example.html">html</a> <a href="000002-a@x.example.eml">eml</a>
+            <a href="../campaign/email.html">x</a> <a href="notes.html">n</a> <a href="12-b.eml">b</a>"#;
+        let names: Vec<&str> = linked_previews(index).collect();
+        assert_eq!(names, ["000002-a@x.example.html", "000002-a@x.example.eml"]);
+    }
+
+    #[test]
+    fn only_plain_files_directly_in_the_folder_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, other) = (tmp.path().join("out"), tmp.path().join("other"));
+        std::fs::create_dir(&out).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        for name in ["a.eml", "sub/b.eml"] {
+            std::fs::create_dir_all(out.join(name).parent().unwrap()).unwrap();
+            std::fs::write(out.join(name), "x").unwrap();
+        }
+        std::fs::write(other.join("c.eml"), "mine").unwrap();
+        std::os::unix::fs::symlink(other.join("c.eml"), out.join("link.eml")).unwrap();
+        let names = [
+            "a.eml",
+            "sub/b.eml",
+            "../other/c.eml",
+            "link.eml",
+            "sub",
+            "missing.eml",
+        ];
+        remove_plain_files(&out, names).unwrap();
+        assert!(!out.join("a.eml").exists());
+        assert!(out.join("sub/b.eml").exists());
+        assert!(out.join("link.eml").is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(other.join("c.eml")).unwrap(),
+            "mine"
+        );
+    }
+}
