@@ -73,59 +73,48 @@ pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRun
 /// attachments, DKIM key and CA file): a dry run writes files there and clears its earlier ones, and
 /// a preview must never overwrite or remove an input. `<campaign>/preview` holds none of them.
 fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
-    let mut inputs: Vec<(&str, PathBuf)> = vec![("the campaign directory", campaign.dir.clone())];
-    inputs.extend(
-        campaign
-            .layouts
-            .iter()
-            .map(|l| ("the layouts folder", l.clone())),
-    );
-    let mut files: Vec<(&str, &Path)> = vec![
-        ("the HTML template's folder", &campaign.html.path),
-        ("the recipients file's folder", &campaign.recipients),
-    ];
-    files.extend(
-        campaign
-            .text
-            .iter()
-            .map(|t| ("the text template's folder", t.path.as_path())),
-    );
-    files.extend(
-        campaign
-            .suppress
-            .iter()
-            .map(|p| ("a suppression file's folder", p.as_path())),
-    );
-    files.extend(
-        campaign
-            .attachments
-            .iter()
-            .map(|a| ("an attachment's folder", a.path.as_path())),
-    );
-    let key_files = campaign
-        .dkim
-        .iter()
-        .filter(|d| d.key_source != DKIM_KEY_VAR);
-    files.extend(key_files.map(|d| ("the DKIM key's folder", Path::new(&d.key_source))));
-    let ca = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_deref());
-    files.extend(ca.map(|p| ("the CA file's folder", p)));
-    for (what, file) in files.into_iter().filter(|(_, f)| f.is_file()) {
-        inputs.extend(file.parent().map(|folder| (what, folder.to_path_buf())));
-    }
     let real_out = paths::real(out);
-    match inputs
+    let folders = input_folders(campaign);
+    match folders
         .iter()
-        .find(|(_, folder)| paths::real(folder).starts_with(&real_out))
+        .find(|(_, f)| paths::real(f).starts_with(&real_out))
     {
         Some((what, folder)) => Err(invalid!(
-            "--out {} is or contains {what} ({}): a dry run writes previews there and \
-             removes its earlier ones; choose a folder of their own, such as the default {}",
+            "--out {} is or contains {what} ({}): a dry run writes previews there and removes \
+             its earlier ones; choose a folder of their own, such as the default {}",
             out.display(),
             folder.display(),
             campaign.dir.join("preview").display()
         )),
         None => Ok(()),
     }
+}
+
+/// The folders holding the campaign's inputs, each with what it is.
+fn input_folders(c: &Campaign) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(&str, PathBuf)> = vec![
+        ("HTML template", c.html.path.clone()),
+        ("recipients file", c.recipients.clone()),
+    ];
+    files.extend(c.text.iter().map(|t| ("text template", t.path.clone())));
+    files.extend(c.suppress.iter().map(|p| ("suppression file", p.clone())));
+    files.extend(c.attachments.iter().map(|a| ("attachment", a.path.clone())));
+    let key = c.dkim.iter().filter(|d| d.key_source != DKIM_KEY_VAR);
+    files.extend(key.map(|d| ("DKIM key", PathBuf::from(&d.key_source))));
+    let ca = c.smtp.iter().filter_map(|s| s.ca_file.clone());
+    files.extend(ca.map(|p| ("CA file", p)));
+    let mut folders = vec![("the campaign directory".to_string(), c.dir.clone())];
+    folders.extend(
+        c.layouts
+            .iter()
+            .map(|l| ("the layouts folder".to_string(), l.clone())),
+    );
+    for (what, file) in files {
+        if let Some(folder) = file.parent().filter(|_| file.is_file()) {
+            folders.push((format!("the folder of the {what}"), folder.to_path_buf()));
+        }
+    }
+    folders
 }
 
 fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) -> Result<()> {
