@@ -70,17 +70,22 @@ pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRun
 
 /// Refuses an `--out` that is, or contains, a folder holding the campaign's inputs (the campaign
 /// directory, the layouts folder, the folders of the templates, recipients, suppression lists,
-/// attachments, DKIM key and CA file): a dry run writes files there and clears its earlier ones, and
-/// a preview must never overwrite or remove an input. `<campaign>/preview` holds none of them.
+/// attachments, DKIM key and CA file), or lies inside the layouts folder: a dry run writes files
+/// there and clears its earlier ones, and a preview must never overwrite or remove an input.
+/// `<campaign>/preview` is none of them.
 fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
     let real_out = paths::real(out);
     let folders = input_folders(campaign);
-    match folders
+    let holding = folders
         .iter()
-        .find(|(_, f)| paths::real(f).starts_with(&real_out))
-    {
+        .find(|(_, f)| paths::real(f).starts_with(&real_out));
+    // Inside the layouts folder too: it is read recursively, so previews would become layouts.
+    let in_layouts = (campaign.layouts.as_ref()).filter(|l| real_out.starts_with(paths::real(l)));
+    let clash = (holding.map(|(what, f)| (what.as_str(), f)))
+        .or(in_layouts.map(|l| ("the layouts folder", l)));
+    match clash {
         Some((what, folder)) => Err(invalid!(
-            "--out {} is or contains {what} ({}): a dry run writes previews there and removes \
+            "--out {} is, contains or is inside {what} ({}): a dry run writes previews there and removes \
              its earlier ones; choose a folder of their own, such as the default {}",
             out.display(),
             folder.display(),

@@ -283,6 +283,7 @@ fn an_out_folder_holding_the_campaigns_inputs_is_refused() {
         d.clone(),
         fx.root().to_path_buf(),
         fx.root().join("templates"),
+        fx.root().join("templates/partials/new"),
         d.join("files"),
         d.join("."),
     ] {
