@@ -1,13 +1,15 @@
 //! `campaign run --dry-run`: the shared pipeline with the preview writer as its last step. Sends
 //! nothing and opens no network connection; bad input is found before anything is written.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::campaign::Campaign;
+use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::suppress::Suppression;
+use crate::campaign::{Campaign, paths};
 use crate::error::Result;
+use crate::invalid;
 use crate::pipeline::{self, Decision, Feed, Item};
 use crate::render::Renderer;
 use crate::send::preview::{Entry, PreviewWriter};
@@ -26,7 +28,8 @@ pub struct DryRunReport {
 }
 
 /// Renders previews for the campaign into `out`, at most `limit` recipients.
-pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Result<DryRunReport> {
+pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRunReport> {
+    refuse_out_holding_inputs(campaign, out)?;
     let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign, true)?;
     renderer.preflight()?;
@@ -63,6 +66,60 @@ pub fn run(campaign: &Campaign, out: &std::path::Path, limit: Option<u64>) -> Re
     written?;
     report.index = writer.finish()?;
     Ok(report)
+}
+
+/// Refuses an `--out` that is, or contains, a folder holding the campaign's inputs (the campaign
+/// directory, the layouts folder, the folders of the templates, recipients, suppression lists,
+/// attachments, DKIM key and CA file), or lies inside the layouts folder: a dry run writes files
+/// there and clears its earlier ones, and a preview must never overwrite or remove an input.
+/// `<campaign>/preview` is none of them.
+fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
+    let real_out = paths::real(out);
+    let folders = input_folders(campaign);
+    let holding = folders
+        .iter()
+        .find(|(_, f)| paths::real(f).starts_with(&real_out));
+    // Inside the layouts folder too: it is read recursively, so previews would become layouts.
+    let in_layouts = (campaign.layouts.as_ref()).filter(|l| real_out.starts_with(paths::real(l)));
+    let clash = (holding.map(|(what, f)| (what.as_str(), f)))
+        .or(in_layouts.map(|l| ("the layouts folder", l)));
+    match clash {
+        Some((what, folder)) => Err(invalid!(
+            "--out {} is, contains or is inside {what} ({}): a dry run writes previews there and removes \
+             its earlier ones; choose a folder of their own, such as the default {}",
+            out.display(),
+            folder.display(),
+            campaign.dir.join("preview").display()
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The folders holding the campaign's inputs, each with what it is.
+fn input_folders(c: &Campaign) -> Vec<(String, PathBuf)> {
+    let mut files: Vec<(&str, PathBuf)> = vec![
+        ("HTML template", c.html.path.clone()),
+        ("recipients file", c.recipients.clone()),
+    ];
+    files.extend(c.text.iter().map(|t| ("text template", t.path.clone())));
+    files.extend(c.suppress.iter().map(|p| ("suppression file", p.clone())));
+    files.extend(c.attachments.iter().map(|a| ("attachment", a.path.clone())));
+    let key = c.dkim.iter().filter(|d| d.key_source != DKIM_KEY_VAR);
+    files.extend(key.map(|d| ("DKIM key", PathBuf::from(&d.key_source))));
+    let ca = c.smtp.iter().filter_map(|s| s.ca_file.clone());
+    files.extend(ca.map(|p| ("CA file", p)));
+    let mut folders = vec![("the campaign directory".to_string(), c.dir.clone())];
+    folders.extend(
+        c.layouts
+            .iter()
+            .map(|l| ("the layouts folder".to_string(), l.clone())),
+    );
+    for (what, file) in files {
+        if let Some(folder) = file.parent().filter(|_| file.is_file()) {
+            folders.push((format!("the folder of the {what}"), folder.to_path_buf()));
+        }
+    }
+    folders
 }
 
 fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) -> Result<()> {

@@ -18,7 +18,8 @@ pub enum Error {
     /// Another run holds the result log's lock; nothing was sent.
     #[error("{0}")]
     Locked(String),
-    /// Writing previews or the result log failed.
+    /// Writing previews or the result log failed (exit 6): one sentence naming the file and the
+    /// OS's reason.
     #[error("{context}: {source}")]
     Output {
         context: String,
@@ -34,7 +35,7 @@ impl Error {
             Error::Invalid(_) => ExitCode::InvalidCampaign,
             Error::Fatal(_) => ExitCode::Fatal,
             Error::Locked(_) => ExitCode::Busy,
-            Error::Output { .. } => ExitCode::Fatal,
+            Error::Output { .. } => ExitCode::OutputFailed,
         }
     }
 

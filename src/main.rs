@@ -3,6 +3,23 @@
 
 mod cli;
 
+/// `println!` that cannot panic: after SIGHUP the terminal may be gone, or stdout is a pipe whose
+/// reader has quit (`| head`), and the exit code must still say how the run ended.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] on stderr.
+macro_rules! warn {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use std::path::Path;
 
 use anyhow::Context;
@@ -18,12 +35,25 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            warn!("error: {}", sentence(&e));
             e.downcast_ref::<campaign::Error>()
                 .map_or(ExitCode::Fatal, campaign::Error::exit_code)
         }
     };
     std::process::exit(code.code());
+}
+
+/// The error as one line: its context, then the library's error, whose message already holds
+/// its cause (an I/O error's OS reason), so the chain stops there instead of repeating it.
+fn sentence(e: &anyhow::Error) -> String {
+    let mut parts = Vec::new();
+    for layer in e.chain() {
+        parts.push(layer.to_string());
+        if layer.is::<campaign::Error>() {
+            break;
+        }
+    }
+    parts.join(": ")
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -44,9 +74,9 @@ fn dry_run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let report = campaign::dry_run::run(&campaign, &out, args.limit)
         .with_context(|| format!("dry run of {}", args.dir.display()))?;
     for input in &report.inputs {
-        println!("{input}");
+        say!("{input}");
     }
-    println!(
+    say!(
         "Rendered {} recipient(s), skipped {}{} — nothing was sent.",
         report.rendered,
         report.skipped.len(),
@@ -58,8 +88,8 @@ fn dry_run(args: RunArgs) -> anyhow::Result<ExitCode> {
     );
     print_rows("Skipped", &report.skipped);
     print_rows("Failed to render", &report.failed);
-    println!("Previews: {}", out.display());
-    println!("Open {} in a browser.", report.index.display());
+    say!("Previews: {}", out.display());
+    say!("Open {} in a browser.", report.index.display());
     Ok(if report.failed.is_empty() {
         ExitCode::Success
     } else {
@@ -73,30 +103,13 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     if rows.is_empty() {
         return;
     }
-    println!("{title}:");
+    say!("{title}:");
     for (line, email, reason) in rows.iter().take(SHOWN) {
-        println!("  line {line}: {email}: {reason}");
+        say!("  line {line}: {email}: {reason}");
     }
     if rows.len() > SHOWN {
-        println!("  … and {} more (see index.html)", rows.len() - SHOWN);
+        say!("  … and {} more (see index.html)", rows.len() - SHOWN);
     }
-}
-
-/// `println!` that cannot panic: after SIGHUP the terminal may be gone, and the exit code must
-/// still say how the run ended.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-/// [`say!`] on stderr.
-macro_rules! warn {
-    ($($arg:tt)*) => {{
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
 }
 
 fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -164,7 +177,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let options = campaign::check::CheckOptions { dns };
     let report = campaign::check::run(&campaign, &options)?;
     for input in &report.inputs {
-        println!("{input}");
+        say!("{input}");
     }
     for problem in &report.problems {
         let label = match problem.severity {
@@ -172,16 +185,16 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             Severity::Warning => "warning",
             Severity::Note => "note",
         };
-        println!("{label}: {}", problem.text);
+        say!("{label}: {}", problem.text);
         if let Some(why) = &problem.why {
-            println!("  why: {why}");
+            say!("  why: {why}");
         }
         if let Some(fix) = &problem.fix {
-            println!("  fix: {fix}");
+            say!("  fix: {fix}");
         }
     }
     let (errors, warnings) = (report.errors(), report.warnings());
-    println!(
+    say!(
         "{}: rendered {} recipient(s); {errors} error(s), {warnings} warning(s).",
         args.dir.display(),
         report.rendered

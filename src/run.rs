@@ -59,7 +59,9 @@ pub struct SendReport {
 
 impl SendReport {
     pub fn exit_code(&self) -> ExitCode {
-        if self.fatal.is_some() {
+        if let Some(Error::Output { .. }) = self.fatal {
+            ExitCode::OutputFailed
+        } else if self.fatal.is_some() {
             ExitCode::Fatal
         } else if let Some(signal) = self.stopped_by {
             ExitCode::Stopped(signal)

@@ -643,7 +643,7 @@ fn image_path_leaving_the_campaign_directory_is_refused() {
     std::fs::write(fx.root().join("secret.png"), b"secret").unwrap();
     assert_invalid(
         &fx,
-        &["<img src> = \"../secret.png\" leaves the campaign directory"],
+        &["image \"../secret.png\": leaves the campaign directory"],
     );
 }
 

@@ -32,6 +32,8 @@ pub struct TemplateFile {
 /// A file attached to every message, read once at load.
 #[derive(Debug, Clone)]
 pub struct Attachment {
+    /// Where it was read from (a dry run's `--out` must not be the folder holding it).
+    pub path: PathBuf,
     pub file_name: String,
     pub content_type: String,
     pub bytes: Arc<Vec<u8>>,
@@ -207,6 +209,7 @@ fn load_attachment(dir: &Path, name: &str) -> Result<Attachment> {
         .essence_str()
         .to_string();
     Ok(Attachment {
+        path,
         file_name,
         content_type,
         bytes: Arc::new(bytes),

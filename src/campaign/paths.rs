@@ -1,37 +1,49 @@
-//! Resolving file names from `campaign.toml` to paths, refusing any that leave the campaign directory
-//! (`../secret`, an absolute path, or a symlink pointing outside), and finding the shared layouts folder.
+//! Resolving file names from `campaign.toml` (and image paths from templates and recipient data) to
+//! paths, refusing any that leave the campaign directory (`../secret`, an absolute path, or a
+//! symlink pointing outside) or that are not regular files (a FIFO read twice blocks forever), and
+//! finding the shared layouts folder.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::Result;
 use crate::invalid;
 
-/// Resolves `name` (from the `key` setting) inside the campaign directory `dir`; the file must exist.
+/// Resolves `name` (from the `key` setting) inside the campaign directory `dir`; the file must exist
+/// and be a regular file (or a link to one inside `dir`).
 pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
+    let refused = |why: String| {
+        // "key = name: cannot open …", "key = name leaves …"
+        let sep = if why.starts_with("cannot") { ": " } else { " " };
+        let toml = dir.join("campaign.toml");
+        invalid!("{}: {key} = {name:?}{sep}{why}", toml.display())
+    };
+    let path = confined(dir, name).map_err(refused)?;
+    regular_file(&path).map_err(refused)?;
+    Ok(path)
+}
+
+/// Resolves `name` inside `dir`, or says why it leaves it (`../x`, an absolute path, a link
+/// pointing out) or cannot be opened, as a phrase to follow the name. The path returned is
+/// `dir/name`; links in it stay inside `dir`.
+pub fn confined(dir: &Path, name: &str) -> std::result::Result<PathBuf, String> {
     let rel = Path::new(name);
     let leaves = rel.is_absolute()
         || rel
             .components()
             .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
     if leaves {
-        return Err(invalid!(
-            "{}: {key} = {name:?} leaves the campaign directory: use a path inside {}",
-            dir.join("campaign.toml").display(),
+        return Err(format!(
+            "leaves the campaign directory: use a path inside {}",
             dir.display()
         ));
     }
     let path = dir.join(rel);
-    let real = path.canonicalize().map_err(|e| {
-        invalid!(
-            "{}: {key} = {name:?}: cannot open {}: {e}",
-            dir.join("campaign.toml").display(),
-            path.display()
-        )
-    })?;
-    if leads_outside(dir, &real).is_some() {
-        return Err(invalid!(
-            "{}: {key} = {name:?} is a link that leaves the campaign directory ({}): copy the file into {}",
-            dir.join("campaign.toml").display(),
+    path.canonicalize()
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    if let Some(real) = leads_outside(dir, &path) {
+        return Err(format!(
+            "is a link that leaves the campaign directory ({}): copy the file into {}",
             real.display(),
             dir.display()
         ));
@@ -45,6 +57,55 @@ pub fn leads_outside(root: &Path, path: &Path) -> Option<PathBuf> {
     let real = path.canonicalize().ok()?;
     let real_root = root.canonicalize().ok()?;
     (!real.starts_with(&real_root)).then_some(real)
+}
+
+/// Refuses a FIFO, socket or device (after links): it would block or never end when read, and
+/// every input is read more than once or appended to. A folder is left to the reader's own error
+/// ("cannot read …: Is a directory").
+pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let file_type = meta.file_type();
+    let kind = if file_type.is_file() || file_type.is_dir() {
+        return Ok(());
+    } else if file_type.is_fifo() {
+        "a FIFO"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_char_device() || file_type.is_block_device() {
+        "a device"
+    } else {
+        "something"
+    };
+    Err(format!(
+        "is {kind}, not a regular file: {}; use a regular file",
+        path.display()
+    ))
+}
+
+/// The real path of `path`, which need not exist yet: each existing prefix with links resolved,
+/// `..` taken after that (so it goes to the real parent), the rest as written.
+pub fn real(path: &Path) -> PathBuf {
+    let absolute = match std::env::current_dir() {
+        Ok(cwd) => cwd.join(path),
+        Err(_) => path.to_path_buf(),
+    };
+    let mut real = PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            Component::ParentDir => {
+                real.pop();
+            }
+            Component::CurDir => {}
+            other => {
+                real.push(other);
+                if let Ok(resolved) = real.canonicalize() {
+                    real = resolved;
+                }
+            }
+        }
+    }
+    real
 }
 
 /// The shared layouts folder for a campaign, in this order: the `templates` key of campaign.toml
@@ -100,5 +161,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot open"), "{err}");
+    }
+
+    #[test]
+    fn real_paths_of_folders_not_made_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().canonicalize().unwrap();
+        std::fs::create_dir(base.join("a")).unwrap();
+        std::os::unix::fs::symlink(base.join("a"), base.join("link")).unwrap();
+        assert_eq!(real(&base.join("link/new/x")), base.join("a/new/x"));
+        assert_eq!(real(&base.join("link/../b/./c")), base.join("b/c"));
+        assert_eq!(real(&base.join("a/new/../..")), base);
     }
 }

@@ -1,39 +1,17 @@
 //! The HTML part after CSS inlining ([`super::inline`]): local images found so they can be embedded
 //! as `cid:` parts (RFC 2392) while remote `http(s)` images are left alone, and the browser copy of
-//! the page for the dry run.
+//! the page for the dry run. Which files may be embedded is [`super::images`]' decision.
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::path::Path;
+use std::sync::Arc;
 
 use memchr::memmem;
 
-use lettre::message::{Attachment, Body, SinglePart};
-
-use crate::campaign::paths;
-
-/// A local image embedded in messages.
-#[derive(Debug)]
-pub struct Image {
-    /// The Content-ID without angle brackets.
-    pub content_id: String,
-    pub file_name: String,
-    /// The inline MIME part, base64-encoded once and cloned into every message that uses it.
-    pub part: SinglePart,
-    /// Absolute path, for the browser preview.
-    pub path: PathBuf,
-}
+use super::images::{Image, Images};
 
 /// The HTML for the message (local images as `cid:`), the images it embeds (each once), and the
 /// browser copy when asked for.
 pub type Embedded = (String, Vec<Arc<Image>>, Option<String>);
-
-/// Local images, each read from disk once and shared by every message that uses it.
-pub struct Images {
-    dir: PathBuf,
-    domain: String,
-    cache: RwLock<HashMap<String, Arc<Image>>>,
-}
 
 /// Where an `<img src="…">` value sits in an HTML string.
 struct Src<'a> {
@@ -202,94 +180,41 @@ fn is_local(src: &str) -> bool {
         || lower.starts_with("//"))
 }
 
-impl Images {
-    pub fn new(dir: &Path, domain: &str) -> Images {
-        Images {
-            dir: dir.to_path_buf(),
-            domain: domain.to_string(),
-            cache: RwLock::new(HashMap::new()),
+/// Replaces each local `<img src>` with `cid:`; returns the new HTML and the images it uses
+/// (each once), plus, when `preview` is set, a browser copy whose images point at the files.
+pub fn embed(images: &Images, html: &str, preview: bool) -> Result<Embedded, String> {
+    let sources = img_sources(html);
+    if !sources.iter().any(|s| is_local(s.value)) {
+        return Ok((
+            html.to_string(),
+            Vec::new(),
+            preview.then(|| html.to_string()),
+        ));
+    }
+    let mut mail = String::with_capacity(html.len());
+    let mut browser = String::new();
+    let mut used: Vec<Arc<Image>> = Vec::new();
+    let mut last = 0;
+    for src in sources.iter().filter(|s| is_local(s.value)) {
+        let image = images.get(src.value)?;
+        mail.push_str(&html[last..src.start]);
+        mail.push_str("cid:");
+        mail.push_str(&image.content_id);
+        if preview {
+            browser.push_str(&html[last..src.start]);
+            browser.push_str(&file_url(&image.path));
+        }
+        last = src.end;
+        if !used.iter().any(|u| Arc::ptr_eq(u, &image)) {
+            used.push(image);
         }
     }
-
-    fn get(&self, src: &str) -> Result<Arc<Image>, String> {
-        if let Some(image) = self.cache.read().unwrap().get(src) {
-            return Ok(Arc::clone(image));
-        }
-        let name = src.replace("&amp;", "&");
-        let path = paths::inside(&self.dir, "<img src>", &name).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read image {name}: {e}"))?;
-        let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut cache = self.cache.write().unwrap();
-        let content_id = format!(
-            "img{}.{}@{}",
-            cache.len() + 1,
-            sanitize(&file_name),
-            self.domain
-        );
-        let content_type = mime_guess::from_path(&path).first_or_octet_stream();
-        let part = Attachment::new_inline(content_id.clone()).body(
-            Body::new(bytes),
-            super::mime::content_type(content_type.essence_str()),
-        );
-        let image = Arc::new(Image {
-            content_id,
-            file_name,
-            part,
-            path: path.canonicalize().unwrap_or(path),
-        });
-        cache.insert(src.to_string(), Arc::clone(&image));
-        Ok(image)
-    }
-
-    /// Replaces each local `<img src>` with `cid:`; returns the new HTML and the images it uses
-    /// (each once), plus, when `preview` is set, a browser copy whose images point at the files.
-    pub fn embed(&self, html: &str, preview: bool) -> Result<Embedded, String> {
-        let sources = img_sources(html);
-        if !sources.iter().any(|s| is_local(s.value)) {
-            return Ok((
-                html.to_string(),
-                Vec::new(),
-                preview.then(|| html.to_string()),
-            ));
-        }
-        let mut mail = String::with_capacity(html.len());
-        let mut browser = String::new();
-        let mut used: Vec<Arc<Image>> = Vec::new();
-        let mut last = 0;
-        for src in sources.iter().filter(|s| is_local(s.value)) {
-            let image = self.get(src.value)?;
-            mail.push_str(&html[last..src.start]);
-            mail.push_str("cid:");
-            mail.push_str(&image.content_id);
-            if preview {
-                browser.push_str(&html[last..src.start]);
-                browser.push_str(&file_url(&image.path));
-            }
-            last = src.end;
-            if !used.iter().any(|u| Arc::ptr_eq(u, &image)) {
-                used.push(image);
-            }
-        }
-        mail.push_str(&html[last..]);
-        let browser = preview.then(|| {
-            browser.push_str(&html[last..]);
-            browser
-        });
-        Ok((mail, used, browser))
-    }
-}
-
-/// Content-ID local parts allow only a restricted set of characters.
-fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
+    mail.push_str(&html[last..]);
+    let browser = preview.then(|| {
+        browser.push_str(&html[last..]);
+        browser
+    });
+    Ok((mail, used, browser))
 }
 
 /// A `file://` URL for a local path, percent-encoding what a browser would misread.

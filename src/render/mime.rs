@@ -12,7 +12,7 @@ use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 use super::header_lines;
-use super::html::Image;
+use super::images::Image;
 
 /// The parts and headers of one message, ready to build.
 pub struct Parts<'a> {

@@ -7,6 +7,7 @@ pub mod cycles;
 pub mod dkim;
 pub mod header_lines;
 pub mod html;
+pub mod images;
 pub mod inline;
 pub mod mime;
 pub mod shape;
@@ -51,7 +52,7 @@ pub struct Renderer<'c> {
     templates: templates::TemplateSet,
     base: Context,
     inliner: inline::Inliner,
-    images: html::Images,
+    images: images::Images,
     attachments: Vec<lettre::message::SinglePart>,
     preview: bool,
     /// Signs every message when `[dkim]` is set; the key is parsed once, here.
@@ -91,7 +92,7 @@ impl<'c> Renderer<'c> {
             templates,
             base,
             inliner: inline::Inliner::new(),
-            images: html::Images::new(&campaign.dir, campaign.from_domain()),
+            images: images::Images::new(campaign),
             attachments: campaign
                 .attachments
                 .iter()
@@ -168,8 +169,9 @@ impl<'c> Renderer<'c> {
             Some(t) => guarded("Tera", || self.templates.render(&t.name, &context, line))?,
             None => guarded("the text part", || text::from_html(&inlined))?,
         };
-        let (html, images, preview_html) =
-            guarded("the images", || self.images.embed(&inlined, self.preview))?;
+        let (html, images, preview_html) = guarded("the images", || {
+            html::embed(&self.images, &inlined, self.preview)
+        })?;
 
         let address: Address = recipient
             .email

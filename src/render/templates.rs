@@ -196,6 +196,9 @@ impl<'a> LayoutWalk<'a> {
             if is_dir {
                 self.folder(&path, depth + 1)?;
             } else {
+                // A FIFO or device would block Tera reading it.
+                crate::campaign::paths::regular_file(&path)
+                    .map_err(|why| invalid!("the layouts folder's template {why}"))?;
                 self.add(path);
             }
         }

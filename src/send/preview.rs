@@ -2,6 +2,12 @@
 //! exact bytes that would be sent) and `.html` (for a browser), and `index.html` lists every
 //! recipient with links to both. Rows arrive out of order from the parallel renderer; a small
 //! reorder buffer writes the index in CSV order without holding the whole list.
+//!
+//! Every file written is listed in a manifest in the folder, so that the next dry run removes
+//! exactly those and nothing else (a folder of the user's own, a file added beside the previews).
+//! The list is written as the files are, to `.campaign-preview-manifest.new`, and renamed over
+//! `.campaign-preview-manifest` at the end; a run that died leaves the `.new` list, which the next
+//! run honours too.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -10,8 +16,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
-/// Marks an index.html as ours, so a later dry run may clear the folder's old previews.
+/// Marks an index.html as ours. Previews from before the manifest are found through it.
 const GENERATOR: &str = r#"<meta name="generator" content="campaign preview">"#;
+
+/// The list of files the last dry run wrote into the folder (one name a line).
+const MANIFEST: &str = ".campaign-preview-manifest";
+/// The list being written by this run, renamed over [`MANIFEST`] when it ends.
+const MANIFEST_NEW: &str = ".campaign-preview-manifest.new";
 
 /// One row of the index, in CSV order.
 pub enum Entry {
@@ -32,6 +43,8 @@ pub enum Entry {
 pub struct PreviewWriter {
     out: PathBuf,
     index: BufWriter<File>,
+    /// The names written so far, one a line ([`MANIFEST_NEW`]).
+    manifest: BufWriter<File>,
     pending: BTreeMap<u64, Entry>,
     next_seq: u64,
 }
@@ -41,6 +54,15 @@ impl PreviewWriter {
     pub fn create(out: &Path, campaign_name: &str) -> Result<PreviewWriter> {
         std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
         clear_old_previews(out)?;
+        let manifest_path = out.join(MANIFEST_NEW);
+        let file =
+            File::create(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
+        let mut manifest = BufWriter::new(file);
+        writeln!(
+            manifest,
+            "# files written by campaign's dry run; the next one removes them\nindex.html"
+        )
+        .map_err(|e| Error::output("write", &manifest_path, e))?;
         let path = out.join("index.html");
         let file = File::create(&path).map_err(|e| Error::output("write", &path, e))?;
         let mut index = BufWriter::new(file);
@@ -57,6 +79,7 @@ impl PreviewWriter {
         Ok(PreviewWriter {
             out: out.to_path_buf(),
             index,
+            manifest,
             pending: BTreeMap::new(),
             next_seq: 1,
         })
@@ -78,10 +101,14 @@ impl PreviewWriter {
         format!("{line:06}-{safe}")
     }
 
-    /// Writes one message's `.eml` and `.html`.
-    pub fn write_message(&self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
+    /// Writes one message's `.eml` and `.html`, listing each in the manifest first.
+    pub fn write_message(&mut self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
+        let html = with_policy(html);
         for (ext, bytes) in [("eml", eml), ("html", html.as_bytes())] {
-            let path = self.out.join(format!("{stem}.{ext}"));
+            let name = format!("{stem}.{ext}");
+            writeln!(self.manifest, "{name}")
+                .map_err(|e| Error::output("write", &self.out.join(MANIFEST_NEW), e))?;
+            let path = self.out.join(name);
             std::fs::write(&path, bytes).map_err(|e| Error::output("write", &path, e))?;
         }
         Ok(())
@@ -136,27 +163,110 @@ impl PreviewWriter {
             .write_all(b"</table></body></html>\n")
             .and_then(|()| self.index.flush())
             .map_err(|e| Error::output("write", &path, e))?;
+        let (new, manifest) = (self.out.join(MANIFEST_NEW), self.out.join(MANIFEST));
+        self.manifest
+            .flush()
+            .map_err(|e| Error::output("write", &new, e))?;
+        std::fs::rename(&new, &manifest).map_err(|e| Error::output("write", &manifest, e))?;
         Ok(path)
     }
 }
 
-/// Removes the `.eml`/`.html` files of an earlier dry run, but only in a folder whose index.html we
-/// wrote: `--out` pointed at some other folder is never emptied.
+/// Removes the files an earlier dry run wrote: those its manifest lists (and those of a run that
+/// died before renaming its list), or, in a folder from before manifests whose index.html we
+/// wrote, the previews that index links to. Only plain files directly in `out` go, never through
+/// a link. An index.html we did not write is never overwritten: `out` is refused.
 fn clear_old_previews(out: &Path) -> Result<()> {
-    let index = out.join("index.html");
-    let ours = std::fs::read_to_string(&index).is_ok_and(|s| s.contains(GENERATOR));
-    if !ours {
-        return Ok(());
-    }
-    let entries = std::fs::read_dir(out).map_err(|e| Error::output("read", out, e))?;
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let ext = path.extension().and_then(|e| e.to_str());
-        if matches!(ext, Some("eml" | "html")) && path.is_file() {
-            std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
+    let mut listed = false;
+    for list in [MANIFEST, MANIFEST_NEW] {
+        let path = out.join(list);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                listed = true;
+                let names = text.lines().filter(|l| !l.starts_with('#'));
+                remove_plain_files(out, names)?;
+                remove_plain_files(out, [list])?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::output("read", &path, e)),
         }
     }
+    let index = out.join("index.html");
+    let index_text = match std::fs::symlink_metadata(&index) {
+        Err(_) => return Ok(()),
+        Ok(meta) if meta.is_file() => std::fs::read_to_string(&index).unwrap_or_default(),
+        Ok(_) => String::new(),
+    };
+    if !index_text.contains(GENERATOR) {
+        return Err(crate::invalid!(
+            "--out {}: its index.html was not written by a dry run, which would overwrite it; \
+             choose another folder",
+            out.display()
+        ));
+    }
+    if !listed {
+        remove_plain_files(out, linked_previews(&index_text))?;
+    }
     Ok(())
+}
+
+/// The preview files an index.html from before manifests links to: `<line>-<address>.eml` and
+/// `.html`, as [`PreviewWriter::file_stem`] names them (six digits, a dash).
+fn linked_previews(index: &str) -> impl Iterator<Item = &str> {
+    index.split("href=\"").skip(1).filter_map(|rest| {
+        let name = &rest[..rest.find('"')?];
+        let stem = name
+            .strip_suffix(".eml")
+            .or_else(|| name.strip_suffix(".html"))?;
+        let (line, _) = stem.split_once('-')?;
+        (line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit())).then_some(name)
+    })
+}
+
+/// Removes each `names` entry that is a plain file name (no folder, no `..`) of a regular file
+/// directly in `out`; links and anything else are left alone.
+fn remove_plain_files<'a>(out: &Path, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    for name in names {
+        let mut parts = Path::new(name).components();
+        let plain = matches!(
+            (parts.next(), parts.next()),
+            (Some(std::path::Component::Normal(_)), None)
+        );
+        let path = out.join(name);
+        if !plain || !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
+    }
+    Ok(())
+}
+
+/// A Content-Security-Policy for the browser copy, opened from disk: images (the embedded ones
+/// point at their files) and inline styles load, but no script, frame, object, media or stylesheet
+/// file does, so a page cannot show the browser another local file.
+const POLICY: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
+     img-src file: https: http: data:; style-src 'unsafe-inline'; font-src https: data:\">";
+
+/// `html` with [`POLICY`] as the first thing in its `<head>` (after the doctype when there is no
+/// `<head>` tag: a `<meta>` there opens the head, and the page keeps its standards mode).
+fn with_policy(html: &str) -> String {
+    let lower = html
+        .get(..html.len().min(4096))
+        .unwrap_or(html)
+        .to_ascii_lowercase();
+    let after = |tag: &str| {
+        lower.match_indices(tag).find_map(|(i, _)| {
+            let next = lower.as_bytes().get(i + tag.len())?;
+            matches!(next, b'>' | b' ' | b'\t' | b'\n' | b'\r' | b'/')
+                .then(|| lower[i..].find('>').map(|j| i + j + 1))?
+        })
+    };
+    let at = after("<head").or_else(|| after("<!doctype")).unwrap_or(0);
+    let mut out = String::with_capacity(html.len() + POLICY.len());
+    out.push_str(&html[..at]);
+    out.push_str(POLICY);
+    out.push_str(&html[at..]);
+    out
 }
 
 /// Escapes text for HTML.
@@ -172,4 +282,60 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_policy_opens_the_head() {
+        let page =
+            "<!DOCTYPE html>\n<html><HEAD lang=x><title>t</title></head><body></body></html>";
+        let with = with_policy(page);
+        assert!(with.starts_with(&format!(
+            "<!DOCTYPE html>\n<html><HEAD lang=x>{POLICY}<title>"
+        )));
+        let bare = with_policy("<!doctype html><header>x</header>");
+        assert_eq!(bare, format!("<!doctype html>{POLICY}<header>x</header>"));
+        assert_eq!(with_policy("<p>x</p>"), format!("{POLICY}<p>x</p>"));
+    }
+
+    #[test]
+    fn an_old_index_gives_only_its_preview_links() {
+        let index = r#"<a href="000002-a@x.example.html">html</a> <a href="000002-a@x.example.eml">eml</a>
+            <a href="../campaign/email.html">x</a> <a href="notes.html">n</a> <a href="12-b.eml">b</a>"#;
+        let names: Vec<&str> = linked_previews(index).collect();
+        assert_eq!(names, ["000002-a@x.example.html", "000002-a@x.example.eml"]);
+    }
+
+    #[test]
+    fn only_plain_files_directly_in_the_folder_are_removed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (out, other) = (tmp.path().join("out"), tmp.path().join("other"));
+        std::fs::create_dir(&out).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        for name in ["a.eml", "sub/b.eml"] {
+            std::fs::create_dir_all(out.join(name).parent().unwrap()).unwrap();
+            std::fs::write(out.join(name), "x").unwrap();
+        }
+        std::fs::write(other.join("c.eml"), "mine").unwrap();
+        std::os::unix::fs::symlink(other.join("c.eml"), out.join("link.eml")).unwrap();
+        let names = [
+            "a.eml",
+            "sub/b.eml",
+            "../other/c.eml",
+            "link.eml",
+            "sub",
+            "missing.eml",
+        ];
+        remove_plain_files(&out, names).unwrap();
+        assert!(!out.join("a.eml").exists());
+        assert!(out.join("sub/b.eml").exists());
+        assert!(out.join("link.eml").is_symlink());
+        assert_eq!(
+            std::fs::read_to_string(other.join("c.eml")).unwrap(),
+            "mine"
+        );
+    }
 }
