@@ -62,12 +62,20 @@ fn assert_fatal_at_connect(fx: &Fixture, run: &Run, port: u16, words: &[&str]) {
     run.expect(3);
     assert!(run.elapsed < AT_ONCE, "at once: {:?}", run.elapsed);
     let server = format!("127.0.0.1:{port}:");
-    assert!(run.stderr.contains(&server), "names {server}: {}", run.stderr);
+    assert!(
+        run.stderr.contains(&server),
+        "names {server}: {}",
+        run.stderr
+    );
     for w in words {
         assert!(run.stderr.contains(w), "says {w:?}: {}", run.stderr);
     }
     for jargon in ["Tag", "nom", "incomplete response"] {
-        assert!(!run.stderr.contains(jargon), "no {jargon:?}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains(jargon),
+            "no {jargon:?}: {}",
+            run.stderr
+        );
     }
     assert!(fx.rows().is_empty(), "nobody marked: {}", fx.results_text());
 }
@@ -243,7 +251,11 @@ fn a_tls_server_with_security_none_or_starttls_says_to_use_tls() {
         run.expect(3);
         assert!(started.elapsed() < Duration::from_secs(20), "{run:?}");
         for w in ["no greeting", "security = \"tls\""] {
-            assert!(run.stderr.contains(w), "{security}: says {w:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(w),
+                "{security}: says {w:?}: {}",
+                run.stderr
+            );
         }
         assert!(fx.rows().is_empty(), "nobody marked: {}", fx.results_text());
     }

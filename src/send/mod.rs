@@ -5,12 +5,14 @@
 //! together ([`workers`]), or the dry run's preview files
 //! ([`preview`]).
 
+pub mod greeting;
 pub mod preview;
 pub mod queue;
 pub mod rate;
 pub mod retry;
 pub mod session;
 pub mod smtp;
+pub mod stream;
 pub mod tls;
 pub mod transaction;
 pub mod workers;
