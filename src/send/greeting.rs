@@ -20,7 +20,7 @@ use lettre::transport::smtp::response::{Response, Severity};
 use tokio::io::AsyncWriteExt;
 
 use super::smtp::ConnectError;
-use super::stream::{Capped, too_long};
+use super::stream::{Capped, ReplyTooLong, too_long};
 
 /// Reads and judges the greeting; returns it (to be handed back to lettre) when it opens a session.
 pub async fn read(stream: &mut Capped, server: &str) -> Result<String, ConnectError> {
@@ -90,7 +90,12 @@ async fn command(
     };
     sent.await
         .map_err(|e| ConnectError::Transient(format!("{server}: {step} failed: {e}")))?;
-    let text = reply(stream, server, step).await?;
+    let text = reply(stream, server, &format!("{step} reply")).await?;
+    if text.is_empty() {
+        return Err(ConnectError::Transient(format!(
+            "{server}: the server closed the connection after {step}"
+        )));
+    }
     let response: Response = text.parse().map_err(|_| {
         ConnectError::Fatal(format!(
             "{server}: the server's {step} reply is not an SMTP reply ({}): check [smtp] host \
@@ -114,13 +119,26 @@ async fn command(
 /// One reply, or why none could be read: over the limits is fatal, a broken connection is not.
 async fn reply(stream: &mut Capped, server: &str, what: &str) -> Result<String, ConnectError> {
     stream.read_reply().await.map_err(|e| match too_long(&e) {
-        Some(limit) => ConnectError::Fatal(format!(
-            "{server}: the server's {what} is not an SMTP reply: {limit} ({}): check [smtp] host \
-             and port (is this an SMTP server?)",
-            quote(&stream.received())
-        )),
+        Some(limit) => over_limit(server, what, limit, Some(&stream.received())),
         None => ConnectError::Transient(format!("{server}: reading the {what} failed: {e}")),
     })
+}
+
+/// A reply over the limits of [`super::stream`] while opening a session (`what`: "greeting",
+/// "EHLO reply"…), quoting its start when known: fatal, this is no SMTP server to send through.
+pub fn over_limit(
+    server: &str,
+    what: &str,
+    limit: ReplyTooLong,
+    start: Option<&str>,
+) -> ConnectError {
+    let quoted = start
+        .map(|s| format!(" ({})", quote(s)))
+        .unwrap_or_default();
+    ConnectError::Fatal(format!(
+        "{server}: the server's {what} is not an SMTP reply: {limit}{quoted}: check [smtp] host \
+         and port (is this an SMTP server?)"
+    ))
 }
 
 /// The first line of `text` for a message: quoted, control characters escaped, at most 60

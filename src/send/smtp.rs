@@ -162,8 +162,8 @@ impl Connector {
         );
         if self.settings.security != Security::Tls {
             why.push_str(
-                " (a server that expects TLS from the start, usually on port 465, says nothing \
-                 until the client starts TLS: if so, set [smtp] security = \"tls\")",
+                "; a server that expects TLS from the start (usually on port 465) says nothing \
+                 until the client starts TLS: if so, set [smtp] security = \"tls\"",
             );
         }
         why
@@ -250,9 +250,7 @@ impl Connector {
             describe(e)
         )))
     }
-}
 
-impl Connector {
     /// What a failed AUTH means: a refusal is fatal (the password will not change by retrying).
     fn auth_failed(&self, e: &lettre::transport::smtp::Error) -> ConnectError {
         if let Some(limit) = too_long(e) {
@@ -270,14 +268,9 @@ impl Connector {
         ))
     }
 
-    /// A reply over the limits of [`super::stream`] while opening: the session is dropped, and
-    /// the server is no SMTP server one can send through.
+    /// A reply over the limits of [`super::stream`] while opening the session.
     fn reply_too_long(&self, step: &str, limit: super::stream::ReplyTooLong) -> ConnectError {
-        ConnectError::Fatal(format!(
-            "{}: the server's {step} reply is not an SMTP reply: {limit}; check [smtp] host and \
-             port",
-            self.server()
-        ))
+        greeting::over_limit(&self.server(), &format!("{step} reply"), limit, None)
     }
 }
 
