@@ -38,7 +38,7 @@ pub enum Attempt {
 /// rendering writes it in its ASCII form (punycode) when the local part is ASCII.
 fn not_ascii(address: &lettre::Address) -> String {
     let part = if address.user().is_ascii() {
-        "its domain could not be written in ASCII (IDNA)"
+        "its domain is not ASCII"
     } else {
         "the part before the @ is not ASCII"
     };
