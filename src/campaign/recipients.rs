@@ -111,13 +111,19 @@ pub fn address_key(email: &str) -> u64 {
     }
     if let Some(domain) = domain {
         b'@'.hash(&mut hasher);
-        let ascii = idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::EMPTY)
-            .unwrap_or(std::borrow::Cow::Borrowed(domain));
+        let ascii = ascii_domain(domain).unwrap_or(std::borrow::Cow::Borrowed(domain));
         for b in ascii.bytes() {
             b.to_ascii_lowercase().hash(&mut hasher);
         }
     }
     hasher.finish()
+}
+
+/// A domain as DNS sees it: IDNA to ASCII (UTS #46: case folded, NFC, punycode), e.g. `exämple.com`
+/// → `xn--exmple-cua.com`; `None` when IDNA refuses it. For [`address_key`], and for sending to an
+/// IDN domain through a relay without SMTPUTF8 (`render` writes such an address in this form).
+pub fn ascii_domain(domain: &str) -> Option<std::borrow::Cow<'_, str>> {
+    idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::EMPTY).ok()
 }
 
 impl Columns {

@@ -1,16 +1,19 @@
-//! Delivery, the pipeline's last step: opening SMTP sessions ([`smtp`], with [`tls`]), what a
+//! Delivery, the pipeline's last step: opening SMTP sessions ([`smtp`], with [`tls`], the
+//! greeting and STARTTLS in [`greeting`], every reply read with limits through [`stream`]), what a
 //! session does with each message ([`session`]) and the commands of its transaction
 //! ([`transaction`], pipelined where the server allows), pacing ([`rate`]), the retry policy
 //! ([`retry`]), the queue of messages waiting for a retry ([`queue`]), the workers that tie them
 //! together ([`workers`]), or the dry run's preview files
 //! ([`preview`]).
 
+pub mod greeting;
 pub mod preview;
 pub mod queue;
 pub mod rate;
 pub mod retry;
 pub mod session;
 pub mod smtp;
+pub mod stream;
 pub mod tls;
 pub mod transaction;
 pub mod workers;

@@ -34,6 +34,20 @@ pub enum Attempt {
     Refused { detail: String },
 }
 
+/// Why `address` cannot go through a server without SMTPUTF8. An IDN domain alone is no reason:
+/// rendering writes it in its ASCII form (punycode) when the local part is ASCII.
+fn not_ascii(address: &lettre::Address) -> String {
+    let part = if address.user().is_ascii() {
+        "its domain is not ASCII"
+    } else {
+        "the part before the @ is not ASCII"
+    };
+    format!(
+        "{address}: {part}, and the server does not offer SMTPUTF8 (RFC 6531), which such an \
+         address needs"
+    )
+}
+
 /// Whether a failed write is what broke the connection: a broken pipe comes only from writing, so
 /// the write that carried the final dot did not complete and the relay cannot have the message.
 fn never_left(e: &lettre::transport::smtp::Error) -> bool {
@@ -123,12 +137,10 @@ impl Session {
             .from()
             .into_iter()
             .chain(envelope.to())
-            .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
-        if non_ascii {
+            .find(|a| !AsRef::<str>::as_ref(a).is_ascii());
+        if let Some(address) = non_ascii {
             if !info.supports_feature(Extension::SmtpUtfEight) {
-                return Err(
-                    "the address is not ASCII and the server does not support SMTPUTF8".into(),
-                );
+                return Err(not_ascii(address));
             }
             options.push(MailParameter::SmtpUtfEight);
         }

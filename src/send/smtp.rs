@@ -7,7 +7,9 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 
+use super::greeting;
 use super::session::Session;
+use super::stream::{Capped, too_long};
 use super::tls::{self, Tls, TlsFailure};
 use crate::campaign::{Security, SmtpSettings};
 
@@ -85,60 +87,86 @@ impl Connector {
         ))
     }
 
-    /// TCP, the greeting, and TLS (implicit, or STARTTLS) with the pin checked when it is in use.
+    /// TCP, the greeting, and TLS (implicit, or STARTTLS) with the pin checked when it is in use;
+    /// then lettre's session on it, every reply read through [`Capped`].
     async fn open(&self) -> Result<AsyncSmtpConnection, Opening> {
         let server = self.server();
         let timeout = self.settings.timeout;
-        let params = self.tls.as_ref().map(Tls::parameters);
-        let implicit = match self.settings.security {
-            Security::Tls => params.cloned(),
-            _ => None,
-        };
-        let address = (self.settings.host.as_str(), self.settings.port);
-        let connect = AsyncSmtpConnection::connect_tokio1(
-            address,
-            Some(timeout),
-            &self.hello,
-            implicit,
-            None,
-        );
-        let mut conn = match tokio::time::timeout(timeout * 2, connect).await {
-            Err(_) => {
-                return Err(Opening::Failed(ConnectError::Transient(format!(
-                    "{server}: no greeting within {}s",
-                    timeout.as_secs() * 2
-                ))));
-            }
-            Ok(Err(e)) => return Err(self.connect_error("connect", &e)),
-            Ok(Ok(conn)) => conn,
+        let (mut stream, greeting) = match tokio::time::timeout(timeout * 2, self.greeted()).await {
+            Err(_) => return Err(Opening::Failed(ConnectError::Transient(self.no_greeting()))),
+            Ok(opened) => opened?,
         };
         if self.settings.security == Security::StartTls {
-            if !conn.can_starttls() {
-                return Err(Opening::Failed(ConnectError::Fatal(format!(
-                    "{server}: the server does not offer STARTTLS; set [smtp] security = \"tls\" \
-                     if it expects TLS from the start (port 465), or check the port"
-                ))));
-            }
-            let upgrade = conn.starttls(params.cloned().expect("starttls parameters"), &self.hello);
-            match tokio::time::timeout(timeout, upgrade).await {
+            stream = match tokio::time::timeout(timeout, self.starttls(stream)).await {
                 Err(_) => {
                     return Err(Opening::Failed(ConnectError::Transient(format!(
                         "{server}: STARTTLS timed out"
                     ))));
                 }
-                Ok(Err(e)) => return Err(self.connect_error("STARTTLS", &e)),
-                Ok(Ok(())) => {}
-            }
+                Ok(upgraded) => upgraded?,
+            };
         }
         if let Some(tls) = self.tls.as_ref().filter(|t| t.pinning()) {
-            tls.check_pin(&conn).map_err(|why| {
+            tls.check_pin(&stream).map_err(|why| {
                 Opening::Tls(TlsFailure {
                     certificate: true,
                     message: why,
                 })
             })?;
         }
-        Ok(conn)
+        stream.unread(&greeting); // lettre opens its session by reading the greeting
+        let session = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
+        match tokio::time::timeout(timeout, session).await {
+            Err(_) => Err(Opening::Failed(ConnectError::Transient(format!(
+                "{server}: EHLO timed out"
+            )))),
+            Ok(Err(e)) => Err(self.connect_error("EHLO", &e)),
+            Ok(Ok(conn)) => Ok(conn),
+        }
+    }
+
+    /// TCP (and TLS at once when `security = "tls"`) and the server's greeting, judged.
+    async fn greeted(&self) -> Result<(Capped, String), Opening> {
+        let implicit = match self.settings.security {
+            Security::Tls => self.tls.as_ref().map(|tls| tls.parameters().clone()),
+            _ => None,
+        };
+        let address = (self.settings.host.as_str(), self.settings.port);
+        let mut stream = Capped::connect(address, self.settings.timeout, implicit)
+            .await
+            .map_err(|e| self.connect_error("connect", &e))?;
+        let greeting = greeting::read(&mut stream, &self.server())
+            .await
+            .map_err(Opening::Failed)?;
+        Ok((stream, greeting))
+    }
+
+    /// EHLO and STARTTLS in plain text, then the TLS handshake.
+    async fn starttls(&self, mut stream: Capped) -> Result<Capped, Opening> {
+        let tls = self.tls.as_ref().expect("starttls parameters");
+        greeting::starttls(&mut stream, &self.hello, &self.server())
+            .await
+            .map_err(Opening::Failed)?;
+        stream
+            .start_tls(tls.parameters().clone())
+            .await
+            .map_err(|e| self.connect_error("STARTTLS", &e))
+    }
+
+    /// A server that says nothing: busy, or one that waits for the client to start TLS.
+    fn no_greeting(&self) -> String {
+        let mut why = format!(
+            "{}: no greeting within {}s",
+            self.server(),
+            self.settings.timeout.as_secs() * 2
+        );
+        if self.settings.security != Security::Tls {
+            why.push_str(
+                "; a server that expects TLS from the start (usually on port 465) says nothing \
+                 until the client starts TLS: if so, set [smtp] security = \"tls\"",
+            );
+        }
+        why
     }
 
     /// EHLO (for PIPELINING) and AUTH on an open connection.
@@ -160,20 +188,7 @@ impl Connector {
             let mechanisms = [Mechanism::Plain, Mechanism::Login];
             match tokio::time::timeout(timeout, conn.auth(&mechanisms, credentials)).await {
                 Err(_) => return Err(ConnectError::Transient(format!("{server}: AUTH timed out"))),
-                Ok(Err(e)) if e.is_transient() => {
-                    return Err(ConnectError::Transient(format!(
-                        "{server}: AUTH: {}",
-                        reply_text(&e)
-                    )));
-                }
-                Ok(Err(e)) => {
-                    return Err(ConnectError::Fatal(format!(
-                        "{server}: authentication as {} failed: {}; check [smtp] username and the \
-                         CAMPAIGN_SMTP_PASSWORD environment variable (or .env)",
-                        self.settings.username.as_deref().unwrap_or_default(),
-                        describe(&e)
-                    )));
-                }
+                Ok(Err(e)) => return Err(self.auth_failed(&e)),
                 Ok(Ok(_)) => {}
             }
         }
@@ -211,6 +226,9 @@ impl Connector {
     /// Classifies a failure to connect, STARTTLS or greet.
     fn connect_error(&self, step: &str, e: &lettre::transport::smtp::Error) -> Opening {
         let server = self.server();
+        if let Some(limit) = too_long(e) {
+            return Opening::Failed(self.reply_too_long(step, limit));
+        }
         if let Some(failure) = tls::failure(e, &self.settings.host) {
             return Opening::Tls(failure);
         }
@@ -231,6 +249,28 @@ impl Connector {
             "{server}: {step} failed: {}",
             describe(e)
         )))
+    }
+
+    /// What a failed AUTH means: a refusal is fatal (the password will not change by retrying).
+    fn auth_failed(&self, e: &lettre::transport::smtp::Error) -> ConnectError {
+        if let Some(limit) = too_long(e) {
+            return self.reply_too_long("AUTH", limit);
+        }
+        if e.is_transient() {
+            return ConnectError::Transient(format!("{}: AUTH: {}", self.server(), reply_text(e)));
+        }
+        ConnectError::Fatal(format!(
+            "{}: authentication as {} failed: {}; check [smtp] username and the \
+             CAMPAIGN_SMTP_PASSWORD environment variable (or .env)",
+            self.server(),
+            self.settings.username.as_deref().unwrap_or_default(),
+            describe(e)
+        ))
+    }
+
+    /// A reply over the limits of [`super::stream`] while opening the session.
+    fn reply_too_long(&self, step: &str, limit: super::stream::ReplyTooLong) -> ConnectError {
+        greeting::over_limit(&self.server(), &format!("{step} reply"), limit, None)
     }
 }
 

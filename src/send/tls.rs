@@ -17,10 +17,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
+use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
+use super::stream::Capped;
 use crate::campaign::SmtpSettings;
 
 /// The TLS side of a [`super::smtp::Connector`].
@@ -98,7 +99,7 @@ impl Tls {
     }
 
     /// Ok when the server presented one of `ca_file`'s certificates.
-    pub fn check_pin(&self, conn: &AsyncSmtpConnection) -> Result<(), String> {
+    pub fn check_pin(&self, conn: &Capped) -> Result<(), String> {
         let presented = conn
             .peer_certificate()
             .map_err(|e| format!("cannot read the server's certificate: {e}"))?;
