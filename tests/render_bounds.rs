@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::fixture::{Fixture, Run, emls, files_with};
@@ -35,68 +35,13 @@ fn watched(
     limit: Duration,
     max_mib: u64,
 ) -> Watched {
-    let out_path = fx.root().join("stdout.txt");
-    let err_path = fx.root().join("stderr.txt");
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_campaign"));
-    cmd.arg(command)
-        .arg(fx.dir())
-        .args(extra)
-        .current_dir(fx.root())
-        .env_remove("CAMPAIGN_TEMPLATES")
-        .env_remove("CAMPAIGN_DKIM_KEY")
-        .env_remove("CAMPAIGN_SMTP_PASSWORD")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::fs::File::create(&err_path).unwrap());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let started = Instant::now();
-    let mut child = cmd.spawn().expect("run the campaign binary");
-    let status_file = format!("/proc/{}/status", child.id());
-    let mut peak_mib = 0;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if let Some(kib) = std::fs::read_to_string(&status_file)
-            .ok()
-            .and_then(|s| vm_hwm_kib(&s))
-        {
-            peak_mib = peak_mib.max(kib / 1024);
-        }
-        if peak_mib > max_mib || started.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "killed `campaign {command}` after {:?} at {peak_mib} MiB (limits {limit:?}, \
-                 {max_mib} MiB)\n--- stderr ---\n{}",
-                started.elapsed(),
-                std::fs::read_to_string(&err_path).unwrap_or_default()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap());
+    let (out, peak_kib) = fx
+        .spawn_command(command, extra, env)
+        .wait_measuring(limit, max_mib * 1024);
     Watched {
-        out: Run {
-            code,
-            signal: status.signal(),
-            stdout: std::fs::read_to_string(&out_path).unwrap(),
-            stderr: std::fs::read_to_string(&err_path).unwrap(),
-            elapsed: started.elapsed(),
-        },
-        peak_mib,
+        out,
+        peak_mib: peak_kib / 1024,
     }
-}
-
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// A run that must end within 60 s and 1 GiB.

@@ -17,21 +17,9 @@ use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
 /// A fatal error at connect must end the run at once, not after retries.
 const AT_ONCE: Duration = Duration::from_secs(5);
 
-/// Runs `running` to its end, polling the peak resident memory (`VmHWM`, in KiB) of the process.
-fn run_with_peak_memory(mut running: Running) -> (Run, u64) {
-    let status = format!("/proc/{}/status", running.pid());
-    let mut peak = 0;
-    while running.is_running() {
-        if let Ok(text) = std::fs::read_to_string(&status) {
-            let hwm = text
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
-            peak = peak.max(hwm.unwrap_or(0));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    (running.wait(), peak)
+/// Runs `running` to its end: the run and its peak resident memory in KiB.
+fn run_with_peak_memory(running: Running) -> (Run, u64) {
+    running.wait_measuring(support::campaign::RUN_TIMEOUT, u64::MAX)
 }
 
 /// A server on 127.0.0.1 that answers every connection with `bytes` and then closes it (or stops
@@ -88,7 +76,7 @@ fn assert_fatal_at_connect(fx: &Fixture, run: &Run, port: u16, words: &[&str]) {
 #[test]
 fn a_greeting_of_100_mb_without_a_line_end_is_fatal_and_not_buffered() {
     let port = raw_server(|| vec![vec![b'x'; 1 << 20]; 100]);
-    let fx = Fixture::new(&Spec::new(port));
+    let fx = Fixture::from_spec(&Spec::new(port));
     let (run, peak_kib) = run_with_peak_memory(fx.spawn(&[], None));
     eprintln!("peak RSS {peak_kib} KiB");
     assert_fatal_at_connect(
@@ -117,11 +105,11 @@ fn an_ehlo_reply_of_10000_lines_is_fatal() {
         _ => Reply::Default,
     });
     for security in ["none", "starttls"] {
-        let fx = Fixture::new(&Spec {
+        let fx = Fixture::from_spec(&Spec {
             security,
             ..Spec::new(server.port)
         });
-        let run = fx.run(&[], None);
+        let run = fx.send(&[], None);
         let words = [
             "the server's EHLO reply is not an SMTP reply",
             "more than 100 lines",
@@ -145,7 +133,7 @@ fn a_huge_reply_to_the_final_dot_is_unknown_and_not_buffered() {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
+    let fx = Fixture::from_spec(&spec);
     let (run, peak_kib) = run_with_peak_memory(fx.spawn(&[], None));
     eprintln!("peak RSS {peak_kib} KiB");
     let rows = fx.rows();
@@ -170,8 +158,8 @@ fn an_over_long_reply_mid_transaction_is_retried_on_a_new_session() {
         concurrency: 1,
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let rows = fx.rows();
     let row = row_for(&rows, &spec.emails()[0]);
     assert_eq!((row.status.as_str(), row.attempts), ("sent", 2), "{row:?}");
@@ -190,8 +178,8 @@ fn greetings_that_are_not_smtp_replies_are_fatal_in_plain_words() {
             Stage::Connect => Reply::text(greeting),
             _ => Reply::Default,
         });
-        let fx = Fixture::new(&Spec::new(server.port));
-        let run = fx.run(&[], None);
+        let fx = Fixture::from_spec(&Spec::new(server.port));
+        let run = fx.send(&[], None);
         let quoted = format!("(\"{greeting}\")");
         assert_fatal_at_connect(
             &fx,
@@ -213,8 +201,8 @@ fn an_http_server_on_the_port_is_fatal_quoting_it() {
     let port = raw_server(|| {
         vec![b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec()]
     });
-    let fx = Fixture::new(&Spec::new(port));
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&Spec::new(port));
+    let run = fx.send(&[], None);
     assert_fatal_at_connect(
         &fx,
         &run,
@@ -235,8 +223,8 @@ fn a_quoted_greeting_is_escaped_and_truncated() {
         Stage::Connect => Reply::text(greeting.clone()),
         _ => Reply::Default,
     });
-    let fx = Fixture::new(&Spec::new(server.port));
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&Spec::new(server.port));
+    let run = fx.send(&[], None);
     assert_fatal_at_connect(&fx, &run, server.port, &["\\u{1b}[31myyy", "…"]);
     assert!(!run.stderr.contains('\u{1b}'), "{}", run.stderr);
     assert!(run.stderr.len() < 1000, "{}", run.stderr);
@@ -256,9 +244,9 @@ fn a_tls_server_with_security_none_or_starttls_says_to_use_tls() {
             ca_pem: Some(server.ca_pem()),
             ..Spec::new(server.port)
         };
-        let fx = Fixture::new(&spec);
+        let fx = Fixture::from_spec(&spec);
         let started = Instant::now();
-        let run = fx.run(&[], None);
+        let run = fx.send(&[], None);
         eprintln!("{}", run.stderr);
         run.expect(3);
         assert!(started.elapsed() < Duration::from_secs(20), "{run:?}");
@@ -296,8 +284,8 @@ fn an_idn_domain_goes_out_in_punycode_to_a_relay_without_smtputf8() {
         extra_rows: vec!["a@exämple.com,Anna"],
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let messages = server.wait_for(2, WAIT);
     let idn = messages
         .iter()
@@ -331,8 +319,8 @@ fn a_non_ascii_local_part_fails_alone_without_smtputf8() {
         extra_rows: vec!["zoë@example.com,Zoë"],
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    let run = fx.run(&[], None);
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
     run.expect(1);
     let rows = fx.rows();
     let row = row_for(&rows, "zoë@example.com");
@@ -353,8 +341,8 @@ fn a_non_ascii_address_goes_out_with_smtputf8_where_offered() {
         extra_rows: vec!["zoë@exämple.com,Zoë"],
         ..Spec::new(server.port)
     };
-    let fx = Fixture::new(&spec);
-    fx.run(&[], None).expect(0);
+    let fx = Fixture::from_spec(&spec);
+    fx.send(&[], None).expect(0);
     let received = server.wait_for(1, WAIT);
     assert_eq!(received[0].rcpt_tos, ["zoë@exämple.com"]);
 }

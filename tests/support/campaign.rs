@@ -216,9 +216,6 @@ impl Fixture {
     /// [`Fixture::spawn`] under a wrapper program: `wrapper[0] wrapper[1..] campaign run …`
     /// (e.g. `strace -o trace.txt`). An empty `wrapper` runs the binary itself.
     pub fn spawn_via(&self, wrapper: &[&str], args: &[&str], password: Option<&str>) -> Running {
-        let n = self.runs.fetch_add(1, Ordering::SeqCst);
-        let out = self.tmp.path().join(format!("out-{n}.txt"));
-        let err = self.tmp.path().join(format!("err-{n}.txt"));
         let bin = env!("CARGO_BIN_EXE_campaign");
         let mut cmd = match wrapper.split_first() {
             None => Command::new(bin),
@@ -231,17 +228,38 @@ impl Fixture {
         cmd.arg("run")
             .arg(&self.dir)
             .arg("--no-progress")
-            .args(args)
-            .current_dir(self.tmp.path())
+            .args(args);
+        let env: &[(&str, &str)] = match password {
+            Some(p) => &[("CAMPAIGN_SMTP_PASSWORD", p)],
+            None => &[],
+        };
+        self.start(cmd, env)
+    }
+
+    /// Starts `campaign <command> <dir> <args…>` with `env` set.
+    pub fn spawn_command(&self, command: &str, args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_campaign"));
+        cmd.arg(command).arg(&self.dir).args(args);
+        self.start(cmd, env)
+    }
+
+    /// Starts `cmd` from the tempdir, output to files, the caller's `CAMPAIGN_*` settings removed
+    /// and `env` set.
+    fn start(&self, mut cmd: Command, env: &[(&str, &str)]) -> Running {
+        let n = self.runs.fetch_add(1, Ordering::SeqCst);
+        let out = self.tmp.path().join(format!("out-{n}.txt"));
+        let err = self.tmp.path().join(format!("err-{n}.txt"));
+        cmd.current_dir(self.tmp.path())
             .env_remove("CAMPAIGN_TEMPLATES")
             .env_remove("CAMPAIGN_DKIM_KEY")
+            .env_remove("CAMPAIGN_SMTP_PASSWORD")
+            .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(fs::File::create(&out).unwrap())
             .stderr(fs::File::create(&err).unwrap());
-        match password {
-            Some(p) => cmd.env("CAMPAIGN_SMTP_PASSWORD", p),
-            None => cmd.env_remove("CAMPAIGN_SMTP_PASSWORD"),
-        };
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let started = Instant::now();
         let child = cmd.spawn().expect("run the campaign binary");
         Running {
@@ -422,6 +440,35 @@ impl Running {
             stderr: fs::read_to_string(&self.err).unwrap(),
             elapsed,
         }
+    }
+
+    /// [`Running::wait_within`], also polling the process's peak resident memory (`VmHWM`):
+    /// returns it in KiB with the run, and fails the test (after SIGKILLing the process) past
+    /// `max_kib`.
+    pub fn wait_measuring(mut self, limit: Duration, max_kib: u64) -> (Run, u64) {
+        let status = format!("/proc/{}/status", self.pid());
+        let mut peak = 0;
+        while self.is_running() && self.started.elapsed() < limit {
+            let hwm = fs::read_to_string(&status).ok().and_then(|text| {
+                let line = text.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+                line.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            });
+            peak = peak.max(hwm.unwrap_or(0));
+            if peak > max_kib {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "killed the binary at {peak} KiB (limit {max_kib} KiB)\n--- stderr ---\n{}",
+                    fs::read_to_string(&self.err).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (self.wait_within(limit), peak)
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix), then reap.
