@@ -5,9 +5,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use memchr::memmem;
-
 use super::images::{Image, Images};
+use crate::html::{Lexer, Token};
 
 /// The HTML for the message (local images as `cid:`), the images it embeds (each once), and the
 /// browser copy when asked for.
@@ -20,153 +19,49 @@ struct Src<'a> {
     value: &'a str,
 }
 
-/// The `src` value of every `<img>` tag, found by reading css-inline's output tag by tag: an
-/// attribute value is only ever read as the value of its own attribute, because css-inline writes
-/// `<`, `>` and `=` in values as they are (`alt="Logo src="`, `title="<img src=x>"`), and a name
-/// may even hold a quote (`a"b="c"`), so each tag is read attribute by attribute. Comments
-/// (Outlook reads its `<!--[if mso]>` blocks) and the raw text of `<noscript>` and the like are the
-/// template's own markup and are read the same way, with any kind of quotes; `<style>` and
-/// `<script>` are skipped.
+/// The `src` value of every `<img>` tag, found with the one HTML lexer ([`crate::html`]), which
+/// reads each tag attribute by attribute: css-inline writes `<`, `>` and `=` in values as they are
+/// (`alt="Logo src="`, `title="<img src=x>"`), and a name may even hold a quote (`a"b="c"`), so an
+/// attribute value is only ever read as the value of its own attribute. Comments (Outlook reads its
+/// `<!--[if mso]>` blocks) and the raw text of `<noscript>` and the like are the template's own
+/// markup and are read again as markup; `<style>` and `<script>` are not.
 fn img_sources(html: &str) -> Vec<Src<'_>> {
     let mut found = Vec::new();
-    scan(html, 0, html.len(), &mut found);
+    scan(html, Lexer::new(html), &mut found);
     found
 }
 
-/// Elements whose content css-inline writes as it is: skipped (CSS, script) or read as markup.
-const RAW_TEXT: &[(&str, bool)] = &[
-    ("style", false),
-    ("script", false),
-    ("noscript", true),
-    ("xmp", true),
-    ("iframe", true),
-    ("noembed", true),
-    ("noframes", true),
-];
+/// Raw-text elements whose content css-inline writes as it is and a mail client may show as
+/// markup.
+const MARKUP_INSIDE: &[&str] = &["noscript", "xmp", "iframe", "noembed", "noframes"];
 
-/// Reads the tags in `html[pos..end]`, adding `<img>` sources to `found`.
-fn scan<'a>(html: &'a str, mut pos: usize, end: usize, found: &mut Vec<Src<'a>>) {
-    let bytes = &html.as_bytes()[..end];
-    while let Some(i) = memchr::memchr(b'<', &bytes[pos..]) {
-        let lt = pos + i;
-        let rest = &bytes[lt..];
-        if rest.starts_with(b"<!--") {
-            let close = memmem::find(&rest[4..], b"-->").map_or(end, |j| lt + 4 + j);
-            scan(html, lt + 4, close, found);
-            pos = (close + 3).min(end);
-            continue;
-        }
-        let closing = rest.get(1) == Some(&b'/');
-        let name_start = lt + 1 + usize::from(closing);
-        if !bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
-            pos = lt + 1; // `<!DOCTYPE …>`, `<?…>`, or a `<` that opens nothing
-            continue;
-        }
-        let (name, tag_end) = read_tag(html, name_start, end, !closing, found);
-        pos = tag_end;
-        if closing {
-            continue;
-        }
-        let raw = RAW_TEXT.iter().find(|(n, _)| n.eq_ignore_ascii_case(name));
-        if let Some(&(name, markup)) = raw {
-            let close = closing_tag(bytes, pos, name).unwrap_or(end);
-            if markup {
-                scan(html, pos, close, found);
+/// Adds the `<img>` sources among `tokens` (of `html`) to `found`.
+fn scan<'a>(html: &'a str, tokens: Lexer<'a>, found: &mut Vec<Src<'a>>) {
+    let mut markup_inside = false;
+    for token in tokens {
+        match token {
+            Token::Comment { body, at } => {
+                scan(html, Lexer::within(html, at, at + body.len()), found)
             }
-            pos = close;
-        }
-    }
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0C' | b'\r')
-}
-
-/// Reads the tag whose name starts at `at` up to its `>`: the name and the position after the tag.
-/// A start tag's `src`, when the tag is an `<img>`, goes to `found` (the first `src`, as parsers
-/// keep the first of duplicate attributes).
-fn read_tag<'a>(
-    html: &'a str,
-    at: usize,
-    end: usize,
-    start_tag: bool,
-    found: &mut Vec<Src<'a>>,
-) -> (&'a str, usize) {
-    let bytes = &html.as_bytes()[..end];
-    let mut pos = at;
-    while pos < end && !is_space(bytes[pos]) && !matches!(bytes[pos], b'/' | b'>') {
-        pos += 1;
-    }
-    let name = &html[at..pos];
-    let mut wanted = start_tag && name.eq_ignore_ascii_case("img");
-    loop {
-        while pos < end && (is_space(bytes[pos]) || bytes[pos] == b'/') {
-            pos += 1;
-        }
-        if pos >= end {
-            return (name, end);
-        }
-        if bytes[pos] == b'>' {
-            return (name, pos + 1);
-        }
-        let attribute_start = pos;
-        pos += 1; // a leading `=` belongs to the name
-        while pos < end && !is_space(bytes[pos]) && !matches!(bytes[pos], b'/' | b'>' | b'=') {
-            pos += 1;
-        }
-        let attribute = &html[attribute_start..pos];
-        while pos < end && is_space(bytes[pos]) {
-            pos += 1;
-        }
-        if pos >= end || bytes[pos] != b'=' {
-            continue;
-        }
-        pos += 1;
-        while pos < end && is_space(bytes[pos]) {
-            pos += 1;
-        }
-        let (start, value_end, next) = match bytes.get(pos) {
-            Some(&quote @ (b'"' | b'\'')) => {
-                let start = pos + 1;
-                let value_end = memchr::memchr(quote, &bytes[start..]).map_or(end, |i| start + i);
-                (start, value_end, (value_end + 1).min(end))
+            Token::Raw { text, at } if markup_inside => {
+                scan(html, Lexer::within(html, at, at + text.len()), found);
             }
-            _ => {
-                let start = pos;
-                while pos < end && !is_space(bytes[pos]) && bytes[pos] != b'>' {
-                    pos += 1;
+            Token::Start(tag) => {
+                markup_inside = MARKUP_INSIDE.iter().any(|name| tag.is(name));
+                // The first `src`, as parsers keep the first of duplicate attributes.
+                let src = tag
+                    .attributes()
+                    .find(|a| a.name.eq_ignore_ascii_case("src"));
+                if let Some(src) = src.filter(|_| tag.is("img")) {
+                    found.push(Src {
+                        start: src.at,
+                        end: src.at + src.value.len(),
+                        value: src.value,
+                    });
                 }
-                (start, pos, pos)
             }
-        };
-        if wanted && attribute.eq_ignore_ascii_case("src") {
-            found.push(Src {
-                start,
-                end: value_end,
-                value: &html[start..value_end],
-            });
-            wanted = false;
+            _ => {}
         }
-        pos = next;
-    }
-}
-
-/// Where `</name` followed by a space, `/` or `>` starts (ignoring case), from `from` on.
-fn closing_tag(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
-    let mut at = from;
-    loop {
-        let lt = at + memmem::find(&bytes[at..], b"</")?;
-        let after = lt + 2 + name.len();
-        if bytes
-            .get(lt + 2..after)
-            .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
-            && bytes
-                .get(after)
-                .is_none_or(|&b| is_space(b) || b == b'/' || b == b'>')
-        {
-            return Some(lt);
-        }
-        at = lt + 2;
     }
 }
 
