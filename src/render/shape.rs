@@ -15,6 +15,8 @@
 
 use std::borrow::Cow;
 
+use crate::html::entities::{self, Reference};
+
 /// Opens a slot number in a shape; U+E002/U+E003 are private-use characters, and a page that
 /// contains either, or a character reference to either, is never split.
 pub const SLOT_OPEN: char = '\u{E002}';
@@ -390,65 +392,16 @@ fn escape_into(out: &mut String, c: char, attribute: bool) {
     }
 }
 
-/// Decodes the character reference at the start of `text` (`&name;`, `&#N;`, `&#xH;`): the
-/// character and the bytes it used. Only references ending in `;` and characters the parser passes
-/// through unchanged.
+/// Decodes the character reference at the start of `text` (see [`entities`]): the character and
+/// the bytes it used, only for characters the parser passes through unchanged.
 fn reference(text: &str) -> Option<(char, usize)> {
-    let end = text[1..].find(';')? + 1;
-    if end > 12 {
-        return None;
-    }
-    let name = &text[1..end];
-    let c = match name.strip_prefix('#') {
-        Some(num) => {
-            let code = match num.strip_prefix(['x', 'X']) {
-                Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                    u32::from_str_radix(hex, 16).ok()?
-                }
-                None if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => {
-                    num.parse().ok()?
-                }
-                _ => return None,
-            };
-            if !passes_through(code) {
-                return None;
-            }
-            char::from_u32(code)?
-        }
-        None => match name {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            "nbsp" => '\u{a0}',
-            "copy" => '©',
-            "reg" => '®',
-            "trade" => '™',
-            "mdash" => '—',
-            "ndash" => '–',
-            "hellip" => '…',
-            "middot" => '·',
-            "bull" => '•',
-            "lsquo" => '‘',
-            "rsquo" => '’',
-            "ldquo" => '“',
-            "rdquo" => '”',
-            "euro" => '€',
-            _ => return None,
-        },
+    let (found, used) = entities::reference(text)?;
+    let c = match found {
+        Reference::Named(c) => c,
+        Reference::Numeric(code) if entities::passes_through(code) => char::from_u32(code)?,
+        Reference::Numeric(_) => return None,
     };
-    Some((c, end + 1))
-}
-
-/// Whether the parser turns the reference `&#code;` into that very character: not NUL, a control,
-/// a surrogate, a noncharacter (all replaced or flagged), nor one of our slot markers or a BOM.
-fn passes_through(code: u32) -> bool {
-    let noncharacter = (0xFDD0..0xFDF0).contains(&code) || code & 0xFFFE == 0xFFFE;
-    let excluded = matches!(code, 0xE002 | 0xE003 | 0xFEFF) || (0xD800..0xE000).contains(&code);
-    ((0x20..0x7F).contains(&code) || (0xA0..=0x10FFFF).contains(&code))
-        && !noncharacter
-        && !excluded
+    Some((c, used))
 }
 
 #[cfg(test)]
