@@ -11,6 +11,24 @@
 //! * [`transfer`]: the parts' transfer encoding decodes back to the text, lines within limits;
 //! * [`shape`]: the page shape cache gives css-inline's own bytes on generated pages.
 
+/// The config of a suite: `cases` cases, failures saved to (and replayed from)
+/// `proptest-regressions/<file>` in the package (proptest's default place needs a `lib.rs` beside
+/// the test, which an integration test does not have).
+macro_rules! config {
+    ($cases:expr, $file:literal) => {
+        proptest::prelude::ProptestConfig {
+            failure_persistence: Some(Box::new(
+                proptest::test_runner::FileFailurePersistence::Direct(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/proptest-regressions/",
+                    $file
+                )),
+            )),
+            ..proptest::prelude::ProptestConfig::with_cases($cases)
+        }
+    };
+}
+
 #[path = "properties/config.rs"]
 mod config;
 #[path = "properties/recipients.rs"]

@@ -107,7 +107,7 @@ fn position(error: &str, path: &str) -> Option<(usize, usize)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config!(CASES, "config.txt"))]
 
     #[test]
     fn any_toml_ish_text_loads_or_is_refused_naming_the_file_and_place(text in file()) {

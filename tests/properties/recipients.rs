@@ -229,7 +229,7 @@ fn outcome(row: &Row) -> String {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config!(CASES, "recipients.txt"))]
 
     /// Any bytes: no panic, and an error names the file and a line.
     #[test]
@@ -297,5 +297,28 @@ proptest! {
         let e = read(&path).expect_err(&text);
         let want = format!("line {start}: a quoted field starts here");
         prop_assert!(e.contains(&want), "{e}\n{text:?}");
+    }
+}
+
+/// Found by the property above: the csv crate gives a record after blank lines the position just
+/// past the previous row's line end, so rows after a blank CRLF line, or after two blank LF lines,
+/// were reported a line or more too early.
+#[test]
+fn rows_after_blank_lines_keep_their_line_numbers() {
+    for (text, want) in [
+        ("email\r\na@x.example\r\n\r\nb@x.example\r\n", [2, 4]),
+        ("email\na@x.example\n\n\nb@x.example\n", [2, 5]),
+        ("email\r\n\r\n\r\na@x.example\r\n\r\n\r\n\r\nb@x.example", [4, 8]),
+    ] {
+        let (_dir, path) = write(text.as_bytes());
+        let lines: Vec<u64> = read(&path)
+            .unwrap()
+            .iter()
+            .map(|row| match row {
+                Row::Recipient(r) => r.line,
+                Row::Skipped(s) => s.line,
+            })
+            .collect();
+        assert_eq!(lines, want, "{text:?}");
     }
 }

@@ -181,7 +181,7 @@ fn logish_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config!(CASES, "result_log.txt"))]
 
     /// Any bytes: a history (and a log that then opens clean) or an error naming lines.
     #[test]

@@ -182,7 +182,7 @@ fn recipient_values() -> impl Strategy<Value = Vec<String>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config!(CASES, "shape.txt"))]
 
     #[test]
     fn generated_pages_inline_to_css_inlines_own_bytes(

@@ -43,7 +43,7 @@ fn text() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(CASES))]
+    #![proptest_config(config!(CASES, "transfer.txt"))]
 
     #[test]
     fn any_text_decodes_back_with_every_line_in_bounds(text in text()) {
