@@ -5,7 +5,7 @@
 use campaign::campaign::Campaign;
 use proptest::prelude::*;
 
-const CASES: u32 = 512;
+const CASES: u32 = 2048;
 
 /// A value as TOML writes it, or almost: strings with escapes (some invalid), unterminated ones,
 /// numbers out of range, arrays, inline tables, dates, garbage.
@@ -136,7 +136,7 @@ fn a_toml_error_after_non_ascii_text_is_placed_by_characters() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("email.html"), "<p>Hi</p>").unwrap();
     let path = dir.path().join("campaign.toml");
-    // The `=` missing after `from` is the 9th character of line 2 (ä and ö are two bytes each).
+    // The `=` missing before `from`, the 6th character of line 2 (its 8th byte: ä and ö are two).
     std::fs::write(&path, "subject = \"Grüße\"\n\"äö\" from \"x@y\"\n").unwrap();
     let e = Campaign::load(dir.path()).unwrap_err().to_string();
     let at = format!("{}:2:6: ", path.display());

@@ -10,7 +10,7 @@ use campaign::journal::{History, Journal, Record, Status};
 use chrono::Utc;
 use proptest::prelude::*;
 
-const CASES: u32 = 48;
+const CASES: u32 = 256;
 const HEADER: &str = "email,status,attempts,code,message_id,detail,time\n";
 
 /// A row to write.
@@ -128,20 +128,26 @@ fn rank(status: Status) -> u8 {
     }
 }
 
-/// Checks that `history` is what `rows` say: each address's most telling status, and the
-/// Message-ID of its last `unknown` row.
-fn assert_history(history: &History, rows: &[Written]) -> Result<(), TestCaseError> {
+/// Checks that `history` is what the log's `rows` (as the csv crate reads them) say: each
+/// address's most telling status, and the Message-ID of its last `unknown` row.
+fn assert_history(history: &History, rows: &[Vec<String>]) -> Result<(), TestCaseError> {
+    let status = |row: &Vec<String>| match row[1].as_str() {
+        "sent" => Status::Sent,
+        "failed" => Status::Failed,
+        "skipped" => Status::Skipped,
+        _ => Status::Unknown,
+    };
     for row in rows {
-        let key = address_key(&row.email);
-        let same = || rows.iter().filter(|r| address_key(&r.email) == key);
-        let best = same().map(|r| r.status).max_by_key(|s| rank(*s));
-        prop_assert_eq!(history.status(&row.email), best, "{}", row.email);
+        let key = address_key(&row[0]);
+        let same = || rows.iter().filter(|r| address_key(&r[0]) == key);
+        let best = same().map(status).max_by_key(|s| rank(*s));
+        prop_assert_eq!(history.status(&row[0]), best, "{}", row[0]);
         let id = same()
-            .filter(|r| r.status == Status::Unknown)
+            .filter(|r| status(r) == Status::Unknown)
             .last()
-            .map(|r| r.message_id.clone())
+            .map(|r| r[4].clone())
             .filter(|id| !id.is_empty());
-        prop_assert_eq!(history.unknown_message_id(&row.email), id, "{}", row.email);
+        prop_assert_eq!(history.unknown_message_id(&row[0]), id, "{}", row[0]);
     }
     Ok(())
 }
@@ -208,7 +214,7 @@ proptest! {
             prop_assert!(chrono::DateTime::parse_from_rfc3339(&got[6]).is_ok(), "{}", got[6]);
         }
         let history = open_twice(&path).map_err(TestCaseError::fail)?;
-        assert_history(&history, &rows)?;
+        assert_history(&history, &read)?;
     }
 
     /// A log cut at any byte opens: its whole rows as they were, the torn one completed from its
@@ -239,6 +245,6 @@ proptest! {
             let details = [was[5].clone(), note.to_string(), format!("{} {note}", was[5])];
             prop_assert!(details.contains(&got[5]), "detail {:?}", got[5]);
         }
-        assert_history(&history, &rows[..read.len()])?;
+        assert_history(&history, &read)?;
     }
 }
