@@ -11,12 +11,16 @@
 //! * [`transfer`]: the parts' transfer encoding decodes back to the text, lines within limits;
 //! * [`shape`]: the page shape cache gives css-inline's own bytes on generated pages.
 
-/// The config of a suite: `cases` cases, failures saved to (and replayed from)
-/// `proptest-regressions/<file>` in the package (proptest's default place needs a `lib.rs` beside
-/// the test, which an integration test does not have).
+/// The config of a suite: `cases` cases (`PROPTEST_CASES` in the environment overrides it, for a
+/// longer hunt), failures saved to (and replayed from) `proptest-regressions/<file>` in the package
+/// (proptest's default place needs a `lib.rs` beside the test, which an integration test lacks).
 macro_rules! config {
     ($cases:expr, $file:literal) => {
         proptest::prelude::ProptestConfig {
+            cases: std::env::var("PROPTEST_CASES")
+                .ok()
+                .and_then(|cases| cases.parse().ok())
+                .unwrap_or($cases),
             failure_persistence: Some(Box::new(
                 proptest::test_runner::FileFailurePersistence::Direct(concat!(
                     env!("CARGO_MANIFEST_DIR"),

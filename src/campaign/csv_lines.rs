@@ -1,7 +1,8 @@
-//! Line numbers for the records of a CSV. The csv crate's own line count lags by one in CRLF files,
-//! and its byte position of a record after blank lines is just past the line end before them (the
-//! parser skips blank lines as part of reading the record), so the line breaks are noted here as the
-//! bytes stream past the parser. The recipients reader and its pre-pass both open the file through
+//! Line numbers for the records of a CSV. The csv crate's own line count lags by one in CRLF files
+//! and ignores a lone CR (which ends a row all the same: old Mac line ends, as Excel's "CSV
+//! (Macintosh)" writes), and its byte position of a record after blank lines is just past the line
+//! end before them (the parser skips blank lines as part of reading the record), so the line ends
+//! are noted here as the bytes stream past the parser: CR, LF and CRLF are one each. The recipients reader and its pre-pass both open the file through
 //! [`reader`], so both number rows the same way.
 
 use std::collections::VecDeque;
@@ -36,13 +37,13 @@ impl LineCounter {
         self.0.lock().unwrap().line_at(byte)
     }
 
-    /// The lines in the bytes read so far: every newline, plus a last line without one. Once the
+    /// The lines in the bytes read so far: every line end, plus a last line without one. Once the
     /// reader reached the end, the file's line count.
     pub(super) fn lines_read(&self) -> u64 {
         let lines = self.0.lock().unwrap();
-        let pending: u64 = lines.pending.iter().map(|run| run.newlines).sum();
-        let newlines = lines.counted + pending;
-        newlines + u64::from(lines.last_byte.is_some_and(|b| b != b'\n'))
+        let pending: u64 = lines.pending.iter().map(|run| run.ends).sum();
+        let ends = lines.counted + pending;
+        ends + u64::from(lines.last_byte.is_some_and(|b| !matches!(b, b'\r' | b'\n')))
     }
 }
 
@@ -54,49 +55,46 @@ struct Lines {
     offset: u64,
     /// Runs of CR and LF bytes not yet counted: a line end, or one followed by blank lines.
     pending: VecDeque<Break>,
-    /// Newlines before the last asked-for offset.
+    /// Line ends before the last asked-for offset.
     counted: u64,
     /// The last byte read, if any.
     last_byte: Option<u8>,
 }
 
-/// A run of CR and LF bytes starting at `start`, with `newlines` LFs in it.
+/// A run of CR and LF bytes starting at `start`, with `ends` line ends in it.
 #[derive(Debug)]
 struct Break {
     start: u64,
-    newlines: u64,
+    ends: u64,
 }
 
 impl Lines {
     /// The 1-based line of the record whose position is `byte`. Offsets must not go backwards. The
     /// position of a record is within the line end before it (just past its CR in a CRLF file,
     /// before any blank lines the parser skipped), so the record's first character is the first
-    /// one after the run of line breaks that `byte` is in, and every newline of that run counts.
+    /// one after the run of line breaks that `byte` is in, and every line end of that run counts.
     fn line_at(&mut self, byte: u64) -> u64 {
         while let Some(run) = self.pending.front().filter(|run| run.start <= byte) {
-            self.counted += run.newlines;
+            self.counted += run.ends;
             self.pending.pop_front();
         }
         self.counted + 1
     }
 
-    /// Notes the line breaks in `bytes`, which follow those read so far.
+    /// Notes the line ends in `bytes`, which follow those read so far: each CR, and each LF but
+    /// the one of a CRLF.
     fn note(&mut self, bytes: &[u8]) {
         let start = self.offset;
-        // The offset of the last CR or LF, when it ends what was read so far.
-        let mut previous = self
-            .last_byte
-            .filter(|b| matches!(b, b'\r' | b'\n'))
-            .map(|_| start - 1);
-        for i in memchr::memchr2_iter(b'\r', b'\n', bytes) {
-            let at = start + i as u64;
-            if previous.is_none_or(|p| p + 1 != at) || self.pending.is_empty() {
-                self.pending.push_back(Break { start: at, newlines: 0 });
+        let breaks = memchr::memchr2_iter(b'\r', b'\n', bytes);
+        for (i, at) in breaks.map(|i| (i, start + i as u64)) {
+            let before = if i == 0 { self.last_byte } else { Some(bytes[i - 1]) };
+            let in_run = at > 0 && matches!(before, Some(b'\r' | b'\n'));
+            if !in_run || self.pending.is_empty() {
+                self.pending.push_back(Break { start: at, ends: 0 });
             }
-            if bytes[i] == b'\n' {
-                self.pending.back_mut().expect("pushed above").newlines += 1;
+            if bytes[i] == b'\r' || before != Some(b'\r') {
+                self.pending.back_mut().expect("pushed above").ends += 1;
             }
-            previous = Some(at);
         }
         self.offset += bytes.len() as u64;
         if let Some(&last) = bytes.last() {
@@ -105,7 +103,7 @@ impl Lines {
     }
 }
 
-/// A reader that notes where the newlines are as the csv parser pulls bytes through it.
+/// A reader that notes where the line ends are as the csv parser pulls bytes through it.
 pub(super) struct LineCounting<R> {
     inner: R,
     lines: Arc<Mutex<Lines>>,

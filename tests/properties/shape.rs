@@ -7,7 +7,7 @@
 use campaign::render::inline::Inliner;
 use proptest::prelude::*;
 
-const CASES: u32 = 160;
+const CASES: u32 = 2000;
 /// Holes in a page template, filled with each recipient's values.
 const HOLES: usize = 3;
 
@@ -40,7 +40,9 @@ const PIECES: &[&str] = &[
     "&#9;", "&#10;", "&#13;", "&#12;", "&#160;", "&#0;", "&#x80;", "&#xD800;", "&#128512;",
     "&copy;", "&unknown;", "-->", "<!--", "&#38;", "<b>", "</p>", "</td>", "<tr>", "<td>",
     "<table>", "<li>", "<img src=x.png>", "color: red", "a{b}", "O&#x27;Brien",
-    "https:&#x2F;&#x2F;x.example", "&lt;b&gt;",
+    "https:&#x2F;&#x2F;x.example", "&lt;b&gt;", "</br>", "<p/>", "<?x ?>", "<![CDATA[x]]>",
+    "</ p>", "<a/b>", "<!DOCTYPE html>", "<style>p{color:red}</style>", "<html lang=de>",
+    "<body title=x>", "<head>", "</table>", "<col>", "<caption>",
 ];
 
 const TAGS: &[&str] = &[
