@@ -242,9 +242,31 @@ proptest! {
             prop_assert!(got[3] == was[3] || got[3].is_empty(), "code {:?}", got[3]);
             prop_assert!(got[4] == was[4] || got[4].is_empty(), "message_id {:?}", got[4]);
             let note = "(row completed after a torn write)";
-            let details = [was[5].clone(), note.to_string(), format!("{} {note}", was[5])];
+            // The completed row is written as every row is: white space runs made one space.
+            let details = [was[5].clone(), note.to_string(), one_line(&format!("{} {note}", was[5]))];
             prop_assert!(details.contains(&got[5]), "detail {:?}", got[5]);
         }
         assert_history(&history, &read)?;
     }
+}
+
+/// Found by the any-bytes property: a torn last row with a whole status but no email (`,sent,`)
+/// was completed into a row the reader itself refuses, and opening the log panicked on it. Such
+/// a row says too little to honour: it is cut.
+#[test]
+fn a_torn_row_without_an_email_is_cut_not_a_panic() {
+    for torn in [",sent,", ",unknown,1,250", " ,failed,2,"] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("results.csv");
+        std::fs::write(&path, format!("{HEADER}{torn}")).unwrap();
+        let history = open_twice(&path).unwrap();
+        assert!(history.is_empty(), "{torn:?}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), HEADER, "{torn:?}");
+    }
+    // A skipped row may have no email (an empty address in the CSV): it is still completed.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    std::fs::write(&path, format!("{HEADER},skipped,0,,,empty address,")).unwrap();
+    open_twice(&path).unwrap();
+    assert_eq!(parsed(&path)[0][..6], ["", "skipped", "0", "", "", "empty address (row completed after a torn write)"]);
 }
