@@ -69,7 +69,13 @@ fn written() -> impl Strategy<Value = Written> {
 fn write_log(rows: &[Written]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.csv");
-    let (journal, _) = Journal::open(&path, Utc::now(), 1).unwrap();
+    write_more(&path, rows);
+    (dir, path)
+}
+
+/// Opens the log at `path` as a run does and appends `rows`.
+fn write_more(path: &Path, rows: &[Written]) {
+    let (journal, _) = Journal::open(path, Utc::now(), 1).unwrap();
     for row in rows {
         let record = Record {
             email: &row.email,
@@ -82,7 +88,6 @@ fn write_log(rows: &[Written]) -> (tempfile::TempDir, PathBuf) {
         journal.append(&record, None).unwrap();
     }
     journal.close().unwrap();
-    (dir, path)
 }
 
 /// The log's rows as the csv crate reads them.
@@ -247,6 +252,13 @@ proptest! {
             prop_assert!(details.contains(&got[5]), "detail {:?}", got[5]);
         }
         assert_history(&history, &read)?;
+        // The next run's rows go on lines of their own after the repaired end.
+        let next = Written { email: "next@x.example".into(), ..rows[0].clone() };
+        write_more(&path, std::slice::from_ref(&next));
+        let after = parsed(&path);
+        prop_assert_eq!(&after[..read.len()], &read[..]);
+        prop_assert_eq!(after.len(), read.len() + 1);
+        prop_assert_eq!(&after[read.len()][..6], &fields(&next)[..]);
     }
 }
 
