@@ -87,7 +87,11 @@ impl Lines {
         let start = self.offset;
         let breaks = memchr::memchr2_iter(b'\r', b'\n', bytes);
         for (i, at) in breaks.map(|i| (i, start + i as u64)) {
-            let before = if i == 0 { self.last_byte } else { Some(bytes[i - 1]) };
+            let before = if i == 0 {
+                self.last_byte
+            } else {
+                Some(bytes[i - 1])
+            };
             let in_run = at > 0 && matches!(before, Some(b'\r' | b'\n'));
             if !in_run || self.pending.is_empty() {
                 self.pending.push_back(Break { start: at, ends: 0 });

@@ -248,7 +248,10 @@ fn toml_error(path: &Path, source: &str, e: &toml::de::Error) -> crate::error::E
         Some(span) => {
             let before = &source[..span.start.min(source.len())];
             let line = before.matches('\n').count() + 1;
-            let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+            let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                .chars()
+                .count()
+                + 1;
             (line, column)
         }
         None => (1, 1),

@@ -59,11 +59,39 @@ fn value() -> impl Strategy<Value = String> {
 
 fn key() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "subject", "from", "reply_to", "html", "text", "recipients", "templates", "attachments",
-        "suppress", "subjet", "host", "port", "security", "timeout", "data_timeout", "username",
-        "rate", "concurrency", "retries", "daily_limit", "throttle_pause", "url", "mailto",
-        "domain", "selector", "algorithm", "\"X-Tag\"", "\"Bad:Name\"", "\"From\"", "a.b",
-        "\"ké\"", "é", "1",
+        "subject",
+        "from",
+        "reply_to",
+        "html",
+        "text",
+        "recipients",
+        "templates",
+        "attachments",
+        "suppress",
+        "subjet",
+        "host",
+        "port",
+        "security",
+        "timeout",
+        "data_timeout",
+        "username",
+        "rate",
+        "concurrency",
+        "retries",
+        "daily_limit",
+        "throttle_pause",
+        "url",
+        "mailto",
+        "domain",
+        "selector",
+        "algorithm",
+        "\"X-Tag\"",
+        "\"Bad:Name\"",
+        "\"From\"",
+        "a.b",
+        "\"ké\"",
+        "é",
+        "1",
     ])
     .prop_map(str::to_string)
 }
@@ -84,8 +112,12 @@ fn line() -> impl Strategy<Value = String> {
 /// A file: most start with a valid subject and From, so later lines reach the checks after
 /// parsing; lines end in LF or CRLF.
 fn file() -> impl Strategy<Value = String> {
-    (any::<bool>(), prop::collection::vec(line(), 0..10), any::<bool>()).prop_map(
-        |(base, lines, crlf)| {
+    (
+        any::<bool>(),
+        prop::collection::vec(line(), 0..10),
+        any::<bool>(),
+    )
+        .prop_map(|(base, lines, crlf)| {
             let mut all = Vec::new();
             if base {
                 all.push("subject = \"Hi {{ name }}\"".to_string());
@@ -93,8 +125,7 @@ fn file() -> impl Strategy<Value = String> {
             }
             all.extend(lines);
             all.join(if crlf { "\r\n" } else { "\n" })
-        },
-    )
+        })
 }
 
 /// `(line, column)` of a `campaign.toml:LINE:COLUMN: ` prefix after `path`, if the error has one.

@@ -8,7 +8,7 @@ use std::path::Path;
 use campaign::campaign::{RecipientList, Row, SkipReason};
 use proptest::prelude::*;
 
-const CASES: u32 = 256;
+const CASES: u32 = 512;
 
 /// Everything a run reads from the file at `path`: the pre-pass, then every row, or the first error.
 fn read(path: &Path) -> Result<Vec<Row>, String> {
@@ -18,7 +18,11 @@ fn read(path: &Path) -> Result<Vec<Row>, String> {
         .map_err(|e| e.to_string())?
         .collect::<Result<Vec<Row>, _>>()
         .map_err(|e| e.to_string())?;
-    assert_eq!(list.rows(), rows.len() as u64, "the pre-pass counts every row");
+    assert_eq!(
+        list.rows(),
+        rows.len() as u64,
+        "the pre-pass counts every row"
+    );
     let lines: Vec<u64> = rows.iter().map(line).collect();
     let in_order = lines.windows(2).all(|w| w[0] < w[1]);
     let in_file = lines.iter().all(|&l| (2..=list.lines()).contains(&l));
@@ -64,7 +68,11 @@ fn csvish_bytes() -> impl Strategy<Value = Vec<u8>> {
 #[derive(Debug, Clone)]
 enum Field {
     /// Address number `n` of a small pool, in some case, maybe padded with spaces.
-    Valid { n: u8, upper: bool, padded: bool },
+    Valid {
+        n: u8,
+        upper: bool,
+        padded: bool,
+    },
     Invalid(&'static str),
     Empty,
     /// Any text but `@` (so no line of it can look like a row): commas, quotes, line breaks.
@@ -76,8 +84,16 @@ impl Field {
         match self {
             Field::Valid { n, upper, padded } => {
                 let address = format!("user{n}@x.example");
-                let address = if *upper { address.to_uppercase() } else { address };
-                if *padded { format!(" {address} ") } else { address }
+                let address = if *upper {
+                    address.to_uppercase()
+                } else {
+                    address
+                };
+                if *padded {
+                    format!(" {address} ")
+                } else {
+                    address
+                }
             }
             Field::Invalid(text) => text.to_string(),
             Field::Empty => String::new(),
@@ -125,7 +141,10 @@ fn list() -> impl Strategy<Value = List> {
             columns.retain(|c| c != "Name");
         }
         let email = email_at.min(columns.len());
-        columns.insert(email, [" Email ", "email", "EMAIL"][email_at % 3].to_string());
+        columns.insert(
+            email,
+            [" Email ", "email", "EMAIL"][email_at % 3].to_string(),
+        );
         let n = columns.len();
         let row = prop_oneof![
             8 => prop::collection::vec(field(), n..=n),
@@ -175,7 +194,11 @@ impl List {
     fn file(&self) -> (String, Vec<u64>) {
         let end = self.end;
         let mut text = String::from(if self.bom { "\u{feff}" } else { "" });
-        let header: Vec<String> = self.columns.iter().map(|c| csv_field(c, self.quote_all)).collect();
+        let header: Vec<String> = self
+            .columns
+            .iter()
+            .map(|c| csv_field(c, self.quote_all))
+            .collect();
         text += &header.join(",");
         let mut line = 1;
         let mut lines = Vec::new();
@@ -210,12 +233,17 @@ impl List {
             .zip(lines)
             .map(|(row, &line)| {
                 if row.len() != n {
-                    let reason = SkipReason::MalformedRow { fields: row.len(), expected: n };
+                    let reason = SkipReason::MalformedRow {
+                        fields: row.len(),
+                        expected: n,
+                    };
                     return format!("{line} skipped {reason}");
                 }
                 match &row[self.email] {
                     Field::Empty => format!("{line} skipped empty address"),
-                    Field::Text(t) if t.trim().is_empty() => format!("{line} skipped empty address"),
+                    Field::Text(t) if t.trim().is_empty() => {
+                        format!("{line} skipped empty address")
+                    }
                     Field::Text(_) | Field::Invalid(_) => format!("{line} skipped invalid address"),
                     valid => {
                         let email = valid.value().trim().to_string();
@@ -325,7 +353,10 @@ fn rows_after_blank_lines_keep_their_line_numbers() {
     for (text, want) in [
         ("email\r\na@x.example\r\n\r\nb@x.example\r\n", [2, 4]),
         ("email\na@x.example\n\n\nb@x.example\n", [2, 5]),
-        ("email\r\n\r\n\r\na@x.example\r\n\r\n\r\n\r\nb@x.example", [4, 8]),
+        (
+            "email\r\n\r\n\r\na@x.example\r\n\r\n\r\n\r\nb@x.example",
+            [4, 8],
+        ),
     ] {
         let (_dir, path) = write(text.as_bytes());
         let lines: Vec<u64> = read(&path).unwrap().iter().map(line).collect();
@@ -341,13 +372,25 @@ fn rows_of_a_file_with_cr_line_ends_are_on_lines_of_their_own() {
     for (text, want, lines) in [
         ("email\ra@x.example\rb@x.example\r", vec![2, 3], 3),
         ("email\ra@x.example\r\rb@x.example", vec![2, 4], 4),
-        ("email,note\ra@x.example,\"1\r2\"\rb@x.example,3\r", vec![2, 4], 4),
-        ("email\r\na@x.example\rb@x.example\nc@x.example\r\n", vec![2, 3, 4], 4),
+        (
+            "email,note\ra@x.example,\"1\r2\"\rb@x.example,3\r",
+            vec![2, 4],
+            4,
+        ),
+        (
+            "email\r\na@x.example\rb@x.example\nc@x.example\r\n",
+            vec![2, 3, 4],
+            4,
+        ),
     ] {
         let (_dir, path) = write(text.as_bytes());
         let got: Vec<u64> = read(&path).unwrap().iter().map(line).collect();
         assert_eq!(got, want, "{text:?}");
-        assert_eq!(RecipientList::scan(&path).unwrap().lines(), lines, "{text:?}");
+        assert_eq!(
+            RecipientList::scan(&path).unwrap().lines(),
+            lines,
+            "{text:?}"
+        );
     }
 }
 

@@ -55,14 +55,16 @@ fn written() -> impl Strategy<Value = Written> {
         prop_oneof!["[a-z0-9.]{1,8}@x\\.example", Just(String::new())],
         "[a-zA-Z ,\"\r\n\t'é张😀=;]{0,24}",
     )
-        .prop_map(|(email, status, attempts, code, message_id, detail)| Written {
-            email,
-            status,
-            attempts,
-            code,
-            message_id,
-            detail,
-        })
+        .prop_map(
+            |(email, status, attempts, code, message_id, detail)| Written {
+                email,
+                status,
+                attempts,
+                code,
+                message_id,
+                detail,
+            },
+        )
 }
 
 /// The log the writer makes of `rows`, in a new folder.
@@ -94,7 +96,13 @@ fn write_more(path: &Path, rows: &[Written]) {
 fn parsed(path: &Path) -> Vec<Vec<String>> {
     let mut reader = csv::Reader::from_path(path).unwrap();
     assert_eq!(
-        reader.headers().unwrap().iter().collect::<Vec<_>>().join(",") + "\n",
+        reader
+            .headers()
+            .unwrap()
+            .iter()
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n",
         HEADER
     );
     reader
@@ -148,8 +156,7 @@ fn assert_history(history: &History, rows: &[Vec<String>]) -> Result<(), TestCas
         let best = same().map(status).max_by_key(|s| rank(*s));
         prop_assert_eq!(history.status(&row[0]), best, "{}", row[0]);
         let id = same()
-            .filter(|r| status(r) == Status::Unknown)
-            .last()
+            .rfind(|r| status(r) == Status::Unknown)
             .map(|r| r[4].clone())
             .filter(|id| !id.is_empty());
         prop_assert_eq!(history.unknown_message_id(&row[0]), id, "{}", row[0]);
@@ -166,7 +173,11 @@ fn open_twice(path: &Path) -> Result<History, String> {
     let (journal, _) = Journal::open(path, Utc::now(), 1)
         .map_err(|e| format!("a repaired log does not open again: {e}"))?;
     drop(journal);
-    assert_eq!(std::fs::read(path).unwrap(), repaired, "a second open changed the log");
+    assert_eq!(
+        std::fs::read(path).unwrap(),
+        repaired,
+        "a second open changed the log"
+    );
     Ok(history)
 }
 
@@ -185,7 +196,11 @@ fn logish_bytes() -> impl Strategy<Value = Vec<u8>> {
         any::<u8>().prop_map(|b| vec![b]),
     ];
     (any::<bool>(), prop::collection::vec(piece, 0..30)).prop_map(|(header, pieces)| {
-        let mut bytes = if header { HEADER.as_bytes().to_vec() } else { Vec::new() };
+        let mut bytes = if header {
+            HEADER.as_bytes().to_vec()
+        } else {
+            Vec::new()
+        };
         bytes.extend(pieces.concat());
         bytes
     })
@@ -280,5 +295,15 @@ fn a_torn_row_without_an_email_is_cut_not_a_panic() {
     let path = dir.path().join("results.csv");
     std::fs::write(&path, format!("{HEADER},skipped,0,,,empty address,")).unwrap();
     open_twice(&path).unwrap();
-    assert_eq!(parsed(&path)[0][..6], ["", "skipped", "0", "", "", "empty address (row completed after a torn write)"]);
+    assert_eq!(
+        parsed(&path)[0][..6],
+        [
+            "",
+            "skipped",
+            "0",
+            "",
+            "",
+            "empty address (row completed after a torn write)"
+        ]
+    );
 }

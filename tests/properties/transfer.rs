@@ -8,7 +8,7 @@ use lettre::message::Body;
 use lettre::message::header::ContentTransferEncoding;
 use proptest::prelude::*;
 
-const CASES: u32 = 1024;
+const CASES: u32 = 2048;
 
 /// Decodes a body the way a mail client does: a whole message parsed by mail-parser.
 fn decode(body: &Body) -> String {
@@ -23,8 +23,13 @@ fn decode(body: &Body) -> String {
     )
     .into_bytes();
     message.extend_from_slice(body.as_ref());
-    let parsed = mail_parser::MessageParser::default().parse(&message).unwrap();
-    parsed.body_text(0).map(|t| t.into_owned()).unwrap_or_default()
+    let parsed = mail_parser::MessageParser::default()
+        .parse(&message)
+        .unwrap();
+    parsed
+        .body_text(0)
+        .map(|t| t.into_owned())
+        .unwrap_or_default()
 }
 
 /// Text with what the encoder treats specially: long lines, `=`, white space at line ends, lone
