@@ -2,8 +2,9 @@
 //! and ignores a lone CR (which ends a row all the same: old Mac line ends, as Excel's "CSV
 //! (Macintosh)" writes), and its byte position of a record after blank lines is just past the line
 //! end before them (the parser skips blank lines as part of reading the record), so the line ends
-//! are noted here as the bytes stream past the parser: CR, LF and CRLF are one each. The recipients reader and its pre-pass both open the file through
-//! [`reader`], so both number rows the same way.
+//! are noted here as the bytes stream past the parser: CR, LF and CRLF are one each. The
+//! recipients reader and its pre-pass both open the file through [`reader`], so both number rows
+//! the same way.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -92,7 +93,7 @@ impl Lines {
             } else {
                 Some(bytes[i - 1])
             };
-            let in_run = at > 0 && matches!(before, Some(b'\r' | b'\n'));
+            let in_run = matches!(before, Some(b'\r' | b'\n'));
             if !in_run || self.pending.is_empty() {
                 self.pending.push_back(Break { start: at, ends: 0 });
             }
