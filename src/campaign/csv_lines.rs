@@ -1,6 +1,10 @@
-//! Line numbers for the records of a CSV. The csv crate's own line count lags by one in CRLF files,
-//! so the newlines are counted here as the bytes stream past the parser. The recipients reader and
-//! its pre-pass both open the file through [`reader`], so both number rows the same way.
+//! Line numbers for the records of a CSV. The csv crate's own line count lags by one in CRLF files
+//! and ignores a lone CR (which ends a row all the same: old Mac line ends, as Excel's "CSV
+//! (Macintosh)" writes), and its byte position of a record after blank lines is just past the line
+//! end before them (the parser skips blank lines as part of reading the record), so the line ends
+//! are noted here as the bytes stream past the parser: CR, LF and CRLF are one each. The
+//! recipients reader and its pre-pass both open the file through [`reader`], so both number rows
+//! the same way.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -34,42 +38,77 @@ impl LineCounter {
         self.0.lock().unwrap().line_at(byte)
     }
 
-    /// The lines in the bytes read so far: every newline, plus a last line without one. Once the
+    /// The lines in the bytes read so far: every line end, plus a last line without one. Once the
     /// reader reached the end, the file's line count.
     pub(super) fn lines_read(&self) -> u64 {
         let lines = self.0.lock().unwrap();
-        let newlines = lines.counted + lines.pending.len() as u64;
-        newlines + u64::from(lines.last_byte.is_some_and(|b| b != b'\n'))
+        let pending: u64 = lines.pending.iter().map(|run| run.ends).sum();
+        let ends = lines.counted + pending;
+        ends + u64::from(lines.last_byte.is_some_and(|b| !matches!(b, b'\r' | b'\n')))
     }
 }
 
-/// Newlines seen so far, keeping only those not yet behind the current record (a few kilobytes of
-/// read-ahead), never the whole file.
+/// The line breaks seen so far, keeping only those not yet behind the current record (a few
+/// kilobytes of read-ahead), never the whole file.
 #[derive(Debug, Default)]
 struct Lines {
     /// Bytes read so far.
     offset: u64,
-    /// Offsets of newlines not yet counted.
-    pending: VecDeque<u64>,
-    /// Newlines before the last asked-for offset.
+    /// Runs of CR and LF bytes not yet counted: a line end, or one followed by blank lines.
+    pending: VecDeque<Break>,
+    /// Line ends before the last asked-for offset.
     counted: u64,
     /// The last byte read, if any.
     last_byte: Option<u8>,
 }
 
+/// A run of CR and LF bytes starting at `start`, with `ends` line ends in it.
+#[derive(Debug)]
+struct Break {
+    start: u64,
+    ends: u64,
+}
+
 impl Lines {
-    /// The 1-based line of the record starting at `byte`. Offsets must not go backwards. A newline
-    /// exactly at `byte` is the tail of a CRLF terminator, so it is counted too.
+    /// The 1-based line of the record whose position is `byte`. Offsets must not go backwards. The
+    /// position of a record is within the line end before it (just past its CR in a CRLF file,
+    /// before any blank lines the parser skipped), so the record's first character is the first
+    /// one after the run of line breaks that `byte` is in, and every line end of that run counts.
     fn line_at(&mut self, byte: u64) -> u64 {
-        while self.pending.front().is_some_and(|&nl| nl <= byte) {
+        while let Some(run) = self.pending.front().filter(|run| run.start <= byte) {
+            self.counted += run.ends;
             self.pending.pop_front();
-            self.counted += 1;
         }
         self.counted + 1
     }
+
+    /// Notes the line ends in `bytes`, which follow those read so far: each CR, and each LF but
+    /// the one of a CRLF.
+    fn note(&mut self, bytes: &[u8]) {
+        let start = self.offset;
+        let breaks = memchr::memchr2_iter(b'\r', b'\n', bytes);
+        for (i, at) in breaks.map(|i| (i, start + i as u64)) {
+            let before = if i == 0 {
+                self.last_byte
+            } else {
+                Some(bytes[i - 1])
+            };
+            let in_run = matches!(before, Some(b'\r' | b'\n'));
+            if !in_run || self.pending.is_empty() {
+                self.pending.push_back(Break { start: at, ends: 0 });
+            }
+            if bytes[i] == b'\r' || before != Some(b'\r') {
+                self.pending.back_mut().expect("pushed above").ends += 1;
+            }
+        }
+        self.offset += bytes.len() as u64;
+        if let Some(&last) = bytes.last() {
+            self.last_byte = Some(last);
+        }
+    }
 }
 
-/// A reader that notes where the newlines are as the csv parser pulls bytes through it.
+/// A reader that notes where the line ends are as the csv parser pulls bytes through it.
 pub(super) struct LineCounting<R> {
     inner: R,
     lines: Arc<Mutex<Lines>>,
@@ -78,15 +117,7 @@ pub(super) struct LineCounting<R> {
 impl<R: std::io::Read> std::io::Read for LineCounting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let mut lines = self.lines.lock().unwrap();
-        let start = lines.offset;
-        for (i, _) in buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n') {
-            lines.pending.push_back(start + i as u64);
-        }
-        lines.offset += n as u64;
-        if n > 0 {
-            lines.last_byte = Some(buf[n - 1]);
-        }
+        self.lines.lock().unwrap().note(&buf[..n]);
         Ok(n)
     }
 }

@@ -244,13 +244,17 @@ fn check_headers(
         .collect()
 }
 
-/// `campaign.toml:LINE:COLUMN: message` from a TOML error's byte span.
+/// `campaign.toml:LINE:COLUMN: message` from a TOML error's byte span; the column counts
+/// characters, as an editor does.
 fn toml_error(path: &Path, source: &str, e: &toml::de::Error) -> crate::error::Error {
     let (line, column) = match e.span() {
         Some(span) => {
             let before = &source[..span.start.min(source.len())];
             let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+                .chars()
+                .count()
+                + 1;
             (line, column)
         }
         None => (1, 1),

@@ -299,7 +299,7 @@ fn split_tail(file: &mut File) -> std::io::Result<(u64, String)> {
 pub(super) enum Torn {
     /// A whole row that only lacks the newline.
     Whole(Vec<String>),
-    /// Email and status whole: the row completed from its whole fields.
+    /// Email and status whole: the row completed from its whole fields (a row that checks).
     Honoured(Vec<String>),
     /// Too little to honour.
     Unusable,
@@ -342,6 +342,10 @@ pub(super) fn torn(fragment: &str) -> Option<Torn> {
         fields[3].clear();
     }
     fields.push(super::write::now_rfc3339());
+    // A row that still does not check (no email for a `sent` row) says too little to honour.
+    if check(&csv::StringRecord::from(fields.clone())).is_err() {
+        return Some(Torn::Unusable);
+    }
     Some(Torn::Honoured(fields))
 }
 
