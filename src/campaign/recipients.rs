@@ -152,14 +152,14 @@ impl Columns {
         // The line where the field being looked at starts.
         let mut at = line;
         for field in record.iter() {
-            let breaks = field.bytes().filter(|&b| b == b'\n').count() as u64;
+            let lines = field_lines(field);
+            let breaks = lines.len() as u64 - 1;
             if breaks == 0 {
                 continue;
             }
             let mut rows = 0u64;
             let mut first = None;
-            for (k, text) in field.split('\n').enumerate().skip(1) {
-                let text = text.strip_suffix('\r').unwrap_or(text);
+            for (k, text) in lines.iter().enumerate().skip(1) {
                 if let Some(address) = self.row_shaped(text) {
                     rows += 1;
                     first.get_or_insert((at + k as u64, address));
@@ -173,7 +173,7 @@ impl Columns {
                 };
                 // Its last line (a break just before the closing quote or the end of the file
                 // ends no line of the field's own).
-                let last = at + breaks - u64::from(field.ends_with('\n'));
+                let last = at + breaks - u64::from(lines.last() == Some(&""));
                 return Some(invalid!(
                     "{}: line {at}: a quoted field starts here and runs to line {last}, taking in \
                      {} that {look} (line {first_line}: {address}{more}); a \
@@ -445,6 +445,29 @@ impl RecipientList {
         reader.first_lines = Some(Arc::clone(&self.first_lines));
         Ok(reader)
     }
+}
+
+/// The lines of a field, split where the file's lines end: at CRLF, a lone CR or a lone LF, each
+/// one line end (as `csv_lines` counts them).
+fn field_lines(field: &str) -> Vec<&str> {
+    let bytes = field.as_bytes();
+    let mut lines = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i < bytes.len() {
+        let end = match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => 2,
+            b'\r' | b'\n' => 1,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        lines.push(&field[start..i]);
+        i += end;
+        start = i;
+    }
+    lines.push(&field[start..]);
+    lines
 }
 
 #[cfg(test)]

@@ -394,12 +394,10 @@ fn rows_of_a_file_with_cr_line_ends_are_on_lines_of_their_own() {
     }
 }
 
-/// Found with the CR line ends above: a `"` left open in a file with CR line ends swallows the
-/// rows after it into one field, and the check for that (in `recipients.rs`) splits the field at
-/// LFs only, so the rows are lost without the error.
+/// Found with the CR line ends above: a `"` left open in a file with CR line ends swallowed the
+/// rows after it into one field, and the check for that split the field at LFs only, so the rows
+/// were lost without the error.
 #[test]
-#[ignore = "bug: recipients.rs (Columns::swallowed) looks for swallowed rows between LFs only; \
-            with CR line ends the rows are lost silently"]
 fn a_quote_that_swallows_rows_of_a_file_with_cr_line_ends_is_an_error() {
     let text = "email,name\ra@x.example,A\rb@x.example,\"B\rc@x.example,C\rd@x.example,D\r";
     let (_dir, path) = write(text.as_bytes());
