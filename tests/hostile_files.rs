@@ -237,37 +237,6 @@ fn data_chosen_image_paths_cannot_embed_secrets_in_a_send() {
 
 // ------------------------------------------------------------------- item 4 ---
 
-/// Every file under `root` with its bytes (symlinks as their target).
-fn snapshot(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            let name = path.file_name().unwrap().to_string_lossy();
-            if name.starts_with("out-") || name.starts_with("err-") {
-                continue; // the harness's record of each run's stdout and stderr
-            }
-            let meta = fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                stack.push(path);
-            } else if meta.file_type().is_symlink() {
-                files.push((
-                    path.clone(),
-                    fs::read_link(&path)
-                        .unwrap()
-                        .into_os_string()
-                        .into_encoded_bytes(),
-                ));
-            } else {
-                files.push((path.clone(), fs::read(&path).unwrap_or_default()));
-            }
-        }
-    }
-    files.sort();
-    files
-}
-
 #[test]
 fn an_out_folder_holding_the_campaigns_inputs_is_refused() {
     let fx = Fixture::from_spec(&Spec::new(1));
@@ -278,7 +247,7 @@ fn an_out_folder_holding_the_campaigns_inputs_is_refused() {
         "campaign.toml",
         &format!("attachments = [\"files/terms.pdf\"]\n{toml}"),
     );
-    let before = snapshot(fx.root());
+    let before = fx.snapshot();
     for out in [
         d.clone(),
         fx.root().to_path_buf(),
@@ -291,7 +260,7 @@ fn an_out_folder_holding_the_campaigns_inputs_is_refused() {
         run.expect(2);
         assert!(run.stderr.contains("--out"), "{}", run.stderr);
         assert_eq!(
-            snapshot(fx.root()),
+            fx.snapshot(),
             before,
             "nothing written or removed for --out {}",
             out.display()

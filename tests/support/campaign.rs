@@ -9,7 +9,7 @@
 //! ```text
 //! <tmp>/campaign/      campaign.toml, email.html, recipients.csv (and ca.pem, .env, results.csv)
 //! <tmp>/templates/     empty, so the ancestor search for a layouts folder stops here
-//! <tmp>/out-N.txt      stdout / stderr of the N-th run
+//! <tmp>/runs/         out-N.txt, err-N.txt: stdout / stderr of the N-th run (not in a snapshot)
 //! ```
 
 use std::collections::BTreeMap;
@@ -20,7 +20,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use super::fixture::{Fixture, Run};
+pub use super::fixture::{Fixture, RUNS, Run};
 use super::{CaptureServer, ScriptedServer, Transaction};
 
 /// The From address of every test campaign (and so the envelope sender).
@@ -247,8 +247,10 @@ impl Fixture {
     /// and `env` set.
     fn start(&self, mut cmd: Command, env: &[(&str, &str)]) -> Running {
         let n = self.runs.fetch_add(1, Ordering::SeqCst);
-        let out = self.tmp.path().join(format!("out-{n}.txt"));
-        let err = self.tmp.path().join(format!("err-{n}.txt"));
+        let runs = self.tmp.path().join(RUNS);
+        fs::create_dir_all(&runs).unwrap();
+        let out = runs.join(format!("out-{n}.txt"));
+        let err = runs.join(format!("err-{n}.txt"));
         cmd.current_dir(self.tmp.path())
             .env_remove("CAMPAIGN_TEMPLATES")
             .env_remove("CAMPAIGN_DKIM_KEY")

@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+/// The folder in the tempdir where spawned runs leave their stdout and stderr.
+pub const RUNS: &str = "runs";
+
 /// A campaign directory in a fresh tempdir.
 pub struct Fixture {
     pub(super) tmp: TempDir,
@@ -110,10 +113,12 @@ impl Fixture {
         out
     }
 
-    /// Every file under the tempdir (relative path → contents), to show that a run wrote nothing.
+    /// Every file under the tempdir (relative path → contents; a link → its target), to show
+    /// that a run wrote nothing. The harness's own record of each run ([`RUNS`]) is left out.
     pub fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
         let mut files = BTreeMap::new();
         walk(self.tmp.path(), self.tmp.path(), &mut files);
+        files.retain(|path, _| !path.starts_with(RUNS));
         files
     }
 }
