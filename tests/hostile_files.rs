@@ -308,6 +308,33 @@ fn a_second_dry_run_removes_only_what_the_first_wrote() {
     );
 }
 
+/// A link planted in `--out` under the name of a preview (or of the index, or the manifest) is
+/// replaced by the preview, never written through: the file it points at is untouched.
+#[test]
+fn a_link_in_out_named_like_a_preview_is_not_written_through() {
+    let fx = Fixture::from_spec(&Spec::new(1));
+    let out = fx.root().join("out");
+    fs::create_dir(&out).unwrap();
+    let victim = fx.root().join("victim.txt");
+    fs::write(&victim, "precious").unwrap();
+    for name in [
+        "000002-r000@example.com.eml",
+        "000002-r000@example.com.html",
+        ".campaign-preview-manifest.new",
+    ] {
+        symlink(&victim, out.join(name)).unwrap();
+    }
+    fx.send(&["--dry-run", "--out", out.to_str().unwrap()], None)
+        .expect(0);
+    assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+    let eml = out.join("000002-r000@example.com.eml");
+    assert!(
+        fs::symlink_metadata(&eml).unwrap().is_file(),
+        "a file of its own"
+    );
+    assert!(fs::read_to_string(eml).unwrap().contains("Subject:"));
+}
+
 #[test]
 fn an_old_preview_folder_without_a_manifest_loses_only_the_files_its_index_lists() {
     let fx = Fixture::from_spec(&Spec::new(1));

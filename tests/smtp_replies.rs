@@ -346,3 +346,43 @@ fn a_non_ascii_address_goes_out_with_smtputf8_where_offered() {
     let received = server.wait_for(1, WAIT);
     assert_eq!(received[0].rcpt_tos, ["zoë@exämple.com"]);
 }
+
+/// 7. The campaign's own From address at an IDN domain goes out in punycode too (MAIL FROM,
+///    From header, Message-ID), so a relay without SMTPUTF8 takes it.
+#[test]
+fn an_idn_from_domain_goes_out_in_punycode_to_a_relay_without_smtputf8() {
+    let server = relay_without_smtputf8();
+    let spec = Spec {
+        recipients: 1,
+        ..Spec::new(server.port)
+    };
+    let fx = Fixture::from_spec(&spec);
+    let toml = std::fs::read_to_string(fx.dir().join("campaign.toml")).unwrap();
+    let from_line = toml.lines().find(|l| l.starts_with("from = ")).unwrap();
+    fx.write(
+        "campaign.toml",
+        &toml.replace(from_line, "from = \"Acme News <news@exämple.com>\""),
+    );
+    fx.send(&[], None).expect(0);
+    let message = &server.wait_for(1, WAIT)[0];
+    let mail = server
+        .commands()
+        .into_iter()
+        .find(|(_, l)| l.starts_with("MAIL"))
+        .expect("a MAIL command");
+    assert!(mail.1.contains("<news@xn--exmple-cua.com>"), "{mail:?}");
+    let parsed = message.parsed();
+    let from = parsed
+        .from()
+        .and_then(|a| a.first())
+        .expect("a From address");
+    assert_eq!(from.address(), Some("news@xn--exmple-cua.com"));
+    assert!(
+        parsed
+            .message_id()
+            .unwrap()
+            .ends_with("@xn--exmple-cua.com"),
+        "{:?}",
+        parsed.message_id()
+    );
+}

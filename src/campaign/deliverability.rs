@@ -58,8 +58,10 @@ pub fn env_or_dotenv(dir: &Path, key: &str) -> Option<String> {
     if let Ok(value) = std::env::var(key) {
         return Some(value);
     }
+    // Only regular files: a FIFO would block the read forever.
     [dir.join(".env"), PathBuf::from(".env")]
         .iter()
+        .filter(|path| path.is_file())
         .filter_map(|path| dotenvy::from_path_iter(path).ok())
         .flat_map(|iter| iter.flatten())
         .find(|(k, _)| k == key)

@@ -187,8 +187,13 @@ fn parse_mailbox(text: &str) -> std::result::Result<Mailbox, String> {
     if text.contains(['\r', '\n']) {
         return Err("contains a line break".into());
     }
-    Mailbox::from_str(text.trim())
-        .map_err(|e| format!("{e}; write it as \"Name <user@domain>\" or \"user@domain\""))
+    let mailbox = Mailbox::from_str(text.trim())
+        .map_err(|e| format!("{e}; write it as \"Name <user@domain>\" or \"user@domain\""))?;
+    // An IDN domain in its ASCII form, so that sending needs no SMTPUTF8.
+    Ok(Mailbox::new(
+        mailbox.name,
+        recipients::ascii_address(mailbox.email),
+    ))
 }
 
 fn load_attachment(dir: &Path, name: &str) -> Result<Attachment> {

@@ -126,6 +126,18 @@ pub fn ascii_domain(domain: &str) -> Option<std::borrow::Cow<'_, str>> {
     idna::domain_to_ascii_cow(domain.as_bytes(), idna::AsciiDenyList::EMPTY).ok()
 }
 
+/// `address` with an IDN domain in its ASCII form (RFC 5890 A-labels) when the local part is
+/// ASCII, so that a message to or from it needs no SMTPUTF8; otherwise as it is.
+pub fn ascii_address(address: lettre::Address) -> lettre::Address {
+    if address.domain().is_ascii() || !address.user().is_ascii() {
+        return address;
+    }
+    match ascii_domain(address.domain()).map(|d| lettre::Address::new(address.user(), d)) {
+        Some(Ok(ascii)) => ascii,
+        _ => address,
+    }
+}
+
 impl Columns {
     /// Reads the header row's names and finds the `email` (required) and `name` columns.
     fn from_headers(path: &Path, headers: &csv::StringRecord) -> Result<Columns> {

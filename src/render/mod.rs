@@ -177,14 +177,8 @@ impl<'c> Renderer<'c> {
             .email
             .parse()
             .map_err(|e| format!("invalid address {}: {e}", recipient.email))?;
-        // An IDN domain in its ASCII form when the local part is ASCII, so that the message needs
-        // no SMTPUTF8 (RFC 5890 A-labels; envelope and To header). See send/session.rs.
-        let address = match crate::campaign::recipients::ascii_domain(address.domain()) {
-            Some(domain) if !address.domain().is_ascii() && address.user().is_ascii() => {
-                Address::new(address.user(), domain).map_err(|e| e.to_string())?
-            }
-            _ => address,
-        };
+        // Envelope and To header need no SMTPUTF8 for an IDN domain. See send/session.rs.
+        let address = crate::campaign::recipients::ascii_address(address);
         let name = recipient.name.as_deref().map(mime::one_line);
         let message_id =
             message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);

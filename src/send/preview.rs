@@ -56,7 +56,7 @@ impl PreviewWriter {
         clear_old_previews(out)?;
         let manifest_path = out.join(MANIFEST_NEW);
         let file =
-            File::create(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
+            create_fresh(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
         let mut manifest = BufWriter::new(file);
         writeln!(
             manifest,
@@ -64,7 +64,7 @@ impl PreviewWriter {
         )
         .map_err(|e| Error::output("write", &manifest_path, e))?;
         let path = out.join("index.html");
-        let file = File::create(&path).map_err(|e| Error::output("write", &path, e))?;
+        let file = create_fresh(&path).map_err(|e| Error::output("write", &path, e))?;
         let mut index = BufWriter::new(file);
         write!(
             index,
@@ -109,7 +109,9 @@ impl PreviewWriter {
             writeln!(self.manifest, "{name}")
                 .map_err(|e| Error::output("write", &self.out.join(MANIFEST_NEW), e))?;
             let path = self.out.join(name);
-            std::fs::write(&path, bytes).map_err(|e| Error::output("write", &path, e))?;
+            create_fresh(&path)
+                .and_then(|mut file| file.write_all(bytes))
+                .map_err(|e| Error::output("write", &path, e))?;
         }
         Ok(())
     }
@@ -170,6 +172,19 @@ impl PreviewWriter {
         std::fs::rename(&new, &manifest).map_err(|e| Error::output("write", &manifest, e))?;
         Ok(path)
     }
+}
+
+/// Creates `path` as a new file, removing what is there first: never writing through a link
+/// someone put in the folder (`O_CREAT | O_EXCL` does not follow links).
+fn create_fresh(path: &Path) -> std::io::Result<File> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_dir() => std::fs::remove_file(path)?,
+        _ => {}
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 /// Removes the files an earlier dry run wrote: those its manifest lists (and those of a run that

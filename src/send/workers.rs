@@ -213,8 +213,9 @@ impl Workers {
                 let others = self.live.load(Ordering::SeqCst);
                 if others == 0 && *refused > self.retries {
                     self.stop_with(Error::Fatal(format!(
-                        "{why} (gave up after {refused} attempts); check [smtp] host and port and \
-                         that the server is reachable from here"
+                        "{why} (gave up after {refused} attempt{}); check [smtp] host and port and \
+                         that the server is reachable from here",
+                        if *refused == 1 { "" } else { "s" }
                     )));
                     return Opened::Stop;
                 }
