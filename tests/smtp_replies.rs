@@ -386,3 +386,31 @@ fn an_idn_from_domain_goes_out_in_punycode_to_a_relay_without_smtputf8() {
         parsed.message_id()
     );
 }
+
+/// 15. Odd replies after the greeting (to EHLO, to AUTH) are fatal in plain words too, not a
+///     parser's "error Tag at: …" retried as if the relay were busy.
+#[test]
+fn odd_replies_to_ehlo_or_auth_are_fatal_in_plain_words() {
+    for step in ["EHLO", "AUTH"] {
+        let server = ScriptedServer::start(move |ev| match (ev.stage, step) {
+            (Stage::Ehlo, "EHLO") => Reply::text("600 what"),
+            (Stage::Ehlo, _) => Reply::text("250-localhost\r\n250 AUTH PLAIN LOGIN"),
+            (Stage::Other, _) => Reply::text("600 what"),
+            _ => Reply::Default,
+        });
+        let spec = Spec {
+            username: Some("news"),
+            ..Spec::new(server.port)
+        };
+        let fx = Fixture::from_spec(&spec);
+        let run = fx.send(&[], Some("pw"));
+        let wanted = format!("the server's reply to {step} is not an SMTP reply");
+        assert_fatal_at_connect(
+            &fx,
+            &run,
+            server.port,
+            &[&wanted, "check [smtp] host and port"],
+        );
+        assert!(!run.stderr.contains("Tag"), "{}", run.stderr);
+    }
+}

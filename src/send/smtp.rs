@@ -239,6 +239,9 @@ impl Connector {
                 describe(e)
             )));
         }
+        if e.is_response() {
+            return Opening::Failed(self.not_smtp(step));
+        }
         if e.is_permanent() {
             return Opening::Failed(ConnectError::Fatal(format!(
                 "{server}: the server refused the session: {}",
@@ -251,10 +254,22 @@ impl Connector {
         )))
     }
 
+    /// A reply lettre could not read as SMTP (`600`, no code): the port speaks something else.
+    fn not_smtp(&self, step: &str) -> ConnectError {
+        ConnectError::Fatal(format!(
+            "{}: the server's reply to {step} is not an SMTP reply: check [smtp] host and port \
+             (is this an SMTP server?)",
+            self.server()
+        ))
+    }
+
     /// What a failed AUTH means: a refusal is fatal (the password will not change by retrying).
     fn auth_failed(&self, e: &lettre::transport::smtp::Error) -> ConnectError {
         if let Some(limit) = too_long(e) {
             return self.reply_too_long("AUTH", limit);
+        }
+        if e.is_response() {
+            return self.not_smtp("AUTH");
         }
         if e.is_transient() {
             return ConnectError::Transient(format!("{}: AUTH: {}", self.server(), reply_text(e)));
