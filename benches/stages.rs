@@ -180,12 +180,12 @@ fn stages(c: &mut Criterion) {
         )
     });
 
-    let renderer = Renderer::new(&campaign, false).unwrap();
+    let renderer = Renderer::new(&campaign).unwrap();
     let mut next = cycle(n);
     g.bench_function("renderer_render", |b| {
         b.iter(|| black_box(renderer.render(&recipients[next()]).unwrap()))
     });
-    let preview = Renderer::new(&campaign, true).unwrap();
+    let preview = Renderer::with_previews(&campaign).unwrap();
     let mut next = cycle(n);
     g.bench_function("renderer_render_preview", |b| {
         b.iter(|| black_box(preview.render(&recipients[next()]).unwrap()))
@@ -229,7 +229,7 @@ fn stages(c: &mut Criterion) {
                 BatchSize::SmallInput,
             )
         });
-        let renderer = Renderer::new(&signed, false).unwrap();
+        let renderer = Renderer::new(&signed).unwrap();
         let people = self::recipients(&signed);
         let mut next = cycle(n);
         g.bench_function(format!("renderer_render_dkim_{label}"), |b| {

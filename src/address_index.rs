@@ -291,6 +291,9 @@ impl AddressIndex {
                 let n = (len - start).min(BLOCK as u64) as usize;
                 let mut bytes = [0u8; BLOCK * PAIR];
                 let bytes = &mut bytes[..n * PAIR];
+                // Not `None` on a read error: "not found" would make a sent recipient look new
+                // and mail it again. The panic ends the pipeline's reader, and the run stops with
+                // a fatal error (`pipeline::drive`) before anything more is sent.
                 if let Err(e) = file.read_exact_at(bytes, start * PAIR as u64) {
                     panic!("{}", temp_error("read", e));
                 }

@@ -68,8 +68,18 @@ fn load(dir: &Path) -> anyhow::Result<Campaign> {
     Ok(Campaign::load(dir)?)
 }
 
+/// Loads the campaign with the command line's overrides applied: a dry run refuses the same bad
+/// `--rate` or `--concurrency` a send refuses.
+fn load_for_run(args: &RunArgs) -> anyhow::Result<Campaign> {
+    let mut campaign = load(&args.dir)?;
+    campaign
+        .send
+        .override_with(args.rate.as_deref(), args.concurrency)?;
+    Ok(campaign)
+}
+
 fn dry_run(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let campaign = load(&args.dir)?;
+    let campaign = load_for_run(&args)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
     let report = campaign::dry_run::run(&campaign, &out, args.limit)
         .with_context(|| format!("dry run of {}", args.dir.display()))?;
@@ -113,12 +123,10 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
 }
 
 fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
-    let campaign = load(&args.dir)?;
+    let campaign = load_for_run(&args)?;
     let options = campaign::run::SendOptions {
         log: args.log,
         limit: args.limit,
-        rate: args.rate,
-        concurrency: args.concurrency,
         retry_failed: args.retry_failed,
         retry_unknown: args.retry_unknown,
         plain_progress: args.no_progress,

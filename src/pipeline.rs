@@ -1,7 +1,8 @@
-//! The one-way pipeline every run shares: the recipients CSV is read in order on one thread, each
-//! row is numbered and filtered (result log, limit, stop flag), rendered in parallel on the rayon
-//! pool, and handed to the delivery side through a bounded channel. The channel's bound is what keeps
-//! memory flat however long the list: rendering waits when delivery is behind.
+//! The one-way pipeline every command shares, and its one driver ([`drive`]): the recipients CSV is
+//! read in order on one thread, each row is numbered and filtered (result log, limit, stop flag),
+//! rendered in parallel on the rayon pool, and handed to the destination (preview files, the SMTP
+//! workers, the lint) through a bounded channel. The channel's bound is what keeps memory flat
+//! however long the list: rendering waits when delivery is behind.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,7 +11,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use crate::campaign::suppress::Suppression;
 use crate::campaign::{Recipient, RecipientList, Row, SkipReason, Skipped};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::render::{Rendered, Renderer};
 
 /// What the delivery side receives for each row, in CSV order of `seq` (arrival order may differ).
@@ -74,10 +75,56 @@ pub struct FeedCounts {
     pub limited: bool,
 }
 
+/// Runs the pipeline into `deliver`, the destination: rows are read and rendered on other threads
+/// while `deliver` takes the items from a channel of `capacity` on this one. When `deliver`
+/// returns, the channel is closed and the feed's stop flag set, so reading ends; what the feed
+/// counted comes back with `deliver`'s result.
+pub fn drive<R>(
+    recipients: &RecipientList,
+    renderer: &Renderer<'_>,
+    feed: Feed<'_>,
+    capacity: usize,
+    deliver: impl FnOnce(&async_channel::Receiver<Item>) -> R,
+) -> Result<(R, FeedCounts)> {
+    let stop = Arc::clone(&feed.stop);
+    let (tx, rx) = async_channel::bounded::<Item>(capacity);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || produce(recipients, renderer, feed, &tx));
+        let delivered = deliver(&rx);
+        rx.close();
+        stop.store(true, Ordering::SeqCst);
+        let counts = producer.join().map_err(|_| {
+            Error::Fatal(
+                "internal error: reading the recipients stopped unexpectedly (a bug; please \
+                 report it); the result log holds every outcome so far"
+                    .into(),
+            )
+        })?;
+        Ok((delivered, counts))
+    })
+}
+
+/// [`drive`] into a destination that takes one item at a time on this thread; its first error
+/// stops the run and is returned.
+pub fn drive_each(
+    recipients: &RecipientList,
+    renderer: &Renderer<'_>,
+    feed: Feed<'_>,
+    mut each: impl FnMut(Item) -> Result<()>,
+) -> Result<FeedCounts> {
+    let (delivered, counts) = drive(recipients, renderer, feed, 256, |rx| {
+        while let Ok(item) = rx.recv_blocking() {
+            each(item)?;
+        }
+        Ok(())
+    })?;
+    delivered.map(|()| counts)
+}
+
 /// Reads, filters and renders every row of the scanned list, sending results into `tx`. Runs on the
 /// caller's thread and the rayon pool; returns when the list is done, the limit is reached, or
 /// `stop` is set.
-pub fn produce(
+fn produce(
     recipients: &RecipientList,
     renderer: &Renderer<'_>,
     feed: Feed<'_>,

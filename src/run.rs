@@ -5,20 +5,21 @@
 
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
+use crate::campaign::settings::PASSWORD_VAR;
 use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, Rate, Security, settings};
+use crate::campaign::{Campaign, Security};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::invalid;
 use crate::journal::{Journal, Status};
-use crate::pipeline::{self, Decision, Feed, Item};
+use crate::pipeline::{self, Decision, Feed};
 use crate::progress::{Counters, Reporter, Snapshot};
 use crate::render::Renderer;
 use crate::send::rate::Pacer;
@@ -27,16 +28,11 @@ use crate::send::smtp::Connector;
 use crate::send::workers::Workers;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-/// The environment variable holding the SMTP password (also read from `.env`).
-pub const PASSWORD_VAR: &str = "CAMPAIGN_SMTP_PASSWORD";
-
 /// Command-line choices for a send.
 #[derive(Debug, Default, Clone)]
 pub struct SendOptions {
     pub log: Option<PathBuf>,
     pub limit: Option<u64>,
-    pub rate: Option<String>,
-    pub concurrency: Option<usize>,
     pub retry_failed: bool,
     /// Also send to recipients whose outcome was logged `unknown` (the user checked the relay).
     pub retry_unknown: bool,
@@ -85,19 +81,13 @@ impl SendReport {
     }
 }
 
-/// The SMTP password: the environment wins, then `.env` in the campaign directory, then in the
-/// working directory. Read here once; never printed or written anywhere.
-pub fn smtp_password(dir: &Path) -> Option<String> {
-    crate::campaign::deliverability::env_or_dotenv(dir, PASSWORD_VAR)
-}
-
 fn is_loopback(host: &str) -> bool {
     host.eq_ignore_ascii_case("localhost")
         || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks the SMTP settings against the password and builds the connector (exit 2 on a problem).
-fn connector(campaign: &Campaign, password: Option<String>) -> Result<Connector> {
+fn connector(campaign: &Campaign) -> Result<Connector> {
     let toml = campaign.dir.join("campaign.toml");
     let smtp = campaign.smtp.clone().ok_or_else(|| {
         invalid!(
@@ -106,7 +96,7 @@ fn connector(campaign: &Campaign, password: Option<String>) -> Result<Connector>
         )
     })?;
     if let Some(user) = &smtp.username {
-        if password.is_none() {
+        if smtp.password.is_none() {
             return Err(invalid!(
                 "{}: [smtp] username = {user:?} but {PASSWORD_VAR} is not set: put the password in \
                  the environment or in {}",
@@ -123,20 +113,15 @@ fn connector(campaign: &Campaign, password: Option<String>) -> Result<Connector>
             ));
         }
     }
-    Connector::new(smtp, password).map_err(|e| invalid!("{}: {e}", toml.display()))
+    Connector::new(smtp).map_err(|e| invalid!("{}: {e}", toml.display()))
 }
 
 /// Sends the campaign.
 pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
-    let rate = match &options.rate {
-        Some(r) => Some(Rate::parse(r).map_err(|e| invalid!("--rate: {e}"))?),
-        None => campaign.send.rate,
-    };
-    let concurrency = options.concurrency.unwrap_or(campaign.send.concurrency);
-    settings::check_concurrency(concurrency).map_err(|e| invalid!("--concurrency: {e}"))?;
-    let connector = connector(campaign, smtp_password(&campaign.dir))?;
+    let (rate, concurrency) = (campaign.send.rate, campaign.send.concurrency);
+    let connector = connector(campaign)?;
     let recipients = campaign.scan_recipients()?;
-    let renderer = Renderer::new(campaign, false)?;
+    let renderer = Renderer::new(campaign)?;
     renderer.preflight()?;
 
     let log = options
@@ -217,20 +202,14 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         options.plain_progress,
     );
     let stopped_by = Arc::new(AtomicI32::new(0));
-    let (tx, rx) = async_channel::bounded::<Item>(concurrency * 4 + 64);
-    let fed = std::thread::scope(|scope| {
-        let (renderer, recipients) = (&renderer, &recipients);
-        let producer = scope.spawn(move || pipeline::produce(recipients, renderer, feed, &tx));
+    let capacity = concurrency * 4 + 64;
+    let (_, fed) = pipeline::drive(&recipients, &renderer, feed, capacity, |rx| {
         runtime.block_on(async {
             let watch = signals.watch(Arc::clone(&workers), Arc::clone(&stopped_by));
             tokio::spawn(watch);
             workers.run(concurrency, rx.clone()).await;
         });
-        // Workers are done (or stopped): let the producer see a closed channel and end.
-        rx.close();
-        stop.store(true, Ordering::SeqCst);
-        producer.join().expect("the producer thread panicked")
-    });
+    })?;
     reporter.finish();
     let flushed = workers.journal.sync();
     let counts = counters.snapshot();

@@ -814,7 +814,7 @@ fn inline_stats_count_how_pages_were_inlined() {
     use campaign::campaign::{Campaign, Row};
     let fx = full_fixture();
     let campaign = Campaign::load(fx.dir()).unwrap();
-    let renderer = campaign::render::Renderer::new(&campaign, false).unwrap();
+    let renderer = campaign::render::Renderer::new(&campaign).unwrap();
     for row in campaign.recipients().unwrap() {
         if let Row::Recipient(r) = row.unwrap() {
             renderer.render(&r).unwrap();
@@ -1200,4 +1200,24 @@ fn check_passes_a_clean_campaign_even_with_strict() {
         "{}",
         out.stdout
     );
+}
+
+/// The command line's overrides are part of the campaign, checked at load: a dry run refuses the
+/// same bad `--rate` or `--concurrency` a send refuses (it used to ignore them), writing nothing.
+#[test]
+fn a_dry_run_refuses_a_bad_rate_or_concurrency_like_a_send() {
+    for (flag, value, says) in [
+        ("--rate", "fast", "--rate"),
+        ("--rate", "0/s", "--rate"),
+        ("--concurrency", "0", "--concurrency"),
+        ("--concurrency", "1000", "--concurrency"),
+    ] {
+        let fx = minimal_fixture();
+        let before = fx.snapshot();
+        let out = fx.dry_run(&[flag, value]);
+        assert_eq!(out.code, 2, "{flag} {value}: {out:#?}");
+        assert!(out.stderr.contains(says), "{flag} {value}: {}", out.stderr);
+        assert_eq!(fx.snapshot(), before, "{flag} {value}: nothing written");
+    }
+    minimal_fixture().dry_run_ok(&["--rate", "10/s", "--concurrency", "2"]);
 }

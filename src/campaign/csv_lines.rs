@@ -8,7 +8,7 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// A csv reader over `file` (records may have any number of fields) and the line counter it feeds.
 pub(super) fn reader(file: File) -> (csv::Reader<LineCounting<File>>, LineCounter) {
@@ -35,13 +35,16 @@ impl LineCounter {
     /// The 1-based line where `record` (the one just read) starts.
     pub(super) fn line_of(&self, record: &csv::StringRecord) -> u64 {
         let byte = record.position().map_or(0, |p| p.byte());
-        self.0.lock().unwrap().line_at(byte)
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .line_at(byte)
     }
 
     /// The lines in the bytes read so far: every line end, plus a last line without one. Once the
     /// reader reached the end, the file's line count.
     pub(super) fn lines_read(&self) -> u64 {
-        let lines = self.0.lock().unwrap();
+        let lines = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         let pending: u64 = lines.pending.iter().map(|run| run.ends).sum();
         let ends = lines.counted + pending;
         ends + u64::from(lines.last_byte.is_some_and(|b| !matches!(b, b'\r' | b'\n')))
@@ -117,7 +120,10 @@ pub(super) struct LineCounting<R> {
 impl<R: std::io::Read> std::io::Read for LineCounting<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.lines.lock().unwrap().note(&buf[..n]);
+        self.lines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .note(&buf[..n]);
         Ok(n)
     }
 }

@@ -125,11 +125,15 @@ impl Campaign {
             Some(name) => Some(paths::inside(dir, "[smtp] ca_file", name)?),
             None => None,
         };
-        let smtp = file
+        let mut smtp = file
             .smtp
             .map(|s| SmtpSettings::from_section(s, ca_file))
             .transpose()
             .map_err(|e| at(e.to_string()))?;
+        if let Some(smtp) = smtp.as_mut().filter(|s| s.username.is_some()) {
+            smtp.password =
+                deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
+        }
         let send = SendSettings::from_section(file.send).map_err(|e| at(e.to_string()))?;
         let suppress = file
             .suppress

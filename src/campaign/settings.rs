@@ -63,6 +63,28 @@ pub struct SmtpSettings {
     /// dot leaves the outcome unknown, so this wait is long on purpose.
     pub data_timeout: Duration,
     pub hello_name: Option<String>,
+    /// The password for `username`, from the environment or `.env` ([`PASSWORD_VAR`]), read once
+    /// at load.
+    pub password: Option<Secret>,
+}
+
+/// The environment variable holding the SMTP password (also read from `.env`).
+pub const PASSWORD_VAR: &str = "CAMPAIGN_SMTP_PASSWORD";
+
+/// A password: never shown (`Debug` prints no part of it).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(…)")
+    }
 }
 
 impl SmtpSettings {
@@ -103,6 +125,7 @@ impl SmtpSettings {
             timeout: Duration::from_secs(timeout),
             data_timeout: Duration::from_secs(data_timeout),
             hello_name: section.hello_name,
+            password: None,
         })
     }
 }
@@ -149,7 +172,8 @@ impl Rate {
     }
 }
 
-/// `[send]` after validation (before command-line overrides).
+/// `[send]` after validation, with the command line's `--rate` and `--concurrency` applied
+/// ([`SendSettings::override_with`]).
 #[derive(Debug, Clone)]
 pub struct SendSettings {
     pub rate: Option<Rate>,
@@ -203,6 +227,21 @@ impl SendSettings {
                 n => Some(n.unwrap_or(STOP_AFTER_REJECTIONS)),
             },
         })
+    }
+}
+
+impl SendSettings {
+    /// Applies the command line's `--rate` and `--concurrency`, refused (exit 2) as the same
+    /// settings in campaign.toml would be, whether the run sends or is a dry run.
+    pub fn override_with(&mut self, rate: Option<&str>, concurrency: Option<usize>) -> Result<()> {
+        if let Some(rate) = rate {
+            self.rate = Some(Rate::parse(rate).map_err(|e| invalid!("--rate: {e}"))?);
+        }
+        if let Some(n) = concurrency {
+            check_concurrency(n).map_err(|e| invalid!("--concurrency: {e}"))?;
+            self.concurrency = n;
+        }
+        Ok(())
     }
 }
 

@@ -113,10 +113,9 @@ impl CheckReport {
 /// DNS checks.
 pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
     let recipients = campaign.scan_recipients()?;
-    let renderer = Renderer::new(campaign, false)?;
+    let renderer = Renderer::new(campaign)?;
     let csv = campaign.recipients.display().to_string();
     let suppression = crate::campaign::suppress::Suppression::load(&campaign.suppress)?;
-    let (tx, rx) = async_channel::bounded::<Item>(256);
     let feed = Feed {
         limit: None,
         stop: Arc::new(AtomicBool::new(false)),
@@ -131,18 +130,16 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
     };
     let mut items = Vec::new();
     let mut content = lint::ContentLints::new(campaign);
-    std::thread::scope(|scope| {
-        scope.spawn(move || pipeline::produce(&recipients, &renderer, feed, &tx));
-        while let Ok(item) = rx.recv_blocking() {
-            match item {
-                Item::Message { message, .. } => {
-                    report.rendered += 1;
-                    content.observe(&message);
-                }
-                other => items.push(other),
+    pipeline::drive_each(&recipients, &renderer, feed, |item| {
+        match item {
+            Item::Message { message, .. } => {
+                report.rendered += 1;
+                content.observe(&message);
             }
+            other => items.push(other),
         }
-    });
+        Ok(())
+    })?;
     for item in items {
         let problem = match item {
             Item::Skipped { skipped, .. } => {

@@ -8,9 +8,15 @@ use std::sync::Arc;
 use super::images::{Image, Images};
 use crate::html::{Lexer, Token};
 
-/// The HTML for the message (local images as `cid:`), the images it embeds (each once), and the
-/// browser copy when asked for.
-pub type Embedded = (String, Vec<Arc<Image>>, Option<String>);
+/// The HTML part with its local images embedded.
+pub struct Embedded {
+    /// The HTML for the message, local images as `cid:`.
+    pub html: String,
+    /// The images it embeds, each once.
+    pub images: Vec<Arc<Image>>,
+    /// The browser copy (images pointing at the files), when asked for.
+    pub preview_html: Option<String>,
+}
 
 /// Where an `<img src="…">` value sits in an HTML string.
 struct Src<'a> {
@@ -80,11 +86,11 @@ fn is_local(src: &str) -> bool {
 pub fn embed(images: &Images, html: &str, preview: bool) -> Result<Embedded, String> {
     let sources = img_sources(html);
     if !sources.iter().any(|s| is_local(s.value)) {
-        return Ok((
-            html.to_string(),
-            Vec::new(),
-            preview.then(|| html.to_string()),
-        ));
+        return Ok(Embedded {
+            html: html.to_string(),
+            images: Vec::new(),
+            preview_html: preview.then(|| html.to_string()),
+        });
     }
     let mut mail = String::with_capacity(html.len());
     let mut browser = String::new();
@@ -109,7 +115,11 @@ pub fn embed(images: &Images, html: &str, preview: bool) -> Result<Embedded, Str
         browser.push_str(&html[last..]);
         browser
     });
-    Ok((mail, used, browser))
+    Ok(Embedded {
+        html: mail,
+        images: used,
+        preview_html: browser,
+    })
 }
 
 /// A `file://` URL for a local path, percent-encoding what a browser would misread.

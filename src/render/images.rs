@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use lettre::message::{Attachment, Body, SinglePart};
 
@@ -87,7 +87,12 @@ impl Images {
     /// The image for an `<img src>` value (as css-inline wrote it, `&` as `&amp;`), or why it is
     /// refused: `image "…": …`.
     pub fn get(&self, src: &str) -> Result<Arc<Image>, String> {
-        if let Some(image) = self.cache.read().unwrap().get(src) {
+        if let Some(image) = self
+            .cache
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(src)
+        {
             return Ok(Arc::clone(image));
         }
         let name = src.replace("&amp;", "&");
@@ -95,7 +100,7 @@ impl Images {
             .read(&name)
             .map_err(|why| format!("image {name:?}: {why}"))?;
         let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let mut cache = self.cache.write().unwrap();
+        let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         let content_id = format!(
             "img{}.{}@{}",
             cache.len() + 1,

@@ -13,8 +13,11 @@
 
 use std::collections::HashMap;
 use std::hash::Hasher;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::sync::{
+    PoisonError,
+    atomic::{AtomicU64, AtomicUsize, Ordering},
+};
 
 use css_inline::CSSInliner;
 
@@ -33,7 +36,16 @@ pub struct Inliner {
     keep: RwLock<Vec<String>>,
     /// (stylesheet hash, attribute) pairs checked and found not named by that stylesheet.
     checked: RwLock<Vec<(u64, String)>>,
-    stats: [AtomicU64; 3],
+    /// How pages were inlined so far (see [`Stats`]).
+    counts: Counts,
+}
+
+/// The live counters behind [`Stats`].
+#[derive(Default)]
+struct Counts {
+    cached: AtomicU64,
+    new_shapes: AtomicU64,
+    direct: AtomicU64,
 }
 
 /// How pages were inlined so far: (filled from the cache, inlined as a new shape, inlined directly).
@@ -134,7 +146,7 @@ impl Inliner {
             bytes: AtomicUsize::new(0),
             keep: RwLock::new(Vec::new()),
             checked: RwLock::new(Vec::new()),
-            stats: Default::default(),
+            counts: Counts::default(),
         }
     }
 
@@ -142,9 +154,12 @@ impl Inliner {
     /// `<style>` block).
     pub fn inline(&self, html: &str) -> Result<String, String> {
         loop {
-            let split = shape::split(html, &self.keep.read().unwrap());
+            let split = shape::split(
+                html,
+                &self.keep.read().unwrap_or_else(PoisonError::into_inner),
+            );
             let Some(split) = split else {
-                self.stats[2].fetch_add(1, Ordering::Relaxed);
+                self.counts.direct.fetch_add(1, Ordering::Relaxed);
                 return self.inline_directly(html);
             };
             if self.stylesheet_names_a_slotted_attribute(&split) {
@@ -155,7 +170,7 @@ impl Inliner {
             }
             // css-inline refused the shape, or moved or changed a slot marker: not cacheable;
             // inline the page itself (its error, if any, is the page's own).
-            self.stats[2].fetch_add(1, Ordering::Relaxed);
+            self.counts.direct.fetch_add(1, Ordering::Relaxed);
             return self.inline_directly(html);
         }
     }
@@ -168,11 +183,11 @@ impl Inliner {
     }
 
     pub fn stats(&self) -> Stats {
-        let [cached, new_shapes, direct] = &self.stats;
+        let c = &self.counts;
         Stats {
-            cached: cached.load(Ordering::Relaxed),
-            new_shapes: new_shapes.load(Ordering::Relaxed),
-            direct: direct.load(Ordering::Relaxed),
+            cached: c.cached.load(Ordering::Relaxed),
+            new_shapes: c.new_shapes.load(Ordering::Relaxed),
+            direct: c.direct.load(Ordering::Relaxed),
         }
     }
 
@@ -183,15 +198,27 @@ impl Inliner {
         let mut named = false;
         for name in &split.attributes {
             let known = |(h, n): &(u64, String)| *h == css && n.eq_ignore_ascii_case(name);
-            if self.checked.read().unwrap().iter().any(known) {
+            if self
+                .checked
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .any(known)
+            {
                 continue;
             }
             if names_attribute(&split.css, name) {
-                self.keep.write().unwrap().push(name.to_ascii_lowercase());
+                self.keep
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(name.to_ascii_lowercase());
                 named = true;
             } else {
                 let entry = (css, name.to_ascii_lowercase());
-                self.checked.write().unwrap().push(entry);
+                self.checked
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(entry);
             }
         }
         named
@@ -201,23 +228,28 @@ impl Inliner {
     /// css-inline fails on the shape or its output cannot be split at the slots.
     fn fill(&self, split: &shape::Split<'_>) -> Option<String> {
         let key = hash(&split.shape);
-        let found = self.shapes.read().unwrap().get(&key).and_then(|bucket| {
-            bucket
-                .iter()
-                .find(|i| *i.shape == *split.shape)
-                .map(Arc::clone)
-        });
+        let found = self
+            .shapes
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+            .and_then(|bucket| {
+                bucket
+                    .iter()
+                    .find(|i| *i.shape == *split.shape)
+                    .map(Arc::clone)
+            });
         if let Some(inlined) = found {
-            self.stats[0].fetch_add(1, Ordering::Relaxed);
+            self.counts.cached.fetch_add(1, Ordering::Relaxed);
             return Some(inlined.fill(&split.values));
         }
         let output = self.inline_directly(&split.shape).ok()?;
         let inlined = Inlined::parse(&split.shape, split.values.len(), &output)?;
-        self.stats[1].fetch_add(1, Ordering::Relaxed);
+        self.counts.new_shapes.fetch_add(1, Ordering::Relaxed);
         let out = inlined.fill(&split.values);
         let size = inlined.size();
         if self.bytes.fetch_add(size, Ordering::Relaxed) + size <= CACHE_BYTES {
-            let mut shapes = self.shapes.write().unwrap();
+            let mut shapes = self.shapes.write().unwrap_or_else(PoisonError::into_inner);
             let bucket = shapes.entry(key).or_default();
             // Another thread may have inlined the same shape meanwhile.
             if !bucket.iter().any(|i| i.shape == inlined.shape) {
@@ -285,7 +317,11 @@ mod tests {
         let direct = inliner.inline_directly(html);
         let cached = inliner.inline(html);
         if cached != direct {
-            let keep = inliner.keep.read().unwrap().clone();
+            let keep = inliner
+                .keep
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
             let shape = shape::split(html, &keep).map(|s| s.shape);
             panic!(
                 "{what}\n  page:   {html:?}\n  shape:  {shape:?}\n  cached: {cached:?}\n  direct: {direct:?}"
@@ -334,7 +370,11 @@ mod tests {
             let html = page(style, value, "photo");
             assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}"));
         }
-        let keep = inliner.keep.read().unwrap().clone();
+        let keep = inliner
+            .keep
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
         for name in ["href", "lang", "data-id"] {
             assert!(keep.iter().any(|k| k == name), "{name} not kept: {keep:?}");
         }

@@ -60,8 +60,17 @@ pub struct Renderer<'c> {
 }
 
 impl<'c> Renderer<'c> {
-    /// Loads the templates. `preview` also produces the browser copy of each HTML part.
-    pub fn new(campaign: &'c Campaign, preview: bool) -> Result<Renderer<'c>> {
+    /// Loads the templates, parses the DKIM key: ready to render messages to send.
+    pub fn new(campaign: &'c Campaign) -> Result<Renderer<'c>> {
+        Renderer::build(campaign, false)
+    }
+
+    /// [`Renderer::new`] for the dry run: each message also gets the browser copy of its HTML.
+    pub fn with_previews(campaign: &'c Campaign) -> Result<Renderer<'c>> {
+        Renderer::build(campaign, true)
+    }
+
+    fn build(campaign: &'c Campaign, preview: bool) -> Result<Renderer<'c>> {
         let templates = templates::load(campaign)?;
         let dkim = match &campaign.dkim {
             Some(settings) => Some(dkim::Signer::new(
@@ -169,7 +178,11 @@ impl<'c> Renderer<'c> {
             Some(t) => guarded("Tera", || self.templates.render(&t.name, &context, line))?,
             None => guarded("the text part", || text::from_html(&inlined))?,
         };
-        let (html, images, preview_html) = guarded("the images", || {
+        let html::Embedded {
+            html,
+            images,
+            preview_html,
+        } = guarded("the images", || {
             html::embed(&self.images, &inlined, self.preview)
         })?;
 

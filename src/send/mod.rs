@@ -1,13 +1,12 @@
-//! Delivery, the pipeline's last step: opening SMTP sessions ([`smtp`], with [`tls`], the
+//! Delivery over SMTP, the pipeline's last step for a send (a dry run's is `crate::dry_run`):
+//! opening SMTP sessions ([`smtp`], with [`tls`], the
 //! greeting and STARTTLS in [`greeting`], every reply read with limits through [`stream`]), what a
 //! session does with each message ([`session`]) and the commands of its transaction
 //! ([`transaction`], pipelined where the server allows), pacing ([`rate`]), the retry policy
 //! ([`retry`]), the queue of messages waiting for a retry ([`queue`]), the workers that tie them
-//! together ([`workers`]), or the dry run's preview files
-//! ([`preview`]).
+//! together ([`workers`]).
 
 pub mod greeting;
-pub mod preview;
 pub mod queue;
 pub mod rate;
 pub mod retry;

@@ -31,14 +31,17 @@ pub enum ConnectError {
 }
 
 impl Connector {
-    /// Prepares TLS parameters and credentials. `password` comes from the environment only.
-    pub fn new(settings: SmtpSettings, password: Option<String>) -> Result<Connector, String> {
+    /// Prepares TLS parameters and credentials (the password came from the environment or `.env`).
+    pub fn new(settings: SmtpSettings) -> Result<Connector, String> {
         let tls = match settings.security {
             Security::None => None,
             Security::StartTls | Security::Tls => Some(Tls::new(&settings)?),
         };
-        let credentials = match (&settings.username, password) {
-            (Some(user), Some(password)) => Some(Credentials::new(user.clone(), password)),
+        let credentials = match (&settings.username, &settings.password) {
+            (Some(user), Some(password)) => Some(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            )),
             _ => None,
         };
         let hello = match &settings.hello_name {

@@ -1,5 +1,8 @@
 //! `campaign run --dry-run`: the shared pipeline with the preview writer as its last step. Sends
-//! nothing and opens no network connection; bad input is found before anything is written.
+//! nothing and opens no network connection; bad input is found before anything is written. The
+//! files it writes are [`preview`]'s.
+
+pub mod preview;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use crate::error::Result;
 use crate::invalid;
 use crate::pipeline::{self, Decision, Feed, Item};
 use crate::render::Renderer;
-use crate::send::preview::{Entry, PreviewWriter};
+use preview::{Entry, PreviewWriter};
 
 /// What a dry run did.
 #[derive(Debug, Default)]
@@ -31,7 +34,7 @@ pub struct DryRunReport {
 pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRunReport> {
     refuse_out_holding_inputs(campaign, out)?;
     let recipients = campaign.scan_recipients()?;
-    let renderer = Renderer::new(campaign, true)?;
+    let renderer = Renderer::with_previews(campaign)?;
     renderer.preflight()?;
 
     let name = campaign
@@ -40,7 +43,6 @@ pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRun
         .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned());
     let suppression = Suppression::load(&campaign.suppress)?;
     let mut writer = PreviewWriter::create(out, &name)?;
-    let (tx, rx) = async_channel::bounded::<Item>(256);
     let feed = Feed {
         limit,
         stop: Arc::new(AtomicBool::new(false)),
@@ -53,17 +55,9 @@ pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRun
         inputs,
         ..DryRunReport::default()
     };
-    let written: Result<()> = std::thread::scope(|scope| {
-        scope.spawn(move || pipeline::produce(&recipients, &renderer, feed, &tx));
-        while let Ok(item) = rx.recv_blocking() {
-            if let Err(e) = consume(&mut writer, &mut report, item) {
-                rx.close();
-                return Err(e);
-            }
-        }
-        Ok(())
-    });
-    written?;
+    pipeline::drive_each(&recipients, &renderer, feed, |item| {
+        consume(&mut writer, &mut report, item)
+    })?;
     report.index = writer.finish()?;
     Ok(report)
 }
