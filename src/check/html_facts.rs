@@ -8,7 +8,7 @@
 //! [`crate::html::is_invisible`]) not counted.
 
 use crate::html::entities::decode;
-use crate::html::{Lexer, NOT_SHOWN, Tag, Token, is_invisible};
+use crate::html::{LeftOut, Lexer, NOT_SHOWN, Tag, Token, is_invisible};
 
 /// What the content rules need from one HTML document.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,11 +27,10 @@ pub struct HtmlFacts {
 pub fn scan_html(html: &str) -> HtmlFacts {
     let mut facts = HtmlFacts::default();
     let mut text = TextCounter::default();
-    // The element not shown that we are in (its name as written), and how deep.
-    let mut skip: Option<(&str, usize)> = None;
+    let mut left_out = LeftOut::default();
     for token in Lexer::new(html) {
         let (tag, closing) = match token {
-            Token::Text(t) if skip.is_none() => {
+            Token::Text(t) if !left_out.active() => {
                 text.add(&decode(t));
                 continue;
             }
@@ -39,22 +38,14 @@ pub fn scan_html(html: &str) -> HtmlFacts {
             Token::End(tag) => (tag, true),
             _ => continue,
         };
-        if let Some((name, depth)) = &mut skip {
-            if tag.is(name) && !tag.self_closing {
-                *depth = if closing { *depth - 1 } else { *depth + 1 };
-                if *depth == 0 {
-                    skip = None;
-                }
+        let outside = !left_out.active();
+        left_out.tag(&tag, closing, |t| NOT_SHOWN.iter().any(|n| t.is(n)));
+        if outside {
+            text.separate();
+            if !closing {
+                // A left-out element's own attributes count (`<script src="http://…">`).
+                facts.start_tag(&tag);
             }
-            continue;
-        }
-        text.separate();
-        if closing {
-            continue;
-        }
-        facts.start_tag(&tag);
-        if !tag.self_closing && NOT_SHOWN.iter().any(|n| tag.is(n)) {
-            skip = Some((tag.name, 1));
         }
     }
     facts.text_chars = text.chars;

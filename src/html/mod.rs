@@ -27,5 +27,45 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
+/// Whether a reader is inside an element it leaves out (one not shown), counting nested elements
+/// of the same name so that the element's own end tag ends it.
+#[derive(Default)]
+pub struct LeftOut<'a> {
+    /// The left-out element's name as written, and how deep inside it the reader is.
+    inside: Option<(&'a str, usize)>,
+}
+
+impl<'a> LeftOut<'a> {
+    /// Whether reading is inside a left-out element now.
+    pub fn active(&self) -> bool {
+        self.inside.is_some()
+    }
+
+    /// Feeds a tag; true when it belongs to a left-out element (its start tag, a tag inside it,
+    /// its end tag). `hide` is asked about a start tag outside one: whether its element is left
+    /// out (an element with no end tag never is).
+    pub fn tag(
+        &mut self,
+        tag: &Tag<'a>,
+        closing: bool,
+        hide: impl FnOnce(&Tag<'a>) -> bool,
+    ) -> bool {
+        if let Some((name, depth)) = &mut self.inside {
+            if tag.is(name) && !tag.self_closing {
+                *depth = if closing { *depth - 1 } else { *depth + 1 };
+                if *depth == 0 {
+                    self.inside = None;
+                }
+            }
+            return true;
+        }
+        if closing || tag.self_closing || VOID.iter().any(|v| tag.is(v)) || !hide(tag) {
+            return false;
+        }
+        self.inside = Some((tag.name, 1));
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 use memchr::memmem::Finder;
 
 use crate::html::entities::decode;
-use crate::html::{Lexer, NOT_SHOWN, Tag, Token, VOID, is_invisible};
+use crate::html::{LeftOut, Lexer, NOT_SHOWN, Tag, Token, is_invisible};
 
 /// Line width of the text part.
 const WIDTH: usize = 76;
@@ -63,12 +63,11 @@ const BLOCKS: &[&str] = &[
 /// Derives readable plain text from an HTML document.
 pub fn from_html(html: &str) -> Result<String, String> {
     let mut reader = Reader::default();
-    // The element being left out (its name as written) and how deep inside it we are.
-    let mut skip: Option<(&str, usize)> = None;
+    let mut left_out = LeftOut::default();
     for token in Lexer::new(html) {
         let (tag, closing) = match token {
             // Raw text outside a left-out element: a <textarea>'s or <xmp>'s, shown as text.
-            Token::Text(text) | Token::Raw { text, .. } if skip.is_none() => {
+            Token::Text(text) | Token::Raw { text, .. } if !left_out.active() => {
                 reader.text(text);
                 continue;
             }
@@ -76,25 +75,10 @@ pub fn from_html(html: &str) -> Result<String, String> {
             Token::End(tag) => (tag, true),
             _ => continue,
         };
-        if let Some((name, depth)) = &mut skip {
-            if tag.is(name) && !tag.self_closing {
-                *depth = if closing { *depth - 1 } else { *depth + 1 };
-                if *depth == 0 {
-                    skip = None;
-                }
-            }
-            continue;
+        let hide = |t: &Tag| NOT_SHOWN.iter().any(|n| t.is(n)) || hidden(t);
+        if !left_out.tag(&tag, closing, hide) {
+            reader.tag(&tag.lower_name(), closing, &tag);
         }
-        let name = tag.lower_name();
-        if !closing
-            && !tag.self_closing
-            && !VOID.contains(&name.as_ref())
-            && (NOT_SHOWN.contains(&name.as_ref()) || hidden(&tag))
-        {
-            skip = Some((tag.name, 1));
-            continue;
-        }
-        reader.tag(&name, closing, &tag);
     }
     Ok(reader.finish())
 }

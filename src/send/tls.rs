@@ -16,6 +16,7 @@
 //! server that fails the pin.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use lettre::transport::smtp::client::{Certificate, TlsParameters};
 use rustls_pki_types::CertificateDer;
@@ -34,6 +35,9 @@ pub struct Tls {
     unverified: Option<TlsParameters>,
     /// A session already needed the pin: later ones go straight to it.
     pin_in_use: AtomicBool,
+    /// Why the first session needed the pin (the verified handshake's failure), so that a
+    /// certificate the pin refuses too is reported for that reason, whichever session saw it.
+    pinned_because: Mutex<Option<String>>,
 }
 
 impl Tls {
@@ -73,6 +77,7 @@ impl Tls {
             pinned,
             unverified,
             pin_in_use: AtomicBool::new(false),
+            pinned_because: Mutex::new(None),
         })
     }
 
@@ -93,6 +98,11 @@ impl Tls {
     pub fn try_pin(&self, failure: &TlsFailure) -> bool {
         let possible = failure.certificate && self.unverified.is_some();
         if possible {
+            let mut because = self
+                .pinned_because
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            because.get_or_insert_with(|| failure.message.clone());
             self.pin_in_use.store(true, Ordering::Relaxed);
         }
         possible
@@ -104,14 +114,18 @@ impl Tls {
             .peer_certificate()
             .map_err(|e| format!("cannot read the server's certificate: {e}"))?;
         if self.pinned.contains(&presented) {
-            Ok(())
-        } else {
-            Err(
-                "its certificate is neither signed by a trusted CA nor one of the certificates \
-                 in [smtp] ca_file"
-                    .into(),
-            )
+            return Ok(());
         }
+        let because = self
+            .pinned_because
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        Err(match because.as_deref() {
+            Some(why) => format!("{why} (nor is it one of the certificates in [smtp] ca_file)"),
+            None => "its certificate is neither signed by a trusted CA nor one of the \
+                     certificates in [smtp] ca_file"
+                .into(),
+        })
     }
 }
 
