@@ -62,14 +62,14 @@ impl Combine {
 
 /// The error for a failed temporary-file operation, saying what failed and what to do.
 fn temp_error(what: &str, source: std::io::Error) -> Error {
-    Error::Output {
-        context: format!(
+    Error::output_of(
+        format!(
             "cannot {what} a temporary file of the address index in {} (set TMPDIR to a folder \
              with free space)",
             std::env::temp_dir().display()
         ),
         source,
-    }
+    )
 }
 
 /// Collects pairs; [`Builder::finish`] turns them into an [`AddressIndex`].

@@ -94,10 +94,9 @@ pub fn drive<R>(
         rx.close();
         stop.store(true, Ordering::SeqCst);
         let counts = producer.join().map_err(|_| {
-            Error::Fatal(
+            Error::fatal(
                 "internal error: reading the recipients stopped unexpectedly (a bug; please \
-                 report it); the result log holds every outcome so far"
-                    .into(),
+                 report it); the result log holds every outcome so far",
             )
         })?;
         Ok((delivered, counts))

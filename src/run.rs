@@ -55,10 +55,14 @@ pub struct SendReport {
 
 impl SendReport {
     pub fn exit_code(&self) -> ExitCode {
-        if let Some(Error::Output { .. }) = self.fatal {
-            ExitCode::OutputFailed
-        } else if self.fatal.is_some() {
-            ExitCode::Fatal
+        if let Some(fatal) = &self.fatal {
+            // Whatever stopped a send part-way is no "nothing was sent" (exit 2): 3, or 6 when
+            // a file could not be written.
+            if fatal.is_output() {
+                ExitCode::OutputFailed
+            } else {
+                ExitCode::Fatal
+            }
         } else if let Some(signal) = self.stopped_by {
             ExitCode::Stopped(signal)
         } else if self.counts.failed > 0 || self.counts.unknown > 0 {
@@ -133,12 +137,12 @@ pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         .worker_threads(2)
         .enable_all()
         .build()
-        .map_err(|e| Error::Fatal(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| Error::fatal(format!("cannot start the async runtime: {e}")))?;
     // From here on a stop signal is a clean stop, not the default sudden death.
     let signals = {
         let _guard = runtime.enter();
         StopSignals::install()
-            .map_err(|e| Error::Fatal(format!("cannot watch for stop signals: {e}")))?
+            .map_err(|e| Error::fatal(format!("cannot watch for stop signals: {e}")))?
     };
     let (journal, history) = Journal::open(&log, Utc::now(), concurrency)?;
     let remaining_today = campaign

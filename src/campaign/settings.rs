@@ -250,7 +250,7 @@ pub fn check_concurrency(n: usize) -> Result<()> {
     if (1..=256).contains(&n) {
         Ok(())
     } else {
-        Err(Error::Invalid(format!(
+        Err(Error::invalid(format!(
             "concurrency = {n} is out of range: use 1 to 256 parallel SMTP sessions"
         )))
     }

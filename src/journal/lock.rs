@@ -80,7 +80,7 @@ impl RunLock {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 let holder = holder(&mut file);
-                return Err(Error::Locked(format!(
+                return Err(Error::locked(format!(
                     "{}: another campaign run is sending with this result log ({holder}); nothing \
                      was sent. Wait for it to finish, or stop it (Ctrl-C or kill <pid>) and run \
                      again to resume",
@@ -126,7 +126,7 @@ impl RunLock {
     /// Records that session `slot` is about to send the final dot of this message.
     pub fn set(&self, slot: usize, message_id: &str, email: &str) -> Result<()> {
         if !Self::fits(message_id, email) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "the address {email:?} is too long to send (RFC 5321 allows 254 octets)"
             )));
         }

@@ -152,7 +152,7 @@ fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
          failed, skipped, unknown), or delete a line whose recipient you want mailed again",
         HEADER.join(",")
     ));
-    Error::Invalid(text)
+    Error::invalid(text)
 }
 
 /// One checked row.

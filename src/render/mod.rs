@@ -286,7 +286,7 @@ impl<'c> Renderer<'c> {
             return Ok(());
         };
         if lines.len() == 1 {
-            return Err(crate::Error::Invalid(first));
+            return Err(crate::Error::invalid(first));
         }
         Err(invalid!(
             "{first}; it failed for each of the first {} recipients (lines {}), so it is taken to \

@@ -205,14 +205,14 @@ impl Workers {
                 Opened::Session(Box::new(session))
             }
             Err(ConnectError::Fatal(why)) => {
-                self.stop_with(Error::Fatal(why));
+                self.stop_with(Error::fatal(why));
                 Opened::Stop
             }
             Err(ConnectError::Transient(_)) if self.stopped() => Opened::Stop,
             Err(ConnectError::Transient(why)) => {
                 let others = self.live.load(Ordering::SeqCst);
                 if others == 0 && *refused > self.retries {
-                    self.stop_with(Error::Fatal(format!(
+                    self.stop_with(Error::fatal(format!(
                         "{why} (gave up after {refused} attempt{}); check [smtp] host and port and \
                          that the server is reachable from here",
                         if *refused == 1 { "" } else { "s" }
@@ -340,7 +340,7 @@ impl Workers {
                     ));
                 }
             }
-            Verdict::Stop(why) => self.stop_with(Error::Fatal(why)),
+            Verdict::Stop(why) => self.stop_with(Error::fatal(why)),
         }
     }
 
