@@ -22,7 +22,6 @@ macro_rules! warn {
 
 use std::path::Path;
 
-use anyhow::Context;
 use clap::Parser;
 
 use campaign::campaign::Campaign;
@@ -35,28 +34,15 @@ fn main() {
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            warn!("error: {}", sentence(&e));
-            e.downcast_ref::<campaign::Error>()
-                .map_or(ExitCode::Fatal, campaign::Error::exit_code)
+            // One line: the message already names the file and holds its cause (the OS's reason).
+            warn!("error: {e}");
+            e.exit_code()
         }
     };
     std::process::exit(code.code());
 }
 
-/// The error as one line: its context, then the library's error, whose message already holds
-/// its cause (an I/O error's OS reason), so the chain stops there instead of repeating it.
-fn sentence(e: &anyhow::Error) -> String {
-    let mut parts = Vec::new();
-    for layer in e.chain() {
-        parts.push(layer.to_string());
-        if layer.is::<campaign::Error>() {
-            break;
-        }
-    }
-    parts.join(": ")
-}
-
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+fn run(cli: Cli) -> campaign::Result<ExitCode> {
     match cli.command {
         Command::Run(args) if args.dry_run => dry_run(args),
         Command::Run(args) => send(args),
@@ -64,13 +50,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load(dir: &Path) -> anyhow::Result<Campaign> {
-    Ok(Campaign::load(dir)?)
+fn load(dir: &Path) -> campaign::Result<Campaign> {
+    Campaign::load(dir)
 }
 
 /// Loads the campaign with the command line's overrides applied: a dry run refuses the same bad
 /// `--rate` or `--concurrency` a send refuses.
-fn load_for_run(args: &RunArgs) -> anyhow::Result<Campaign> {
+fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
     let mut campaign = load(&args.dir)?;
     campaign
         .send
@@ -78,11 +64,10 @@ fn load_for_run(args: &RunArgs) -> anyhow::Result<Campaign> {
     Ok(campaign)
 }
 
-fn dry_run(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn dry_run(args: RunArgs) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
-    let report = campaign::dry_run::run(&campaign, &out, args.limit)
-        .with_context(|| format!("dry run of {}", args.dir.display()))?;
+    let report = campaign::dry_run::run(&campaign, &out, args.limit)?;
     for input in &report.inputs {
         say!("{input}");
     }
@@ -122,7 +107,7 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     }
 }
 
-fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
+fn send(args: RunArgs) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
     let options = campaign::run::SendOptions {
         log: args.log,
@@ -176,7 +161,7 @@ fn send(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(report.exit_code())
 }
 
-fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
     let campaign = load(&args.dir)?;
     let dns = args.dns.then(|| campaign::check::DnsOptions {
         resolver: args.resolver,
