@@ -12,7 +12,7 @@ use rayon::iter::{ParallelBridge, ParallelIterator};
 use crate::campaign::suppress::Suppression;
 use crate::campaign::{Recipient, RecipientList, Row, SkipReason, Skipped};
 use crate::error::{Error, Result};
-use crate::render::{Rendered, Renderer};
+use crate::render::{RenderError, Rendered, Renderer};
 
 /// What the delivery side receives for each row, in CSV order of `seq` (arrival order may differ).
 #[derive(Debug)]
@@ -25,7 +25,7 @@ pub enum Item {
     RenderFailed {
         seq: u64,
         recipient: Box<Recipient>,
-        error: String,
+        error: RenderError,
     },
     /// The CSV became unreadable part-way; the run must stop.
     Abort(Error),

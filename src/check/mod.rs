@@ -155,7 +155,7 @@ pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
                 );
                 Problem::new(severity, text)
             }
-            Item::RenderFailed { error, .. } => Problem::error(error),
+            Item::RenderFailed { error, .. } => Problem::error(error.to_string()),
             Item::Abort(e) => return Err(e),
             Item::Message { .. } => continue,
         };

@@ -154,7 +154,7 @@ fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) ->
         } => {
             report
                 .failed
-                .push((recipient.line, recipient.email.clone(), error.clone()));
+                .push((recipient.line, recipient.email.clone(), error.to_string()));
             writer.add(
                 seq,
                 Entry::Skipped {

@@ -5,6 +5,7 @@
 
 pub mod cycles;
 pub mod dkim;
+mod error;
 pub mod header_lines;
 pub mod html;
 pub mod images;
@@ -28,6 +29,7 @@ use tera::Context;
 use crate::campaign::{Campaign, Recipient};
 use crate::error::Result;
 use crate::invalid;
+pub use error::{RenderError, Step};
 
 /// One recipient's finished message.
 #[derive(Debug)]
@@ -150,7 +152,7 @@ impl<'c> Renderer<'c> {
     }
 
     /// Renders one recipient's message; the error is a sentence naming the template and CSV line.
-    pub fn render(&self, recipient: &Recipient) -> std::result::Result<Rendered, String> {
+    pub fn render(&self, recipient: &Recipient) -> std::result::Result<Rendered, RenderError> {
         self.render_as(recipient, None)
     }
 
@@ -161,41 +163,45 @@ impl<'c> Renderer<'c> {
         &self,
         recipient: &Recipient,
         message_id: Option<&str>,
-    ) -> std::result::Result<Rendered, String> {
+    ) -> std::result::Result<Rendered, RenderError> {
         let campaign = self.campaign;
         self.row_within_bounds(recipient)?;
         let mut context = self.context(recipient);
         let line = recipient.line;
-        let (unsubscribe, subject, html) = guarded("Tera", || {
+        let (unsubscribe, subject, html) = guarded(Step::Template, || {
             let unsubscribe = self.unsubscribe(&mut context, line)?;
             let subject = self.templates.render(templates::SUBJECT, &context, line)?;
             let html = self.templates.render(&campaign.html.name, &context, line)?;
             Ok((unsubscribe, subject, html))
         })?;
-        let inlined = guarded("css-inline", || self.inliner.inline(&html))?;
+        let inlined = guarded(Step::Css, || self.inliner.inline(&html))?;
         // From the inlined HTML, where `display:none` (the preheader) is visible on the element.
         let text = match &campaign.text {
-            Some(t) => guarded("Tera", || self.templates.render(&t.name, &context, line))?,
-            None => guarded("the text part", || text::from_html(&inlined))?,
+            Some(t) => guarded(Step::Template, || {
+                self.templates.render(&t.name, &context, line)
+            })?,
+            None => guarded(Step::Text, || text::from_html(&inlined))?,
         };
         let html::Embedded {
             html,
             images,
             preview_html,
-        } = guarded("the images", || {
+        } = guarded(Step::Images, || {
             html::embed(&self.images, &inlined, self.preview)
         })?;
 
-        let address: Address = recipient
-            .email
-            .parse()
-            .map_err(|e| format!("invalid address {}: {e}", recipient.email))?;
+        let address: Address = recipient.email.parse().map_err(|e| {
+            RenderError::new(
+                Step::Row,
+                format!("invalid address {}: {e}", recipient.email),
+            )
+        })?;
         // Envelope and To header need no SMTPUTF8 for an IDN domain. See send/session.rs.
         let address = crate::campaign::recipients::ascii_address(address);
         let name = recipient.name.as_deref().map(mime::one_line);
         let message_id =
             message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);
-        let message = guarded("MIME (lettre)", || {
+        let message = guarded(Step::Mime, || {
             mime::build(mime::Parts {
                 from: &campaign.from,
                 to: Mailbox::new(name, address.clone()),
@@ -213,10 +219,10 @@ impl<'c> Renderer<'c> {
         // Signing comes last: it covers the bytes exactly as formatted, every header set.
         let mut bytes = message.formatted();
         if let Some(signer) = &self.dkim {
-            bytes = guarded("DKIM signing", || signer.sign(bytes))?;
+            bytes = guarded(Step::Signing, || signer.sign(bytes))?;
         }
         let envelope = Envelope::new(Some(campaign.from.email.clone()), vec![address])
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| RenderError::new(Step::Mime, e.to_string()))?;
         Ok(Rendered {
             line,
             email: recipient.email.clone(),
@@ -230,17 +236,20 @@ impl<'c> Renderer<'c> {
 
     /// Refuses a row whose fields hold more than [`tera_safety::MAX_ROW_BYTES`] together: what a
     /// render of it costs grows with it (a 50 MB field took 750 MB in `check`).
-    fn row_within_bounds(&self, recipient: &Recipient) -> std::result::Result<(), String> {
+    fn row_within_bounds(&self, recipient: &Recipient) -> std::result::Result<(), RenderError> {
         let size: usize = recipient.values.iter().map(String::len).sum();
         if size <= tera_safety::MAX_ROW_BYTES {
             return Ok(());
         }
-        Err(format!(
-            "{}: line {}: the row holds {:.1} MB; a row may hold at most 1 MiB: shorten its \
-             fields (put large content in the template, not in the CSV)",
-            self.campaign.recipients.display(),
-            recipient.line,
-            size as f64 / 1e6
+        Err(RenderError::new(
+            Step::Row,
+            format!(
+                "{}: line {}: the row holds {:.1} MB; a row may hold at most 1 MiB: shorten its \
+                 fields (put large content in the template, not in the CSV)",
+                self.campaign.recipients.display(),
+                recipient.line,
+                size as f64 / 1e6
+            ),
         ))
     }
 
@@ -275,7 +284,7 @@ impl<'c> Renderer<'c> {
             tried_a_filled_row |= filled;
             match self.render(&r) {
                 Ok(_) => return Ok(()),
-                Err(e) => failures.push((r.line, e)),
+                Err(e) => failures.push((r.line, e.to_string())),
             }
             if failures.len() >= PREFLIGHT_ROWS && tried_a_filled_row {
                 break;
@@ -306,19 +315,20 @@ pub const PREFLIGHT_SCAN: usize = 1000;
 /// Runs one step of a recipient's render, turning a panic in a dependency (Tera, css-inline,
 /// lettre, …) on this recipient's data into this recipient's error, so that it cannot end the run.
 fn guarded<T>(
-    step: &str,
+    step: Step,
     f: impl FnOnce() -> std::result::Result<T, String>,
-) -> std::result::Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        Err(format!(
-            "internal error in {step} (a bug; please report it): {why}"
-        ))
-    })
+) -> std::result::Result<T, RenderError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(done) => done.map_err(|message| RenderError::new(step, message)),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(RenderError::internal(step, &why))
+        }
+    }
 }
 
 /// A globally unique Message-ID (RFC 5322 §3.6.4) on the From domain: time, then 64 random bits.
@@ -331,14 +341,18 @@ fn new_message_id(domain: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::guarded;
+    use super::{Step, guarded};
 
     #[test]
     fn a_panic_in_a_step_is_that_recipients_error() {
-        let ok: Result<u8, String> = guarded("Tera", || Ok(1));
+        let ok = guarded(Step::Template, || Ok(1));
         assert_eq!(ok, Ok(1));
-        let err = guarded::<u8>("css-inline", || panic!("index out of bounds")).unwrap_err();
-        assert!(err.starts_with("internal error in css-inline"), "{err}");
-        assert!(err.ends_with("index out of bounds"), "{err}");
+        let failed = guarded::<u8>(Step::Template, || Err("undefined variable".into()));
+        assert!(failed.unwrap_err().is_template());
+        let err = guarded::<u8>(Step::Css, || panic!("index out of bounds")).unwrap_err();
+        assert!(err.is_internal() && !err.is_template(), "{err:?}");
+        let text = err.to_string();
+        assert!(text.starts_with("internal error in css-inline"), "{text}");
+        assert!(text.ends_with("index out of bounds"), "{text}");
     }
 }
