@@ -1,0 +1,447 @@
+//! The shape cache against css-inline itself: the same bytes for every kind of value, page and
+//! hostile input, and the shapes shared, kept apart or stepped aside from as designed.
+
+use super::*;
+
+const STYLE: &str = "<style>body{margin:0} p{color:#222;font:15px Arial} .lead{color:#555} \
+    td p{padding:0} #main a{color:blue} a:hover{color:red} td:empty{height:1px} \
+    @media (max-width: 600px){p{color:blue}}</style>";
+
+/// A page with `value` (already escaped as Tera escapes) in every kind of place the splitter
+/// distinguishes, and `class` as an unquoted class name.
+fn page(style: &str, value: &str, class: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"{value}\"><head><meta charset=\"utf-8\"><title>{value} news</title>\
+         {style}</head><body id=main>\n<!-- for {value} -->\n\
+         <table><tr><td class=\"lead\">  Hi {value},\n</td><td>{value}</td><td></td></tr>{value}</table>\
+         <p class=\"lead\" title='{value}'>Dear {value} &mdash; &copy; 2026 &amp; more&nbsp;text</p>\
+         <p><a href=\"https://x.example/u?e={value}&amp;k=1\" data-id=\"{value}\">link {value}</a> \
+         <img alt=\"{value}\" src=\"https://x.example/i.png\" width=10 class={class}></p>\
+         <pre>\n{value}</pre><textarea>{value}</textarea><p>a < b {value} > c</p></body></html>"
+    )
+}
+
+const VALUES: &[&str] = &[
+    "Jane",
+    "Zoë Müller",
+    "张伟",
+    "محمد",
+    "O&#x27;Brien &amp;amp; Sons",
+    "&lt;script&gt;alert(1)&lt;&#x2F;script&gt;",
+    "&quot;quoted&quot;",
+    "a\u{a0}b",
+    "  padded  ",
+    "",
+    "x\r\ny",
+    "tab\there",
+    "&#128512; &#x1F600;",
+    "&#0; &#x80; &#xD800;",
+    "&amp &unknown; &",
+    "https:&#x2F;&#x2F;acme.example&#x2F;u?e=a%40b",
+    "\u{E000}private",
+    "-->",
+];
+
+/// Asserts that the cached path gives css-inline's own answer for `html`: the same bytes, or
+/// an error as well. The message shows the shape the page was split into.
+fn assert_same_as_css_inline(inliner: &Inliner, html: &str, what: &str) {
+    let direct = inliner.inline_directly(html);
+    let cached = inliner.inline(html);
+    if cached != direct {
+        let keep = inliner
+            .keep
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let shape = shape::split(html, &keep).map(|s| s.shape);
+        panic!(
+            "{what}\n  page:   {html:?}\n  shape:  {shape:?}\n  cached: {cached:?}\n  direct: {direct:?}"
+        );
+    }
+}
+
+#[test]
+fn same_bytes_as_css_inline_for_every_kind_of_value() {
+    let inliner = Inliner::new();
+    for value in VALUES {
+        let html = page(STYLE, value, value);
+        assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}"));
+        // Again from the cache.
+        assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}, cached"));
+    }
+    let stats = inliner.stats();
+    assert!(stats.cached >= VALUES.len() as u64, "{stats:?}");
+    assert_eq!(stats.direct, 0, "{stats:?}");
+}
+
+#[test]
+fn pages_that_differ_in_text_and_links_share_one_shape() {
+    let inliner = Inliner::new();
+    for value in [
+        "Jane",
+        "Zoë",
+        "张伟",
+        "O&#x27;Brien",
+        "Ann &lt;3 Lee",
+        "Bob",
+    ] {
+        let html = page(STYLE, value, "photo").replace(&format!("<!-- for {value} -->"), "");
+        inliner.inline(&html).unwrap();
+    }
+    let stats = inliner.stats();
+    assert_eq!((stats.new_shapes, stats.cached), (1, 5), "{stats:?}");
+}
+
+#[test]
+fn attributes_the_stylesheet_selects_on_are_never_slotted() {
+    let style = "<style>a[href^=\"https://x.example/u?e=Jane\"]{color:green} p:lang(de){color:black} \
+                 [data-id] {margin:0}</style>";
+    let inliner = Inliner::new();
+    for value in ["Jane", "de", "Jo"] {
+        let html = page(style, value, "photo");
+        assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}"));
+    }
+    let keep = inliner
+        .keep
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    for name in ["href", "lang", "data-id"] {
+        assert!(keep.iter().any(|k| k == name), "{name} not kept: {keep:?}");
+    }
+    assert!(!keep.iter().any(|k| k == "alt"), "{keep:?}");
+}
+
+#[test]
+fn pages_it_cannot_follow_are_inlined_directly() {
+    let inliner = Inliner::new();
+    for html in [
+        "<html><head><style>p{color:red}</style></head><body><p>x</p><script>var a='<p>';</script></body></html>",
+        "<html><head><style>p{color:red}</style></head><body><svg><style>p{}</style></svg><p>x</p></body></html>",
+        "<html><head><style>p{color:red}</style></head><body><p title=\"unclosed>x</p></body></html>",
+        "<html><body><p>\u{E002}0\u{E003}</p></body></html>",
+    ] {
+        assert_same_as_css_inline(&inliner, html, html);
+    }
+    assert_eq!(inliner.stats().direct, 4);
+}
+
+#[test]
+fn the_benchmark_newsletter_inlines_to_the_same_bytes_for_every_recipient() {
+    let toml: toml::Table = include_str!("../../../bench/fixture/campaign.toml")
+        .parse()
+        .unwrap();
+    let template = include_str!("../../../bench/fixture/email.html");
+    let mut csv = csv::Reader::from_reader(
+        &include_bytes!("../../../bench/fixture/recipients-sample.csv")[..],
+    );
+    let headers = csv.headers().unwrap().clone();
+    let inliner = Inliner::new();
+    for (i, row) in csv.records().enumerate() {
+        let mut context = tera::Context::from_serialize(&toml["vars"]).unwrap();
+        for (name, value) in headers.iter().zip(row.unwrap().iter()) {
+            context.insert(name, value);
+        }
+        let html = tera::Tera::one_off(template, &context, true).unwrap();
+        assert_same_as_css_inline(&inliner, &html, &format!("recipient {i}"));
+    }
+    let stats = inliner.stats();
+    assert_eq!(stats.direct, 0, "{stats:?}");
+    assert!(stats.cached > 0, "{stats:?}");
+}
+
+#[test]
+fn character_reference_to_a_slot_marker_is_not_filled() {
+    let inliner = Inliner::new();
+    for reference in [
+        "&#xE002;0&#xE003;",
+        "&#XE002;0&#Xe003;",
+        "&#57346;0&#57347;",
+        "&#x0000e002;0&#x00E003;",
+        "&#00057346;0&#057347;",
+        "&#xE002 0&#xE003 ",
+        "&#57346 0&#57347 ",
+    ] {
+        for html in [
+            format!(
+                "<html><head><style>p{{color:red}}</style></head><body><p class=\"{reference}\">Jane</p></body></html>"
+            ),
+            format!(
+                "<html><head><style>p{{color:red}}</style></head><body><p>{reference}</p><p>Jane</p></body></html>"
+            ),
+            format!(
+                "<html><head><style>p{{color:red}}</style></head><body><p title=\"Jane\">{reference}</p></body></html>"
+            ),
+        ] {
+            assert_same_as_css_inline(&inliner, &html, &html);
+        }
+    }
+}
+
+#[test]
+fn whitespace_reference_where_the_tree_builder_treats_spaces_specially() {
+    let inliner = Inliner::new();
+    for space in ["&#32;", "&#x20;", "&#X0020;", "&#32", "&#x20"] {
+        for html in [
+            format!(
+                "<html><head><style>td{{color:red}}</style></head><body><table>{space}<tr><td>Jane</td></tr></table></body></html>"
+            ),
+            format!(
+                "<html><head>{space}<style>td{{color:red}}</style></head><body><p>Jane</p></body></html>"
+            ),
+            format!(
+                "{space}<html><head><style>td{{color:red}}</style></head><body><p>Jane</p></body></html>"
+            ),
+            format!(
+                "<html><head><style>td{{color:red}}</style></head><body><table>{space}x<tr><td>Jane</td></tr></table></body></html>"
+            ),
+            format!(
+                "<html><head><style>td{{color:red}}</style></head><body><table><colgroup>{space}<col></colgroup><tr><td>Jane</td></tr></table></body></html>"
+            ),
+            format!(
+                "<html><head><style>td{{color:red}}</style></head>{space}<body><p>Jane</p></body></html>"
+            ),
+            format!(
+                "<html><head><style>td{{color:red}}</style></head><body><p>Jane</p></body></html>{space}"
+            ),
+        ] {
+            assert_same_as_css_inline(&inliner, &html, &html);
+        }
+    }
+}
+
+#[test]
+fn noahs_ark_clause_with_identical_slotted_attributes() {
+    let inliner = Inliner::new();
+    for tag in [
+        "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt",
+        "u",
+    ] {
+        for attribute in ["title", "lang", "data-x", "href"] {
+            let open = format!("<{tag} {attribute}=\"x\">");
+            let html = format!(
+                "<html><head><style>p{{color:red}}</style></head><body>\
+                 <p>{open}{open}{open}{open}Jane</p><p>again</p></body></html>"
+            );
+            assert_same_as_css_inline(&inliner, &html, &html);
+        }
+    }
+}
+
+/// Pieces of values as Tera writes them (autoescaped), which the splitter slots: the same
+/// shape for every recipient whose values are all of these.
+const PLAIN: &[&str] = &[
+    "Jane",
+    "Zoë",
+    "张伟",
+    "محمد",
+    "x",
+    "Logo src=",
+    "&quot; src=&quot;",
+    "&amp;",
+    "&lt;b&gt;",
+    "&lt;img src=&quot;x.png&quot;&gt;",
+    "O&#x27;Brien",
+    "https:&#x2F;&#x2F;x.example",
+    "=",
+    "a b",
+    "&#128512;",
+];
+
+/// Pieces of hostile values (as `| safe` or template text would put them): references to the
+/// slot markers and to white space, raw markup, what looks like another attribute
+/// (`" src="`), CSS a `style` attribute cannot take.
+const HOSTILE: &[&str] = &[
+    "",
+    " ",
+    "  padded  ",
+    "\t",
+    "\n",
+    "\r\n",
+    "\u{a0}",
+    "&#xE002;0&#xE003;",
+    "&#57346;1&#57347;",
+    "&#XE002",
+    "&#x0000e003;",
+    "\u{E002}0\u{E003}",
+    "&#32;",
+    "&#x20;",
+    "&#X0020",
+    "&#9;",
+    "&#10;",
+    "&#13;",
+    "&#12;",
+    "&#160;",
+    "&nbsp;",
+    "&amp",
+    "&",
+    "&lt;",
+    "<",
+    ">",
+    "&gt;",
+    "\"",
+    "'",
+    " src=",
+    "x\" src=\"y.png",
+    "<b>",
+    "</p>",
+    "</td>",
+    "<img src=x.png>",
+    "&#0;",
+    "&#x80;",
+    "&#xD800;",
+    "&copy;",
+    "&unknown;",
+    "-->",
+    "<!--",
+    "&#38;",
+    "&#x26;",
+    "color",
+    "color: red",
+    "a{b}",
+    "<tr>",
+    "<table>",
+    "<td>",
+    "<li>",
+];
+
+/// Formatting elements (and `a`) and attributes the splitter slots, for runs that reach the
+/// "Noah's Ark" clause.
+const FORMATTING: &[&str] = &[
+    "a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small", "strike", "strong", "tt", "u",
+];
+const ATTRIBUTES: &[&str] = &[
+    "title",
+    "lang",
+    "href",
+    "alt",
+    "data-x",
+    "aria-label",
+    "class",
+];
+
+/// A page template: `\u{1}n\u{2}` is hole `n`, filled with the value set's `n`-th value.
+fn generated_template(rng: &mut fastrand::Rng, holes: usize) -> String {
+    let hole = |rng: &mut fastrand::Rng| format!("\u{1}{}\u{2}", rng.usize(..holes));
+    let mut body = String::new();
+    for _ in 0..rng.usize(1..6) {
+        let (h1, h2, h3) = (hole(rng), hole(rng), hole(rng));
+        let piece = match rng.usize(..20) {
+            0 => format!("<p>{h1}</p>"),
+            1 => format!("<p class=\"lead\" title=\"{h1}\">{h2} {h3}</p>"),
+            2 => format!("<table>{h1}<tr><td>{h2}</td></tr>{h3}</table>"),
+            3 => format!("<table><colgroup>{h1}<col></colgroup><tr><td>{h2}</td></tr></table>"),
+            4 => format!("<a href=\"https://x.example/?u={h1}\" data-id=\"{h2}\">{h3}</a>"),
+            5 => format!("<img alt=\"{h1}\" src=\"{h2}\" class=\"photo\">"),
+            6 => format!("<img alt=\"{h1}\" title=\"{h2}\" src=\"images/logo.png\">"),
+            7 => {
+                let tag = FORMATTING[rng.usize(..FORMATTING.len())];
+                let attribute = ATTRIBUTES[rng.usize(..ATTRIBUTES.len())];
+                let mut run = String::from("<p>");
+                for _ in 0..rng.usize(3..6) {
+                    // Mostly one value for all, so the attributes are identical.
+                    let value = if rng.bool() { &h1 } else { &h2 };
+                    run += &format!("<{tag} {attribute}=\"{value}\">");
+                }
+                run + &format!("{h3}</p><p>again {h3}</p>")
+            }
+            8 => format!("<pre>{h1}</pre><textarea>{h2}</textarea>"),
+            9 => format!("<select><option value=\"{h1}\">{h2}</option></select>"),
+            10 => format!("<ul><li>{h1}<li>{h2}</ul>{h3}"),
+            11 => format!("<!-- {h1} --><div lang=\"{h2}\"><span>{h3}</span></div>"),
+            12 => format!("<p style=\"{h1}\">{h2}</p>"),
+            13 => format!("{h1}<td>{h2}</td>{h3}"),
+            14 => format!("<p a\"b=\"{h1}\" title=\"{h2}\" =x=\"{h3}\">{h3}</p>"),
+            15 => format!("<html lang=\"{h1}\"><body title=\"{h2}\">{h3}"),
+            16 => {
+                format!("<form action=\"{h1}\"><input value=\"{h2}\" type=hidden>{h3}</form>")
+            }
+            17 => format!("<image src=\"{h1}\" alt=\"{h2}\"><textarea>\n{h3}</textarea>"),
+            18 => {
+                format!("<p title=\"{h1}\" title=\"{h2}\">{h3}</p><a href=\"{h1}\"><p>{h2}</a>")
+            }
+            _ => format!("<p><b>{h1}<i>{h2}</b>{h3}</i></p>"),
+        };
+        body += &piece;
+    }
+    let optional = |rng: &mut fastrand::Rng| if rng.bool() { hole(rng) } else { String::new() };
+    format!(
+        "{}<!DOCTYPE html><html lang=\"{}\">{}<head>{}<meta charset=\"utf-8\"><title>{}</title>\
+         {STYLE}{}</head>{}<body class=\"main\">{body}</body>{}</html>{}",
+        optional(rng),
+        optional(rng),
+        optional(rng),
+        optional(rng),
+        optional(rng),
+        optional(rng),
+        optional(rng),
+        optional(rng),
+        optional(rng),
+    )
+}
+
+/// A value of one to three pieces, each hostile with probability `hostile` in ten.
+fn generated_value(rng: &mut fastrand::Rng, hostile: usize) -> String {
+    (0..rng.usize(1..4))
+        .map(|_| {
+            if rng.usize(..10) < hostile {
+                HOSTILE[rng.usize(..HOSTILE.len())]
+            } else {
+                PLAIN[rng.usize(..PLAIN.len())]
+            }
+        })
+        .collect()
+}
+
+fn fill_template(template: &str, values: &[String]) -> String {
+    let mut out = String::with_capacity(template.len() + 64);
+    let mut rest = template;
+    while let Some(open) = rest.find('\u{1}') {
+        out.push_str(&rest[..open]);
+        let close = rest.find('\u{2}').unwrap();
+        out.push_str(&values[rest[open + 1..close].parse::<usize>().unwrap()]);
+        rest = &rest[close + 1..];
+    }
+    out + rest
+}
+
+/// The differential test: generated pages with hostile values, several recipients a
+/// template (so later ones are filled from the cache), each compared with css-inline itself.
+#[test]
+fn generated_hostile_pages_give_css_inlines_own_bytes() {
+    let inliner = Inliner::new();
+    let mut rng = fastrand::Rng::with_seed(0x5eed_0016_0019);
+    let cases = 1200;
+    for case in 0..cases {
+        let holes = 4;
+        let template = generated_template(&mut rng, holes);
+        for recipient in 0..5 {
+            // Every other recipient has plain values only: the same shape as the first
+            // plain one, or as a hostile one the cache could follow.
+            let hostile = if recipient % 2 == 1 { 0 } else { 3 };
+            let values: Vec<String> = (0..holes)
+                .map(|_| generated_value(&mut rng, hostile))
+                .collect();
+            let html = fill_template(&template, &values);
+            assert_same_as_css_inline(
+                &inliner,
+                &html,
+                &format!("case {case}, recipient {recipient}"),
+            );
+        }
+    }
+    let stats = inliner.stats();
+    // The generator must reach the cache, not only the direct path.
+    assert!(stats.cached > cases / 2, "{stats:?}");
+    assert!(stats.direct < cases * 2, "{stats:?}");
+    eprintln!("{stats:?}");
+}
+
+#[test]
+fn keeps_media_queries_in_a_style_block() {
+    let html = "<html><head><style>p{color:red} @media (max-width: 600px){p{color:blue}}</style>\
+                </head><body><p>x</p></body></html>";
+    let out = Inliner::new().inline(html).unwrap();
+    assert!(out.contains("<p style=\"color: red;\">"), "{out}");
+    assert!(out.contains("@media (max-width: 600px)"), "{out}");
+}
