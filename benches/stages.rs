@@ -67,7 +67,10 @@ fn context(campaign: &Campaign, recipient: &Recipient) -> Context {
 
 fn mailbox(recipient: &Recipient) -> Mailbox {
     let address: Address = recipient.email.parse().unwrap();
-    Mailbox::new(recipient.name.as_deref().map(mime::one_line), address)
+    Mailbox::new(
+        recipient.name.as_deref().map(mime::without_controls),
+        address,
+    )
 }
 
 /// Cycles through `0..len`, one step per call.

@@ -1,7 +1,8 @@
 //! `campaign`: template-driven newsletter campaigns. The data flows one way:
-//! [`campaign`] (load and validate) → [`render`] (one message per recipient) → [`send`] (SMTP or
-//! preview files), with [`journal`] recording each recipient's result and [`progress`] reporting.
-//! [`run`] wires these into the pipeline the `campaign run` command executes.
+//! [`campaign`] (load and validate) → [`render`] (one message per recipient) → a destination:
+//! [`dry_run`] (preview files), [`send`] (SMTP, with [`journal`] recording each recipient's
+//! result) or [`check`] (the lint). [`pipeline::drive`] runs every command's pipeline; [`run`] is
+//! the send's, [`progress`] reports, and [`html`] is how every stage reads HTML.
 
 pub mod address_index;
 pub mod campaign;

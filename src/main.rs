@@ -67,7 +67,7 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 fn dry_run(args: RunArgs) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
-    let report = campaign::dry_run::run(&campaign, &out, args.limit)?;
+    let report = campaign::dry_run::preview(&campaign, &out, args.limit)?;
     for input in &report.inputs {
         say!("{input}");
     }
@@ -116,7 +116,7 @@ fn send(args: RunArgs) -> campaign::Result<ExitCode> {
         retry_unknown: args.retry_unknown,
         plain_progress: args.no_progress,
     };
-    let report = campaign::run::run(&campaign, &options)?;
+    let report = campaign::run::send(&campaign, &options)?;
     let c = report.counts;
     say!(
         "sent {}, failed {}, skipped {}, unknown {}; {} already handled by earlier runs",
@@ -168,7 +168,7 @@ fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
         ..Default::default()
     });
     let options = campaign::check::CheckOptions { dns };
-    let report = campaign::check::run(&campaign, &options)?;
+    let report = campaign::check::report(&campaign, &options)?;
     for input in &report.inputs {
         say!("{input}");
     }

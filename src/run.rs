@@ -121,7 +121,7 @@ fn connector(campaign: &Campaign) -> Result<Connector> {
 }
 
 /// Sends the campaign.
-pub fn run(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
+pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     let (rate, concurrency) = (campaign.send.rate, campaign.send.concurrency);
     let connector = connector(campaign)?;
     let recipients = campaign.scan_recipients()?;

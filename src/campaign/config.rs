@@ -20,7 +20,7 @@ pub struct CampaignFile {
     pub text: Option<String>,
     /// Recipients CSV [default: recipients.csv].
     pub recipients: Option<String>,
-    /// The shared layouts folder, relative to the campaign directory (see `layouts.rs`).
+    /// The shared layouts folder, relative to the campaign directory (see `paths::layouts`).
     pub templates: Option<String>,
     #[serde(default)]
     pub attachments: Vec<String>,

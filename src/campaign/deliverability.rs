@@ -1,7 +1,7 @@
-//! Validated `[dkim]`, `[unsubscribe]` and `suppress` settings: what Gmail and Yahoo require of bulk
-//! senders since 2024 (DKIM aligned with From, one-click unsubscribe) and the addresses never to
-//! mail. The DKIM private key is read here, once: from the campaign directory or from the
-//! `CAMPAIGN_DKIM_KEY` environment variable (or `.env`), and never printed.
+//! Validated `[dkim]` and `[unsubscribe]` settings: what Gmail and Yahoo require of bulk senders
+//! since 2024 (DKIM aligned with From, one-click unsubscribe). The DKIM private key is read here,
+//! once: from the campaign directory or from the `CAMPAIGN_DKIM_KEY` environment variable (or
+//! `.env`, read by [`env_or_dotenv`], which the SMTP password uses too), and never printed.
 
 use std::path::{Path, PathBuf};
 

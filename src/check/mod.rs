@@ -111,7 +111,7 @@ impl CheckReport {
 /// Renders every recipient of an already loaded campaign and collects the problems: CSV rows and
 /// render failures first (sorted), then the deliverability lints, then (with `options.dns`) the
 /// DNS checks.
-pub fn run(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
+pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport> {
     let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign)?;
     let csv = campaign.recipients.display().to_string();

@@ -31,7 +31,7 @@ pub struct DryRunReport {
 }
 
 /// Renders previews for the campaign into `out`, at most `limit` recipients.
-pub fn run(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRunReport> {
+pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRunReport> {
     refuse_out_holding_inputs(campaign, out)?;
     let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::with_previews(campaign)?;

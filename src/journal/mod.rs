@@ -104,7 +104,7 @@ pub struct Record<'a> {
 #[derive(Debug, Default)]
 pub struct History {
     /// The highest [`Status::rank`] logged for each address.
-    latest: AddressIndex,
+    highest: AddressIndex,
     /// Where each address's last `unknown` row starts in the log, for its Message-ID.
     unknown: AddressIndex,
     /// The log, to read those rows back.
@@ -121,7 +121,7 @@ impl History {
     /// The most telling status recorded for an address (see [`Status::rank`]).
     pub fn status(&self, email: &str) -> Option<Status> {
         let key = address_key(email);
-        let logged = self.latest.get(key).map(Status::from_rank);
+        let logged = self.highest.get(key).map(Status::from_rank);
         let settled = self.settled.get(&key).map(|s| s.0);
         logged.into_iter().chain(settled).max_by_key(|s| s.rank())
     }
@@ -156,11 +156,11 @@ impl History {
     }
 
     pub fn len(&self) -> usize {
-        self.latest.len()
+        self.highest.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.latest.is_empty()
+        self.highest.is_empty()
     }
 }
 

@@ -221,7 +221,7 @@ fn is_reply_code(code: &str) -> bool {
 
 /// The history being built.
 struct Rows<'a> {
-    latest: address_index::Builder,
+    highest: address_index::Builder,
     /// Where each address's last `unknown` row starts.
     unknown: address_index::Builder,
     sent_today: u64,
@@ -233,7 +233,7 @@ struct Rows<'a> {
 impl<'a> Rows<'a> {
     fn new(today: NaiveDate, ids: &'a HashSet<String>, capacity: usize) -> Rows<'a> {
         Rows {
-            latest: address_index::Builder::with_capacity(Combine::Max, capacity),
+            highest: address_index::Builder::with_capacity(Combine::Max, capacity),
             unknown: address_index::Builder::with_capacity(Combine::Max, capacity),
             sent_today: 0,
             today,
@@ -253,12 +253,12 @@ impl<'a> Rows<'a> {
         if row.status == Status::Unknown {
             self.unknown.push(address_key(row.email), offset)?;
         }
-        self.latest.push(address_key(row.email), row.status.rank())
+        self.highest.push(address_key(row.email), row.status.rank())
     }
 
     fn finish(self, log: Option<File>) -> Result<History> {
         Ok(History {
-            latest: self.latest.finish()?,
+            highest: self.highest.finish()?,
             unknown: self.unknown.finish()?,
             log,
             settled: Default::default(),

@@ -337,7 +337,7 @@ fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::with_capacity(160));
-    let fields: Vec<String> = fields.into_iter().map(one_line).collect();
+    let fields: Vec<String> = fields.into_iter().map(collapse_whitespace).collect();
     writer
         .write_record(&fields)
         .expect("writing CSV to memory cannot fail");
@@ -345,7 +345,7 @@ fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
 }
 
 /// A field with every run of white space (line breaks included) made one space.
-fn one_line(text: &str) -> String {
+fn collapse_whitespace(text: &str) -> String {
     if text.contains(['\n', '\r', '\t']) || text.contains("  ") {
         text.split_whitespace().collect::<Vec<_>>().join(" ")
     } else {

@@ -31,7 +31,7 @@ pub struct Parts<'a> {
 }
 
 /// Replaces control characters (CR, LF, TAB, …) with spaces so a value stays on one header line.
-pub fn one_line(value: &str) -> String {
+pub fn without_controls(value: &str) -> String {
     value
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -59,7 +59,7 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
     let mut builder = Message::builder()
         .from(parts.from.clone())
         .to(parts.to)
-        .subject(one_line(parts.subject))
+        .subject(without_controls(parts.subject))
         .message_id(Some(parts.message_id.to_string()))
         .date_now();
     if let Some(reply_to) = parts.reply_to {
@@ -89,7 +89,10 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
     let mut message = builder.multipart(body).map_err(|e| e.to_string())?;
     let headers = message.headers_mut();
     let subject = HeaderName::new_from_ascii_str("Subject");
-    headers.insert_raw(header_lines::unstructured(subject, one_line(parts.subject)));
+    headers.insert_raw(header_lines::unstructured(
+        subject,
+        without_controls(parts.subject),
+    ));
     let mailboxes = [
         ("From", Some(parts.from)),
         ("To", Some(&to)),
@@ -102,7 +105,7 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
     }
     for (name, value) in parts.headers {
         let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("{name}: {e}"))?;
-        headers.insert_raw(HeaderValue::new(name, one_line(value)));
+        headers.insert_raw(HeaderValue::new(name, without_controls(value)));
     }
     if let Some(unsubscribe) = parts.unsubscribe {
         // URLs are never encoded-words: lettre folds at the space after each comma, and the
@@ -110,7 +113,7 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         let name = HeaderName::new_from_ascii_str("List-Unsubscribe");
         headers.insert_raw(HeaderValue::new(
             name,
-            one_line(&unsubscribe.list_unsubscribe),
+            without_controls(&unsubscribe.list_unsubscribe),
         ));
         if unsubscribe.one_click {
             let name = HeaderName::new_from_ascii_str("List-Unsubscribe-Post");
@@ -122,10 +125,13 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::one_line;
+    use super::without_controls;
 
     #[test]
     fn one_line_removes_line_breaks() {
-        assert_eq!(one_line("Hi\r\nBcc: x@y.example"), "Hi  Bcc: x@y.example");
+        assert_eq!(
+            without_controls("Hi\r\nBcc: x@y.example"),
+            "Hi  Bcc: x@y.example"
+        );
     }
 }

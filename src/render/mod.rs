@@ -82,7 +82,7 @@ impl<'c> Renderer<'c> {
             None => None,
         };
         for (name, value) in &campaign.headers {
-            if !header_lines::folds_within_limit(name, &mime::one_line(value)) {
+            if !header_lines::folds_within_limit(name, &mime::without_controls(value)) {
                 return Err(invalid!(
                     "{}: headers: {name} has a run of characters without a space too long for one \
                      header line ({} octets at most, RFC 5322 §2.1.1): put spaces where the header \
@@ -198,7 +198,7 @@ impl<'c> Renderer<'c> {
         })?;
         // Envelope and To header need no SMTPUTF8 for an IDN domain. See send/session.rs.
         let address = crate::campaign::recipients::ascii_address(address);
-        let name = recipient.name.as_deref().map(mime::one_line);
+        let name = recipient.name.as_deref().map(mime::without_controls);
         let message_id =
             message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);
         let message = guarded(Step::Mime, || {
@@ -206,7 +206,7 @@ impl<'c> Renderer<'c> {
                 from: &campaign.from,
                 to: Mailbox::new(name, address.clone()),
                 reply_to: campaign.reply_to.as_ref(),
-                subject: &mime::one_line(&subject),
+                subject: &mime::without_controls(&subject),
                 message_id: &format!("<{message_id}>"),
                 headers: &campaign.headers,
                 unsubscribe,
@@ -226,7 +226,7 @@ impl<'c> Renderer<'c> {
         Ok(Rendered {
             line,
             email: recipient.email.clone(),
-            subject: mime::one_line(&subject),
+            subject: mime::without_controls(&subject),
             message_id,
             envelope,
             bytes,

@@ -32,7 +32,7 @@ pub fn body(text: String) -> Body {
     let bytes = text.as_bytes();
     let lone_cr = memchr::memchr_iter(b'\r', bytes).any(|i| bytes.get(i + 1) != Some(&b'\n'));
     if bytes.is_ascii() && !lone_cr && !line_longer_than(bytes, LINE - 1) {
-        return Body::dangerous_pre_encoded(crlf(bytes), ContentTransferEncoding::SevenBit);
+        return Body::dangerous_pre_encoded(to_crlf(bytes), ContentTransferEncoding::SevenBit);
     }
     // lettre's rule (email-encoding's `quoted_printable_efficient`).
     let escaped = bytes
@@ -56,7 +56,7 @@ fn line_longer_than(bytes: &[u8], max: usize) -> bool {
 }
 
 /// `bytes` with every line end (LF or CRLF) written as CRLF.
-fn crlf(bytes: &[u8]) -> Vec<u8> {
+fn to_crlf(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 32);
     for line in bytes.split_inclusive(|&b| b == b'\n') {
         match line.strip_suffix(b"\n") {

@@ -17,7 +17,7 @@ pub(super) fn fields(header: &[u8]) -> Vec<Field<'_>> {
     let mut fields: Vec<(usize, usize)> = Vec::new(); // (start, end) of each field, CRLF excluded
     let mut start = 0;
     while start < header.len() {
-        let end = crlf(&header[start..]).map_or(header.len(), |i| start + i);
+        let end = find_crlf(&header[start..]).map_or(header.len(), |i| start + i);
         let continuation = matches!(header[start], b' ' | b'\t');
         match fields.last_mut() {
             Some(last) if continuation => last.1 = end,
@@ -76,7 +76,7 @@ pub(super) fn body_hash(body: &[u8]) -> digest::Digest {
     let mut at = 0;
     loop {
         // The line at `at` (a lone CR or LF is part of it), and where the next one starts.
-        let (end, next) = match crlf(&body[at..]) {
+        let (end, next) = match find_crlf(&body[at..]) {
             Some(i) => (at + i, Some(at + i + 2)),
             None => (body.len(), None),
         };
@@ -150,7 +150,7 @@ fn is_relaxed(line: &[u8]) -> bool {
 }
 
 /// Where the first CRLF in `bytes` starts.
-fn crlf(bytes: &[u8]) -> Option<usize> {
+fn find_crlf(bytes: &[u8]) -> Option<usize> {
     let mut from = 0;
     while let Some(i) = memchr::memchr(b'\n', &bytes[from..]) {
         let at = from + i;
@@ -196,7 +196,7 @@ mod tests {
         let mut lines: Vec<Vec<u8>> = Vec::new();
         let mut rest = &text[..];
         loop {
-            let i = crlf(rest);
+            let i = find_crlf(rest);
             let raw = &rest[..i.unwrap_or(rest.len())];
             let mut line = Vec::new();
             for (k, &b) in raw.iter().enumerate() {
@@ -259,9 +259,9 @@ mod tests {
             hex(body_hash(b"a\nb  c\r\nd\re \r\n")),
             hex(digest::digest(&SHA256, b"a\nb c\r\nd\re\r\n"))
         );
-        assert_eq!(crlf(b"\n\r\n"), Some(1));
-        assert_eq!(crlf(b"\r\r\n"), Some(1));
-        assert_eq!(crlf(b"\n\r"), None);
+        assert_eq!(find_crlf(b"\n\r\n"), Some(1));
+        assert_eq!(find_crlf(b"\r\r\n"), Some(1));
+        assert_eq!(find_crlf(b"\n\r"), None);
     }
 
     #[test]

@@ -33,9 +33,9 @@ pub struct Inliner {
     shapes: RwLock<HashMap<u64, Vec<Arc<Inlined>>>>,
     bytes: AtomicUsize,
     /// Attributes the stylesheet names (`[href^=…]`, `:lang(…)`): never slotted.
-    keep: RwLock<Vec<String>>,
+    selected_attributes: RwLock<Vec<String>>,
     /// (stylesheet hash, attribute) pairs checked and found not named by that stylesheet.
-    checked: RwLock<Vec<(u64, String)>>,
+    not_selected: RwLock<Vec<(u64, String)>>,
     /// How pages were inlined so far (see [`Stats`]).
     counts: Counts,
 }
@@ -144,8 +144,8 @@ impl Inliner {
             inliner,
             shapes: RwLock::new(HashMap::new()),
             bytes: AtomicUsize::new(0),
-            keep: RwLock::new(Vec::new()),
-            checked: RwLock::new(Vec::new()),
+            selected_attributes: RwLock::new(Vec::new()),
+            not_selected: RwLock::new(Vec::new()),
             counts: Counts::default(),
         }
     }
@@ -156,7 +156,10 @@ impl Inliner {
         loop {
             let split = shape::split(
                 html,
-                &self.keep.read().unwrap_or_else(PoisonError::into_inner),
+                &self
+                    .selected_attributes
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner),
             );
             let Some(split) = split else {
                 self.counts.direct.fetch_add(1, Ordering::Relaxed);
@@ -192,14 +195,14 @@ impl Inliner {
     }
 
     /// Checks each slotted attribute against the page's stylesheet (once per stylesheet); a name it
-    /// mentions is added to `keep`, and the answer is true.
+    /// mentions is added to `selected_attributes`, and the answer is true.
     fn stylesheet_names_a_slotted_attribute(&self, split: &shape::Split<'_>) -> bool {
         let css = hash(&split.css);
         let mut named = false;
         for name in &split.attributes {
             let known = |(h, n): &(u64, String)| *h == css && n.eq_ignore_ascii_case(name);
             if self
-                .checked
+                .not_selected
                 .read()
                 .unwrap_or_else(PoisonError::into_inner)
                 .iter()
@@ -208,14 +211,14 @@ impl Inliner {
                 continue;
             }
             if names_attribute(&split.css, name) {
-                self.keep
+                self.selected_attributes
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(name.to_ascii_lowercase());
                 named = true;
             } else {
                 let entry = (css, name.to_ascii_lowercase());
-                self.checked
+                self.not_selected
                     .write()
                     .unwrap_or_else(PoisonError::into_inner)
                     .push(entry);

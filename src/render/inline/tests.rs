@@ -49,7 +49,7 @@ fn assert_same_as_css_inline(inliner: &Inliner, html: &str, what: &str) {
     let cached = inliner.inline(html);
     if cached != direct {
         let keep = inliner
-            .keep
+            .selected_attributes
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
@@ -102,7 +102,7 @@ fn attributes_the_stylesheet_selects_on_are_never_slotted() {
         assert_same_as_css_inline(&inliner, &html, &format!("value {value:?}"));
     }
     let keep = inliner
-        .keep
+        .selected_attributes
         .read()
         .unwrap_or_else(PoisonError::into_inner)
         .clone();
