@@ -61,9 +61,22 @@ pub struct Feed<'a> {
     /// Set to stop reading more rows (Ctrl-C, fatal error, daily limit).
     pub stop: Arc<AtomicBool>,
     /// Per-recipient decision (result log, suppression).
-    pub decide: &'a (dyn Fn(&Recipient) -> Decision + Sync),
+    pub decide: Box<dyn Fn(&Recipient) -> Decision + Send + Sync + 'a>,
     /// Whether a skipped row should reach the delivery side (false when already logged).
-    pub report_skip: &'a (dyn Fn(&Skipped) -> bool + Sync),
+    pub report_skip: Box<dyn Fn(&Skipped) -> bool + Send + Sync + 'a>,
+}
+
+impl<'a> Feed<'a> {
+    /// The feed of a dry run and of `check`: every row up to `limit`, suppressed addresses
+    /// skipped, every skipped row reported.
+    pub fn unless_suppressed(suppression: &'a Suppression, limit: Option<u64>) -> Feed<'a> {
+        Feed {
+            limit,
+            stop: Arc::new(AtomicBool::new(false)),
+            decide: Box::new(|r| Decision::unless_suppressed(suppression, r)),
+            report_skip: Box::new(|_| true),
+        }
+    }
 }
 
 /// What the sequential stage counted, returned when the CSV is exhausted or the feed stopped.

@@ -195,8 +195,8 @@ pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     let feed = Feed {
         limit,
         stop: Arc::clone(&stop),
-        decide: &decide,
-        report_skip: &report_skip,
+        decide: Box::new(decide),
+        report_skip: Box::new(report_skip),
     };
 
     let started = Instant::now();

@@ -187,6 +187,14 @@ impl Campaign {
     }
 }
 
+/// What was read from each input file, a line each (`recipients.csv: 8 rows on 9 lines`, then
+/// each suppression list), for `check` and the dry run to print.
+pub fn inputs_read(recipients: &RecipientList, suppression: &suppress::Suppression) -> Vec<String> {
+    let mut inputs = vec![recipients.summary()];
+    inputs.extend(suppression.summaries());
+    inputs
+}
+
 fn parse_mailbox(text: &str) -> std::result::Result<Mailbox, String> {
     if text.contains(['\r', '\n']) {
         return Err("contains a line break".into());

@@ -12,12 +12,9 @@ pub mod dns;
 pub mod html_facts;
 pub mod lint;
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use crate::campaign::{Campaign, SkipReason};
 use crate::error::Result;
-use crate::pipeline::{self, Decision, Feed, Item};
+use crate::pipeline::{self, Feed, Item};
 use crate::render::Renderer;
 
 pub use dns::DnsOptions;
@@ -116,16 +113,9 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     let renderer = Renderer::new(campaign)?;
     let csv = campaign.recipients.display().to_string();
     let suppression = crate::campaign::suppress::Suppression::load(&campaign.suppress)?;
-    let feed = Feed {
-        limit: None,
-        stop: Arc::new(AtomicBool::new(false)),
-        decide: &|r| Decision::unless_suppressed(&suppression, r),
-        report_skip: &|_| true,
-    };
-    let mut inputs = vec![recipients.summary()];
-    inputs.extend(suppression.summaries());
+    let feed = Feed::unless_suppressed(&suppression, None);
     let mut report = CheckReport {
-        inputs,
+        inputs: crate::campaign::inputs_read(&recipients, &suppression),
         ..CheckReport::default()
     };
     let mut items = Vec::new();

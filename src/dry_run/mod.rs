@@ -5,15 +5,13 @@
 pub mod preview;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::suppress::Suppression;
 use crate::campaign::{Campaign, paths};
 use crate::error::Result;
 use crate::invalid;
-use crate::pipeline::{self, Decision, Feed, Item};
+use crate::pipeline::{self, Feed, Item};
 use crate::render::Renderer;
 use preview::{Entry, PreviewWriter};
 
@@ -43,16 +41,9 @@ pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<Dr
         .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned());
     let suppression = Suppression::load(&campaign.suppress)?;
     let mut writer = PreviewWriter::create(out, &name)?;
-    let feed = Feed {
-        limit,
-        stop: Arc::new(AtomicBool::new(false)),
-        decide: &|r| Decision::unless_suppressed(&suppression, r),
-        report_skip: &|_| true,
-    };
-    let mut inputs = vec![recipients.summary()];
-    inputs.extend(suppression.summaries());
+    let feed = Feed::unless_suppressed(&suppression, limit);
     let mut report = DryRunReport {
-        inputs,
+        inputs: crate::campaign::inputs_read(&recipients, &suppression),
         ..DryRunReport::default()
     };
     pipeline::drive_each(&recipients, &renderer, feed, |item| {
