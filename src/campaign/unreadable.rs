@@ -9,7 +9,10 @@ use crate::invalid;
 
 /// `<path>: line <line>: is not valid UTF-8; <advice>`.
 pub(super) fn not_utf8(path: &Path, line: u64, advice: &str) -> Error {
-    invalid!("{}: line {line}: is not valid UTF-8; {advice}", path.display())
+    invalid!(
+        "{}: line {line}: is not valid UTF-8; {advice}",
+        path.display()
+    )
 }
 
 /// The error for a CSV record that cannot be read at all, naming the file and line; `utf8_advice`

@@ -31,8 +31,7 @@ fn skip_reasons(rows: &[Row]) -> Vec<String> {
 
 #[test]
 fn bom_crlf_quotes_and_case_insensitive_header() {
-    let got =
-        rows("\u{feff} Email ,Name,note\r\na@x.example,\"Doe, Jane\",\"two\r\nlines\"\r\n");
+    let got = rows("\u{feff} Email ,Name,note\r\na@x.example,\"Doe, Jane\",\"two\r\nlines\"\r\n");
     let Row::Recipient(r) = &got[0] else {
         panic!("{got:?}")
     };
@@ -95,9 +94,7 @@ fn a_quote_left_open_to_the_end_of_the_file_or_in_a_one_column_list_swallows_row
         "{err}"
     );
     assert!(
-        err.contains(
-            "taking in 1 line that looks like a row of its own (line 4: c@x.example);"
-        ),
+        err.contains("taking in 1 line that looks like a row of its own (line 4: c@x.example);"),
         "{err}"
     );
     let err = scan_error("email\na@x.example\n\"b@x.example\nc@x.example\nd@x.example\n");
