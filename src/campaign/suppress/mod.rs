@@ -4,27 +4,27 @@
 //! set, whose memory does not grow with the list; the files are streamed, never loaded whole.
 //!
 //! A file is read in whichever of these shapes its first line (after blank and `#` lines) has
-//! ([`shape`] decides):
+//! (`shape.rs` decides):
 //!
-//! * **One address per line** ([`list`]): a bare address, `Name <addr>`, `<addr>` or `mailto:addr`
-//!   (a query such as `?subject=…` is dropped, `%XX` decoded; [`entry`]); blank lines are skipped
+//! * **One address per line** (`list.rs`): a bare address, `Name <addr>`, `<addr>` or `mailto:addr`
+//!   (a query such as `?subject=…` is dropped, `%XX` decoded; `entry.rs`); blank lines are skipped
 //!   and `#` starts a comment at the start of a line or after white space (`a#b@example.com` is an
 //!   address).
-//! * **A CSV without a header row** ([`csv_file`]), separated by `,`, `;` or a tab, whose first
+//! * **A CSV without a header row** (`csv_file.rs`), separated by `,`, `;` or a tab, whose first
 //!   line has an address in some column: that column holds the address on every line. Amazon SES's
 //!   bulk import format is this shape, `recipient@example.com,BOUNCE`
 //!   (<https://docs.aws.amazon.com/ses/latest/dg/sending-email-suppression-list.html>).
-//! * **A CSV with a header row** ([`csv_file`]), separated by `,`, `;` or a tab, with an address
+//! * **A CSV with a header row** (`csv_file.rs`), separated by `,`, `;` or a tab, with an address
 //!   column named (case, spaces, `_`, `-` and `.` ignored) one of [`ADDRESS_HEADERS`], the first
 //!   found in that order: `email` (SendGrid, listmonk, Postmark, most CRMs), `Email Address`
 //!   (Mailchimp; Amazon SES's `EMAIL_ADDRESS` and `emailAddress`, Postmark's `EmailAddress`),
-//!   `Recipient` (Postmark) and `address` (Mailgun); [`headers`] links each provider's format.
+//!   `Recipient` (Postmark) and `address` (Mailgun); `headers.rs` links each provider's format.
 //!
 //! Every value in the address column (or every line of a list) must be an address in one of the
 //! accepted spellings; anything else — a header with no address column, a line that is not an
 //! address, JSON, a file that is not UTF-8 — is an error naming the file and the line and listing
 //! the accepted shapes, never a file silently read as nothing. Empty cells in the address column
-//! are skipped and counted. [`lines`] reads a file's text lines for the first two jobs.
+//! are skipped and counted. `lines.rs` gives a file's text lines to `shape.rs` and `list.rs`.
 
 mod csv_file;
 mod entry;
