@@ -9,6 +9,7 @@ pub(crate) mod paths;
 pub mod recipients;
 pub mod settings;
 pub mod suppress;
+mod unreadable;
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
