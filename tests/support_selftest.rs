@@ -67,7 +67,7 @@ fn capture_server_plain_records_envelope_and_bytes() {
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
     assert_eq!(m.seq, 1);
-    assert_eq!(m.raw, MESSAGE.as_bytes(), "raw bytes, dot-unstuffed");
+    assert_same_bytes(&m.raw, MESSAGE, "raw bytes, dot-unstuffed");
     assert_eq!(m.mail_from, "sender@example.com");
     assert_eq!(m.rcpt_tos, ["rcpt@example.com", "other@example.com"]);
     assert_eq!(m.auth_user, None);
@@ -277,7 +277,11 @@ fn scripted_server_fault_injection() {
     assert!(!all[0].accepted());
     let msgs = server.messages();
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0].raw, MESSAGE.as_bytes());
+    assert_same_bytes(
+        &msgs[0].raw,
+        MESSAGE,
+        "the message the scripted server stored",
+    );
     assert_eq!(msgs[0].mail_from, "a@example.com");
     assert_eq!(msgs[0].rcpt_tos, ["r@example.com"]);
     assert_eq!(msgs[0].conn, 1);
