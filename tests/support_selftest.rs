@@ -352,7 +352,7 @@ fn scripted_server_takes_mail_from_smtp_source() {
 fn same_bytes_names_the_first_differing_line_with_context_escaped() {
     let left = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\n\r\nbody\r\n";
     let right = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi!\r\n\r\nbody\r\n";
-    assert_same_bytes(left, left.to_vec(), "the same message");
+    assert_same_bytes(left, left.as_slice(), "the same message");
     let report = support::difference(left, right, "the message");
     assert!(
         report.starts_with("the message: not the same bytes (left 61 bytes, right 62 bytes)"),
