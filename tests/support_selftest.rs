@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use support::{
     CaptureOptions, CaptureServer, RawClient, Reply, SMTP_SOURCE, ScriptedServer, SmtpSink, Stage,
+    assert_same_bytes,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -66,7 +67,7 @@ fn capture_server_plain_records_envelope_and_bytes() {
     assert_eq!(msgs.len(), 1);
     let m = &msgs[0];
     assert_eq!(m.seq, 1);
-    assert_eq!(m.raw, MESSAGE.as_bytes(), "raw bytes, dot-unstuffed");
+    assert_same_bytes(&m.raw, MESSAGE, "raw bytes, dot-unstuffed");
     assert_eq!(m.mail_from, "sender@example.com");
     assert_eq!(m.rcpt_tos, ["rcpt@example.com", "other@example.com"]);
     assert_eq!(m.auth_user, None);
@@ -276,7 +277,11 @@ fn scripted_server_fault_injection() {
     assert!(!all[0].accepted());
     let msgs = server.messages();
     assert_eq!(msgs.len(), 1);
-    assert_eq!(msgs[0].raw, MESSAGE.as_bytes());
+    assert_same_bytes(
+        &msgs[0].raw,
+        MESSAGE,
+        "the message the scripted server stored",
+    );
     assert_eq!(msgs[0].mail_from, "a@example.com");
     assert_eq!(msgs[0].rcpt_tos, ["r@example.com"]);
     assert_eq!(msgs[0].conn, 1);
@@ -316,7 +321,7 @@ fn scripted_server_records_the_end_of_data_before_replying() {
     assert_eq!(c.data(MESSAGE), "", "hung up instead of replying");
     let seen = server.wait_for_data_ends(2, WAIT);
     assert_eq!(seen[1].rcpt_tos, ["dropped@example.com"]);
-    assert_eq!(seen[1].raw, MESSAGE.as_bytes());
+    assert_same_bytes(&seen[1].raw, MESSAGE, "the message as the server read it");
     assert!(server.messages().is_empty(), "none accepted yet");
 }
 
@@ -341,4 +346,34 @@ fn scripted_server_takes_mail_from_smtp_source() {
     assert!(msgs.iter().all(|m| m.rcpt_tos == ["to@example.com"]));
     assert_eq!(msgs[0].parsed().subject(), Some("via smtp-source"));
     assert_eq!(server.connections(), 2);
+}
+
+#[test]
+fn same_bytes_names_the_first_differing_line_with_context_escaped() {
+    let left = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi\r\n\r\nbody\r\n";
+    let right = b"From: a@example.com\r\nTo: b@example.com\r\nSubject: Hi!\r\n\r\nbody\r\n";
+    assert_same_bytes(left, left.as_slice(), "the same message");
+    let report = support::difference(left, right, "the message");
+    assert!(
+        report.starts_with("the message: not the same bytes (left 61 bytes, right 62 bytes)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("first difference on line 3, byte 12 of the line"),
+        "{report}"
+    );
+    assert!(report.contains(">    3 | Subject: Hi\\r\\n"), "{report}");
+    assert!(report.contains(">    3 | Subject: Hi!\\r\\n"), "{report}");
+    assert!(
+        report.contains("     1 | From: a@example.com\\r\\n"),
+        "context before: {report}"
+    );
+    assert!(
+        report.contains("     5 | body\\r\\n"),
+        "context after: {report}"
+    );
+    let cut = support::difference(b"a\nb\n", b"a\n", "a file cut short");
+    assert!(cut.contains(">    2 | (no such line: ends here)"), "{cut}");
+    let panicked = std::panic::catch_unwind(|| assert_same_bytes(b"x\xff", b"x", "bytes"));
+    assert!(panicked.is_err(), "a mismatch panics");
 }
