@@ -9,12 +9,76 @@ use std::path::{Component, Path, PathBuf};
 use crate::error::Result;
 use crate::invalid;
 
+/// Why a path cannot be used; `Display` is a phrase to follow the name
+/// (`"../x" leaves the campaign directory: …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// `../x` or an absolute path.
+    Leaves {
+        dir: PathBuf,
+    },
+    /// A link whose target is outside the campaign directory.
+    LinkLeaves {
+        real: PathBuf,
+        dir: PathBuf,
+    },
+    CannotOpen {
+        path: PathBuf,
+        reason: String,
+    },
+    /// A FIFO, socket or device.
+    NotRegular {
+        kind: &'static str,
+        path: PathBuf,
+    },
+}
+
+impl Refusal {
+    /// Whether the phrase reads after a colon (`name: cannot open …`) rather than a space.
+    fn after_colon(&self) -> bool {
+        matches!(self, Refusal::CannotOpen { .. })
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Leaves { dir } => write!(
+                f,
+                "leaves the campaign directory: use a path inside {}",
+                dir.display()
+            ),
+            Refusal::LinkLeaves { real, dir } => write!(
+                f,
+                "is a link that leaves the campaign directory ({}): copy the file into {}",
+                real.display(),
+                dir.display()
+            ),
+            Refusal::CannotOpen { path, reason } => {
+                write!(f, "cannot open {}: {reason}", path.display())
+            }
+            Refusal::NotRegular { kind, path } => write!(
+                f,
+                "is {kind}, not a regular file: {}; use a regular file",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// For a recipient's render failure, which is a sentence.
+impl From<Refusal> for String {
+    fn from(refusal: Refusal) -> String {
+        refusal.to_string()
+    }
+}
+
 /// Resolves `name` (from the `key` setting) inside the campaign directory `dir`; the file must exist
 /// and be a regular file (or a link to one inside `dir`).
 pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
-    let refused = |why: String| {
+    let refused = |why: Refusal| {
         // "key = name: cannot open …", "key = name leaves …"
-        let sep = if why.starts_with("cannot") { ": " } else { " " };
+        let sep = if why.after_colon() { ": " } else { " " };
         let toml = dir.join("campaign.toml");
         invalid!("{}: {key} = {name:?}{sep}{why}", toml.display())
     };
@@ -26,27 +90,24 @@ pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
 /// Resolves `name` inside `dir`, or says why it leaves it (`../x`, an absolute path, a link
 /// pointing out) or cannot be opened, as a phrase to follow the name. The path returned is
 /// `dir/name`; links in it stay inside `dir`.
-pub fn confined(dir: &Path, name: &str) -> std::result::Result<PathBuf, String> {
+pub fn confined(dir: &Path, name: &str) -> std::result::Result<PathBuf, Refusal> {
     let rel = Path::new(name);
     let leaves = rel.is_absolute()
         || rel
             .components()
             .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
     if leaves {
-        return Err(format!(
-            "leaves the campaign directory: use a path inside {}",
-            dir.display()
-        ));
+        return Err(Refusal::Leaves {
+            dir: dir.to_path_buf(),
+        });
     }
     let path = dir.join(rel);
-    path.canonicalize()
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    path.canonicalize().map_err(|e| cannot_open(&path, &e))?;
     if let Some(real) = leads_outside(dir, &path) {
-        return Err(format!(
-            "is a link that leaves the campaign directory ({}): copy the file into {}",
-            real.display(),
-            dir.display()
-        ));
+        return Err(Refusal::LinkLeaves {
+            real,
+            dir: dir.to_path_buf(),
+        });
     }
     Ok(path)
 }
@@ -62,9 +123,8 @@ pub fn leads_outside(root: &Path, path: &Path) -> Option<PathBuf> {
 /// Refuses a FIFO, socket or device (after links): it would block or never end when read, and
 /// every input is read more than once or appended to. A folder is left to the reader's own error
 /// ("cannot read …: Is a directory").
-pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
-    let meta =
-        std::fs::metadata(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+pub fn regular_file(path: &Path) -> std::result::Result<(), Refusal> {
+    let meta = std::fs::metadata(path).map_err(|e| cannot_open(path, &e))?;
     let file_type = meta.file_type();
     let kind = if file_type.is_file() || file_type.is_dir() {
         return Ok(());
@@ -77,10 +137,17 @@ pub fn regular_file(path: &Path) -> std::result::Result<(), String> {
     } else {
         "something"
     };
-    Err(format!(
-        "is {kind}, not a regular file: {}; use a regular file",
-        path.display()
-    ))
+    Err(Refusal::NotRegular {
+        kind,
+        path: path.to_path_buf(),
+    })
+}
+
+fn cannot_open(path: &Path, e: &std::io::Error) -> Refusal {
+    Refusal::CannotOpen {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
 }
 
 /// The real path of `path`, which need not exist yet: each existing prefix with links resolved,
