@@ -20,6 +20,10 @@ pub enum Command {
     Run(RunArgs),
     /// Load, validate and render every recipient without writing or sending anything.
     Check(CheckArgs),
+    /// Write a new campaign that works as it stands into DIR (a new or empty folder).
+    New(NewArgs),
+    /// Print one recipient's message as a send would render it (headers and text part by default).
+    Show(ShowArgs),
 }
 
 #[derive(Debug, Args)]
@@ -74,4 +78,35 @@ pub struct CheckArgs {
         value_parser = campaign::check::dns::parse_resolver
     )]
     pub resolver: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The folder to create (with its parents); an existing one must be empty.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("recipient"), group = clap::ArgGroup::new("part"))]
+pub struct ShowArgs {
+    /// The campaign directory (holds campaign.toml).
+    pub dir: PathBuf,
+    /// The recipient with this address (case-insensitive) [default: the first row that would be sent].
+    #[arg(long = "as", value_name = "EMAIL", group = "recipient")]
+    pub as_email: Option<String>,
+    /// The recipient whose row starts on this line of the CSV (line 1 is the header).
+    #[arg(long, value_name = "N", group = "recipient")]
+    pub line: Option<u64>,
+    /// Only the headers.
+    #[arg(long, group = "part")]
+    pub headers: bool,
+    /// Only the text part.
+    #[arg(long, group = "part")]
+    pub text: bool,
+    /// Only the HTML part.
+    #[arg(long, group = "part")]
+    pub html: bool,
+    /// The exact bytes a send would write (an .eml).
+    #[arg(long, group = "part")]
+    pub raw: bool,
 }

@@ -2,7 +2,8 @@
 //! [`campaign`] (load and validate) → [`render`] (one message per recipient) → a destination:
 //! [`dry_run`] (preview files), [`send`] (SMTP, with [`journal`] recording each recipient's
 //! result) or [`check`] (the lint). [`pipeline::drive`] runs every command's pipeline; [`run`] is
-//! the send's, [`progress`] reports, and [`html`] is how every stage reads HTML.
+//! the send's, [`progress`] reports, and [`html`] is how every stage reads HTML. [`new`] writes a
+//! starter campaign; [`show`] prints one recipient's message.
 
 pub mod address_index;
 pub mod campaign;
@@ -15,7 +16,9 @@ pub mod check;
 pub mod dry_run;
 pub mod html;
 pub mod journal;
+pub mod new;
 pub mod pipeline;
 pub mod progress;
 pub mod run;
 pub mod send;
+pub mod show;

@@ -27,7 +27,7 @@ use clap::Parser;
 use campaign::campaign::Campaign;
 use campaign::check::Severity;
 use campaign::exit::ExitCode;
-use cli::{CheckArgs, Cli, Command, RunArgs};
+use cli::{CheckArgs, Cli, Command, NewArgs, RunArgs, ShowArgs};
 
 fn main() {
     let cli = Cli::parse();
@@ -47,6 +47,8 @@ fn run(cli: Cli) -> campaign::Result<ExitCode> {
         Command::Run(args) if args.dry_run => dry_run(args),
         Command::Run(args) => send(args),
         Command::Check(args) => check(args),
+        Command::New(args) => new(args),
+        Command::Show(args) => show(args),
     }
 }
 
@@ -197,4 +199,45 @@ fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
     } else {
         ExitCode::Success
     })
+}
+
+fn new(args: NewArgs) -> campaign::Result<ExitCode> {
+    let created = campaign::new::create(&args.dir)?;
+    say!(
+        "Wrote a new campaign in {}: {}.",
+        created.dir.display(),
+        created.files.join(", ")
+    );
+    for line in created.next_steps() {
+        say!("{line}");
+    }
+    Ok(ExitCode::Success)
+}
+
+fn show(args: ShowArgs) -> campaign::Result<ExitCode> {
+    use campaign::show::{Part, Pick};
+    let campaign = load(&args.dir)?;
+    let pick = match (args.as_email, args.line) {
+        (Some(email), _) => Pick::Address(email),
+        (None, Some(line)) => Pick::Line(line),
+        (None, None) => Pick::First,
+    };
+    let part = match (args.headers, args.text, args.html, args.raw) {
+        (true, ..) => Part::Headers,
+        (_, true, ..) => Part::Text,
+        (_, _, true, _) => Part::Html,
+        (.., true) => Part::Raw,
+        _ => Part::HeadersAndText,
+    };
+    match campaign::show::render(&campaign, &pick)? {
+        Ok(message) => {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&campaign::show::print(&message, part));
+            Ok(ExitCode::Success)
+        }
+        Err(e) => {
+            warn!("error: {e}");
+            Ok(ExitCode::SomeFailed)
+        }
+    }
 }

@@ -178,7 +178,8 @@ pub fn real(path: &Path) -> PathBuf {
 /// The shared layouts folder for a campaign, in this order: the `templates` key of campaign.toml
 /// (relative to the campaign directory), the `CAMPAIGN_TEMPLATES` environment variable, then the
 /// nearest `templates/` folder in the campaign directory's parent or any ancestor. `None` when there
-/// is none, which is fine for a campaign whose templates extend nothing.
+/// is none: the layouts built into the binary stand in for it
+/// ([`crate::render::templates::BUILT_IN_LAYOUTS`]).
 pub fn layouts(dir: &Path, configured: Option<&str>) -> Result<Option<PathBuf>> {
     if let Some(name) = configured {
         let path = dir.join(name);

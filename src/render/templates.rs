@@ -8,6 +8,10 @@
 //! too large or deep to be one ([`MAX_LAYOUT_ENTRIES`], [`MAX_LAYOUT_DEPTH`]); a folder reached
 //! twice through symlinks (a loop) is read once. Loaded templates are checked for recursion
 //! ([`super::cycles`]) and get the guards of [`super::tera_safety`].
+//!
+//! When no layouts folder is found, the layouts of this repository's `templates/` folder, built
+//! into the binary ([`BUILT_IN_LAYOUTS`]), stand in for it: a campaign made anywhere on disk (by
+//! `campaign new`, say) can still extend `base.html`.
 
 use std::collections::HashSet;
 use std::os::unix::fs::MetadataExt;
@@ -28,6 +32,17 @@ pub const SUBJECT: &str = "subject";
 pub const MAX_LAYOUT_ENTRIES: usize = 10_000;
 /// The most folders nested in a layouts folder.
 pub const MAX_LAYOUT_DEPTH: usize = 16;
+
+/// The layouts used when no layouts folder is found: every file of the repository's `templates/`
+/// folder, by the name a template extends or includes it with. A unit test checks the list
+/// against the folder, so a layout added there and not here fails it.
+pub const BUILT_IN_LAYOUTS: &[(&str, &str)] = &[
+    ("base.html", include_str!("../../templates/base.html")),
+    (
+        "partials/button.html",
+        include_str!("../../templates/partials/button.html"),
+    ),
+];
 
 /// Every template a campaign can render or extend, and where their files are (for messages).
 pub struct TemplateSet {
@@ -61,6 +76,12 @@ pub fn load(campaign: &Campaign) -> Result<TemplateSet> {
         .autoescape_on(vec![".html", ".htm", ".xml", html_name]);
     if let Some((first, cycle)) = super::cycles::extends_cycle(&files) {
         return Err(set.recursion(&first, &cycle));
+    }
+    if campaign.layouts.is_none() {
+        // Added first, so that the campaign's own file of the same name replaces one.
+        set.tera
+            .add_raw_templates(BUILT_IN_LAYOUTS.iter().copied())
+            .map_err(|e| invalid!("the built-in layouts: {}", chain(&e)))?;
     }
     if let Err(e) = set.tera.add_template_files(files) {
         return Err(invalid!("{}", set.describe(&e, None)));
@@ -253,8 +274,12 @@ impl TemplateSet {
         }
         let own = self.dir.join(name);
         match &self.layouts {
-            Some(layouts) if !own.exists() => layouts.join(name).display().to_string(),
-            _ => own.display().to_string(),
+            _ if own.exists() => own.display().to_string(),
+            Some(layouts) => layouts.join(name).display().to_string(),
+            None if BUILT_IN_LAYOUTS.iter().any(|(n, _)| *n == name) => {
+                format!("the built-in layout {name}")
+            }
+            None => own.display().to_string(),
         }
     }
 
@@ -293,9 +318,12 @@ impl TemplateSet {
             );
         }
         if text.contains("not found") && text.contains("Template") && self.layouts.is_none() {
+            let built_in: Vec<&str> = BUILT_IN_LAYOUTS.iter().map(|(n, _)| *n).collect();
             return format!(
                 "{file}: {text}; no shared templates/ folder was found above the campaign \
-                 directory: set `templates` in campaign.toml or CAMPAIGN_TEMPLATES"
+                 directory, and the built-in layouts are {}: set `templates` in campaign.toml or \
+                 CAMPAIGN_TEMPLATES",
+                built_in.join(" and ")
             );
         }
         format!("{file}{row}: {text}")
@@ -317,4 +345,36 @@ fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let from = text.find(start)? + start.len();
     let len = text[from..].find(end)?;
     Some(&text[from..from + len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BUILT_IN_LAYOUTS;
+
+    /// Every file of the repository's `templates/` is built in, under its relative path.
+    #[test]
+    fn every_layout_of_the_templates_folder_is_built_in() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut on_disk = Vec::new();
+        let mut folders = vec![root.clone()];
+        while let Some(folder) = folders.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else {
+                    let rel = path.strip_prefix(&root).unwrap();
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    on_disk.push((rel.to_string_lossy().into_owned(), text));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut built_in: Vec<(String, String)> = BUILT_IN_LAYOUTS
+            .iter()
+            .map(|(n, t)| (n.to_string(), t.to_string()))
+            .collect();
+        built_in.sort();
+        assert_eq!(built_in, on_disk);
+    }
 }
