@@ -114,7 +114,9 @@ fn find(
         ));
     }
     Err(match pick {
-        Pick::First => invalid!("{csv}: no row would be sent (every row is skipped or the file has none)"),
+        Pick::First => {
+            invalid!("{csv}: no row would be sent (every row is skipped or the file has none)")
+        }
         Pick::Address(a) => invalid!(
             "{csv}: no row has the address {a}: give --as an address of the list, or --line N"
         ),

@@ -36,7 +36,10 @@ fn outside_the_repository() -> tempfile::TempDir {
         .prefix("campaign-new-")
         .tempdir()
         .unwrap();
-    let above = tmp.path().ancestors().find(|a| a.join("templates").is_dir());
+    let above = tmp
+        .path()
+        .ancestors()
+        .find(|a| a.join("templates").is_dir());
     assert!(above.is_none(), "a templates/ folder above {above:?}");
     tmp
 }
@@ -81,14 +84,26 @@ fn a_new_campaign_passes_check_and_its_dry_run_extends_the_built_in_layout() {
     let tmp = outside_the_repository();
     let run = campaign_in(tmp.path(), &["new", "spring/news"]);
     run.expect(0);
-    for step in ["campaign check", "--dry-run", "--limit 1", "CAMPAIGN_SMTP_PASSWORD"] {
-        assert!(run.stdout.contains(step), "next steps name {step}: {}", run.stdout);
+    for step in [
+        "campaign check",
+        "--dry-run",
+        "--limit 1",
+        "CAMPAIGN_SMTP_PASSWORD",
+    ] {
+        assert!(
+            run.stdout.contains(step),
+            "next steps name {step}: {}",
+            run.stdout
+        );
     }
     let dir = tmp.path().join("spring/news");
     let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
     let ignored: Vec<&str> = ignored.lines().filter(|l| !l.starts_with('#')).collect();
     for entry in ["preview/", "results.csv", ".env"] {
-        assert!(ignored.contains(&entry), "{entry} in .gitignore: {ignored:?}");
+        assert!(
+            ignored.contains(&entry),
+            "{entry} in .gitignore: {ignored:?}"
+        );
     }
 
     // check, from the tempdir: exit 0 and no warning but the expected one (no [dkim] yet).
@@ -99,7 +114,11 @@ fn a_new_campaign_passes_check_and_its_dry_run_extends_the_built_in_layout() {
         .collect();
     assert_eq!(warnings.len(), 1, "{}", check.stdout);
     assert!(warnings[0].contains("no [dkim]"), "{}", check.stdout);
-    assert!(check.stdout.contains("rendered 3 recipient(s); 0 error(s), 1 warning(s)"));
+    assert!(
+        check
+            .stdout
+            .contains("rendered 3 recipient(s); 0 error(s), 1 warning(s)")
+    );
 
     // The dry run, from another folder altogether, by absolute path.
     let dry = campaign_in(Path::new("/"), &["run", dir.to_str().unwrap(), "--dry-run"]);
@@ -118,8 +137,16 @@ fn a_new_campaign_passes_check_and_its_dry_run_extends_the_built_in_layout() {
         ] {
             assert!(html.contains(mark), "{mark:?} in the HTML:\n{html}");
         }
-        assert!(has_tag(&html, "table", &[r#"class="container""#, r#"width="600""#]));
-        assert!(has_tag(&html, "div", &[r#"class="preheader""#, "display: none"]));
+        assert!(has_tag(
+            &html,
+            "table",
+            &[r#"class="container""#, r#"width="600""#]
+        ));
+        assert!(has_tag(
+            &html,
+            "div",
+            &[r#"class="preheader""#, "display: none"]
+        ));
         assert!(has_tag(
             &html,
             "a",
@@ -175,7 +202,9 @@ fn campaign_to_show(tmp: &Path) -> PathBuf {
 
 /// Splits `show`'s default output into its headers (name → value) and the text after them.
 fn headers_and_text(stdout: &str) -> (BTreeMap<String, String>, String) {
-    let (head, text) = stdout.split_once("\n\n").expect("a blank line after the headers");
+    let (head, text) = stdout
+        .split_once("\n\n")
+        .expect("a blank line after the headers");
     let headers = head
         .lines()
         .map(|l| {
@@ -208,13 +237,20 @@ fn show_prints_the_picked_recipients_headers_and_text() {
         run.expect(0);
         let (headers, text) = headers_and_text(&run.stdout);
         assert_eq!(headers["subject"], "News for Zoë", "{pick:?}");
-        assert_eq!(headers["to"], "Zoë Müller <zoe@xn--exmple-cua.com>", "{pick:?}");
+        assert_eq!(
+            headers["to"], "Zoë Müller <zoe@xn--exmple-cua.com>",
+            "{pick:?}"
+        );
         assert!(text.contains("Hello Zoë,"), "{text}");
     }
 
     let html = campaign_in(tmp.path(), &["show", "news", "--html"]);
     html.expect(0);
-    assert!(html.stdout.starts_with("<!DOCTYPE html>"), "{}", html.stdout);
+    assert!(
+        html.stdout.starts_with("<!DOCTYPE html>"),
+        "{}",
+        html.stdout
+    );
     assert!(has_tag(&html.stdout, "table", &[r#"class="container""#]));
     let only_text = campaign_in(tmp.path(), &["show", "news", "--text"]);
     only_text.expect(0);
@@ -236,9 +272,18 @@ fn show_refuses_what_a_send_would_not_send_and_fails_a_render_with_exit_1() {
     let tmp = outside_the_repository();
     campaign_to_show(tmp.path());
     let cases: [(&[&str], &str); 5] = [
-        (&["--as", "nobody@example.com"], "no row has the address nobody@example.com"),
-        (&["--line", "3"], "line 3 (not-an-address) is skipped: invalid address"),
-        (&["--line", "5"], "line 5 (ADA@Example.com) is skipped: duplicate of line 2"),
+        (
+            &["--as", "nobody@example.com"],
+            "no row has the address nobody@example.com",
+        ),
+        (
+            &["--line", "3"],
+            "line 3 (not-an-address) is skipped: invalid address",
+        ),
+        (
+            &["--line", "5"],
+            "line 5 (ADA@Example.com) is skipped: duplicate of line 2",
+        ),
         (&["--line", "1"], "no row starts on line 1"),
         (&["--line", "99"], "no row starts on line 99"),
     ];
@@ -254,12 +299,24 @@ fn show_refuses_what_a_send_would_not_send_and_fails_a_render_with_exit_1() {
     for args in [["--raw", "--html"], ["--text", "--headers"]] {
         campaign_in(tmp.path(), &["show", "news", args[0], args[1]]).expect(2);
     }
-    campaign_in(tmp.path(), &["show", "news", "--as", "a@example.com", "--line", "2"]).expect(2);
+    campaign_in(
+        tmp.path(),
+        &["show", "news", "--as", "a@example.com", "--line", "2"],
+    )
+    .expect(2);
 
     let broken = campaign_in(tmp.path(), &["show", "news", "--as", "broken@example.com"]);
     broken.expect(1);
-    assert!(broken.stderr.contains("undefined variable `nope`"), "{}", broken.stderr);
-    assert!(broken.stderr.contains("recipients line 6"), "{}", broken.stderr);
+    assert!(
+        broken.stderr.contains("undefined variable `nope`"),
+        "{}",
+        broken.stderr
+    );
+    assert!(
+        broken.stderr.contains("recipients line 6"),
+        "{}",
+        broken.stderr
+    );
 }
 
 /// A message with the values that differ between two renders of it (Date, Message-ID and the
@@ -307,7 +364,13 @@ fn show_raw_is_the_message_a_dry_run_writes() {
     let previews = support::fixture::files_with(&dir.join("preview"), "eml");
     let zoe = previews
         .iter()
-        .find(|p| p.file_name().unwrap().to_string_lossy().trim_start_matches('0').starts_with("4-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .trim_start_matches('0')
+                .starts_with("4-")
+        })
         .expect("the preview of line 4");
     let written = std::fs::read(zoe).unwrap();
     assert_eq!(

@@ -155,9 +155,15 @@ mod tests {
         let file = tmp.path().join("f");
         std::fs::write(&file, "x").unwrap();
         let err = create(&file).unwrap_err();
-        assert!(err.is_invalid() && err.to_string().contains("is a file"), "{err}");
+        assert!(
+            err.is_invalid() && err.to_string().contains("is a file"),
+            "{err}"
+        );
         std::fs::write(tmp.path().join(".hidden"), "x").unwrap();
         let err = create(tmp.path()).unwrap_err();
-        assert!(err.is_invalid() && err.to_string().contains("not empty"), "{err}");
+        assert!(
+            err.is_invalid() && err.to_string().contains("not empty"),
+            "{err}"
+        );
     }
 }
