@@ -60,62 +60,67 @@ fn find(
     suppression: &Suppression,
     pick: &Pick,
 ) -> Result<Recipient> {
-    let csv = campaign.recipients.display();
     let wanted = match pick {
         Pick::Address(a) => Some(address_key(a)),
         _ => None,
+    };
+    let picks = |line: u64, email: &str| match pick {
+        Pick::First => true,
+        Pick::Address(_) => wanted == Some(address_key(email)),
+        Pick::Line(n) => line == *n,
     };
     // For an address, a row that is sent wins over an earlier skipped one of the same mailbox.
     let mut skipped: Option<Skipped> = None;
     let mut last_line = 1;
     for row in recipients.reader()? {
-        let (line, email, skip) = match row? {
-            Row::Recipient(r) if suppression.contains(&r.email) => {
-                let s = Skipped {
-                    line: r.line,
-                    email: r.email,
-                    reason: SkipReason::Suppressed,
-                };
-                (s.line, s.email.clone(), Some(s))
-            }
-            Row::Recipient(r) => {
-                let matches = match pick {
-                    Pick::First => true,
-                    Pick::Address(_) => wanted == Some(address_key(&r.email)),
-                    Pick::Line(n) => r.line == *n,
-                };
-                if matches {
-                    return Ok(r);
-                }
-                (r.line, r.email, None)
-            }
-            Row::Skipped(s) => (s.line, s.email.clone(), Some(s)),
+        let row = match row? {
+            Row::Recipient(r) if suppression.contains(&r.email) => Row::Skipped(Skipped {
+                line: r.line,
+                email: r.email,
+                reason: SkipReason::Suppressed,
+            }),
+            row => row,
+        };
+        let (line, email) = match &row {
+            Row::Recipient(r) => (r.line, r.email.as_str()),
+            Row::Skipped(s) => (s.line, s.email.as_str()),
         };
         last_line = line;
-        let matches = match pick {
-            Pick::First => false,
-            Pick::Address(_) => wanted == Some(address_key(&email)),
-            Pick::Line(n) => line == *n,
-        };
-        if matches && skipped.is_none() {
-            skipped = skip;
+        let picked = picks(line, email);
+        match row {
+            Row::Recipient(r) if picked => return Ok(r),
+            Row::Skipped(s) if picked && !matches!(pick, Pick::First) => {
+                skipped = skipped.or(Some(s));
+            }
+            _ => {}
         }
         if matches!(pick, Pick::Line(n) if line >= *n) {
             break;
         }
     }
+    Err(none_to_show(&campaign.recipients, pick, skipped, last_line))
+}
+
+/// Why `pick` names no message: its row is skipped, or there is no such row.
+fn none_to_show(
+    csv: &std::path::Path,
+    pick: &Pick,
+    skipped: Option<Skipped>,
+    last_line: u64,
+) -> crate::Error {
+    let csv = csv.display();
     if let Some(s) = skipped {
-        return Err(invalid!(
+        return invalid!(
             "{csv}: line {} ({}) is skipped: {}; a send would not mail it, so there is no message \
              to show",
             s.line,
             s.email,
             s.reason
-        ));
+        );
     }
-    Err(match pick {
+    match pick {
         Pick::First => {
-            invalid!("{csv}: no row would be sent (every row is skipped or the file has none)")
+            invalid!("{csv}: no row would be sent (every row is skipped, or the file has none)")
         }
         Pick::Address(a) => invalid!(
             "{csv}: no row has the address {a}: give --as an address of the list, or --line N"
@@ -124,7 +129,7 @@ fn find(
             "{csv}: no row starts on line {n} (line 1 is the header; the last row starts on line \
              {last_line}): give --line the line a row starts on, as an editor shows it"
         ),
-    })
+    }
 }
 
 /// What to print for `part` of the message: the exact bytes for [`Part::Raw`], else text with

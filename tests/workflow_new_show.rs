@@ -188,9 +188,18 @@ fn campaign_to_show(tmp: &Path) -> PathBuf {
          not-an-address,Bad Row,Bad\n\
          zoe@exämple.com,Zoë Müller,Zoë\n\
          ADA@Example.com,Ada Again,Ada\n\
-         broken@example.com,Broken,Broken\n",
+         broken@example.com,Broken,Broken\n\
+         grace@example.org,Grace Hopper,Grace\n",
     )
     .unwrap();
+    // Uncommenting a key of the starter campaign.toml is all it takes.
+    let toml = std::fs::read_to_string(dir.join("campaign.toml")).unwrap();
+    let toml = toml.replace(
+        "# suppress = [\"unsubscribed.csv\"]",
+        "suppress = [\"unsubscribed.csv\"]",
+    );
+    std::fs::write(dir.join("campaign.toml"), toml).unwrap();
+    std::fs::write(dir.join("unsubscribed.csv"), "email\nGRACE@example.org\n").unwrap();
     let html = std::fs::read_to_string(dir.join("email.html")).unwrap();
     let html = html.replace(
         "<h1>Hello {{ first_name }},</h1>",
@@ -271,7 +280,7 @@ fn text_of(stdout: &str) -> String {
 fn show_refuses_what_a_send_would_not_send_and_fails_a_render_with_exit_1() {
     let tmp = outside_the_repository();
     campaign_to_show(tmp.path());
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--as", "nobody@example.com"],
             "no row has the address nobody@example.com",
@@ -285,6 +294,10 @@ fn show_refuses_what_a_send_would_not_send_and_fails_a_render_with_exit_1() {
             "line 5 (ADA@Example.com) is skipped: duplicate of line 2",
         ),
         (&["--line", "1"], "no row starts on line 1"),
+        (
+            &["--as", "grace@example.org"],
+            "line 7 (grace@example.org) is skipped: suppressed",
+        ),
         (&["--line", "99"], "no row starts on line 99"),
     ];
     for (args, expected) in cases {
