@@ -391,3 +391,20 @@ fn show_raw_is_the_message_a_dry_run_writes() {
         without_varying_values(&written)
     );
 }
+
+#[test]
+fn a_layouts_folder_found_above_replaces_the_built_in_layouts_and_the_error_names_it() {
+    let tmp = outside_the_repository();
+    std::fs::create_dir(tmp.path().join("templates")).unwrap();
+    new_campaign(tmp.path(), "news");
+    let check = campaign_in(tmp.path(), &["check", "news"]);
+    check.expect(2);
+    let folder = tmp.path().join("templates");
+    for words in [
+        "inheriting from 'base.html'",
+        &format!("the layouts come from {}", folder.display()),
+        "replaces the built-in ones",
+    ] {
+        assert!(check.stderr.contains(words), "{words:?}: {}", check.stderr);
+    }
+}

@@ -317,16 +317,39 @@ impl TemplateSet {
                  CSV, set it under [vars] in campaign.toml, or guard it with {{% if {var} is defined %}}"
             );
         }
-        if text.contains("not found") && text.contains("Template") && self.layouts.is_none() {
-            let built_in: Vec<&str> = BUILT_IN_LAYOUTS.iter().map(|(n, _)| *n).collect();
+        let missing = (text.contains("not found") && text.contains("Template"))
+            || text.contains("doesn't exist or isn't loaded");
+        if missing {
             return format!(
-                "{file}: {text}; no shared templates/ folder was found above the campaign \
-                 directory, and the built-in layouts are {}: set `templates` in campaign.toml or \
-                 CAMPAIGN_TEMPLATES",
-                built_in.join(" and ")
+                "{file}{row}: {}; {}",
+                text.trim_end_matches('.'),
+                self.where_layouts_come_from()
             );
         }
         format!("{file}{row}: {text}")
+    }
+}
+
+impl TemplateSet {
+    /// For a template that is not found: which layouts were searched, and how to use others.
+    fn where_layouts_come_from(&self) -> String {
+        match &self.layouts {
+            Some(folder) => format!(
+                "the layouts come from {}, which replaces the built-in ones: add the file there, \
+                 or point `templates` in campaign.toml (or CAMPAIGN_TEMPLATES) at the folder that \
+                 holds it",
+                folder.display()
+            ),
+            None => {
+                let built_in: Vec<&str> = BUILT_IN_LAYOUTS.iter().map(|(n, _)| *n).collect();
+                format!(
+                    "no shared templates/ folder was found above the campaign directory, and the \
+                     built-in layouts are {}: set `templates` in campaign.toml or \
+                     CAMPAIGN_TEMPLATES",
+                    built_in.join(" and ")
+                )
+            }
+        }
     }
 }
 
