@@ -14,20 +14,7 @@ use support::fixture::{Run, emls};
 
 /// Runs the binary in `cwd` with `args`, as a user would from that folder.
 fn campaign_in(cwd: &Path, args: &[&str]) -> Run {
-    let out = Command::new(support::campaign_bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("CAMPAIGN_TEMPLATES")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run the campaign binary");
-    Run {
-        code: out.status.code().expect("exited normally"),
-        signal: None,
-        stdout: String::from_utf8(out.stdout).expect("stdout is UTF-8"),
-        stderr: String::from_utf8(out.stderr).expect("stderr is UTF-8"),
-        elapsed: std::time::Duration::ZERO,
-    }
+    support::fixture::run_binary_in(cwd, args)
 }
 
 /// A tempdir with no `templates/` folder in it or above it: only the built-in layouts can serve.

@@ -142,9 +142,15 @@ fn walk(root: &Path, dir: &Path, files: &mut BTreeMap<PathBuf, Vec<u8>>) {
 
 /// Runs the `campaign` binary with `args`, isolated from the caller's environment settings.
 pub fn run_binary<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Run {
+    run_binary_in(Path::new("."), args)
+}
+
+/// [`run_binary`] from the folder `cwd`, as a user would run it there.
+pub fn run_binary_in<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Run {
     let started = Instant::now();
     let out = Command::new(env!("CARGO_BIN_EXE_campaign"))
         .args(args)
+        .current_dir(cwd)
         .env_remove("CAMPAIGN_TEMPLATES")
         .env("NO_COLOR", "1")
         .output()
