@@ -19,3 +19,4 @@ pub mod pipeline;
 pub mod progress;
 pub mod run;
 pub mod send;
+pub mod test_send;

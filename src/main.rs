@@ -27,7 +27,7 @@ use clap::Parser;
 use campaign::campaign::Campaign;
 use campaign::check::Severity;
 use campaign::exit::ExitCode;
-use cli::{CheckArgs, Cli, Command, RunArgs};
+use cli::{CheckArgs, Cli, Command, RunArgs, TestArgs};
 
 fn main() {
     let cli = Cli::parse();
@@ -47,6 +47,7 @@ fn run(cli: Cli) -> campaign::Result<ExitCode> {
         Command::Run(args) if args.dry_run => dry_run(args),
         Command::Run(args) => send(args),
         Command::Check(args) => check(args),
+        Command::Test(args) => test(args),
     }
 }
 
@@ -192,9 +193,43 @@ fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
         args.dir.display(),
         report.rendered
     );
+    if args.smtp {
+        for line in campaign::check::smtp::relay(&campaign)?.lines() {
+            say!("{line}");
+        }
+    }
     Ok(if errors > 0 || (args.strict && warnings > 0) {
         ExitCode::InvalidCampaign
     } else {
         ExitCode::Success
+    })
+}
+
+/// `campaign test`: one recipient's message to the --to addresses; exit 1 if any refused it.
+fn test(args: TestArgs) -> campaign::Result<ExitCode> {
+    use campaign::test_send::Whose;
+    let campaign = load(&args.dir)?;
+    let whose = match (args.as_email, args.line) {
+        (Some(email), _) => Whose::Address(email),
+        (None, Some(line)) => Whose::Line(line),
+        (None, None) => Whose::First,
+    };
+    let report = campaign::test_send::send(&campaign, &args.to, &whose)?;
+    say!(
+        "test message of line {} ({}), subject {:?}, via {}:",
+        report.line,
+        report.email,
+        report.subject,
+        report.server
+    );
+    for o in &report.outcomes {
+        let verdict = if o.accepted { "accepted" } else { "REFUSED" };
+        say!("  {}: {verdict}: {}", o.to, o.reply);
+    }
+    say!("The To header is the recipient's own; nothing was written to the result log.");
+    Ok(if report.all_accepted() {
+        ExitCode::Success
+    } else {
+        ExitCode::SomeFailed
     })
 }
