@@ -270,7 +270,8 @@ fn check_smtp_on_an_http_port_exits_3_within_5_seconds() {
     let out = run(&fx, "check", &["--smtp"], None);
     out.expect(3);
     assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
-    assert!(out.stderr.contains("greeting"), "{}", out.stderr);
+    assert!(out.stderr.contains("no greeting"), "{}", out.stderr);
+    assert!(out.stderr.contains("host and port"), "{}", out.stderr);
 }
 
 #[test]
@@ -321,4 +322,42 @@ fn check_smtp_without_smtp_section_exits_2() {
     let out = run(&fx, "check", &["--smtp"], None);
     out.expect(2);
     assert!(out.stderr.contains("[smtp]"), "{}", out.stderr);
+}
+
+#[test]
+fn check_smtp_with_implicit_tls_on_a_plain_port_exits_3_saying_so() {
+    let server = CaptureServer::start(CaptureOptions::plain());
+    let fx = Fixture::from_spec(&Spec {
+        security: "tls",
+        ..Spec::new(server.port)
+    });
+    let out = run(&fx, "check", &["--smtp"], None);
+    out.expect(3);
+    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+    assert!(
+        out.stderr.contains("did not answer in TLS"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn check_smtp_with_a_certificate_for_another_name_exits_3_naming_the_host() {
+    let server = CaptureServer::start(CaptureOptions {
+        cert_names: vec!["mail.example.test".into()],
+        ..CaptureOptions::starttls()
+    });
+    let spec = Spec {
+        host: "localhost".into(),
+        security: "starttls",
+        ca_pem: Some(server.ca_pem()),
+        ..Spec::new(server.port)
+    };
+    let out = run(&Fixture::from_spec(&spec), "check", &["--smtp"], None);
+    out.expect(3);
+    assert!(
+        out.stderr.contains("not valid for the name \"localhost\""),
+        "{}",
+        out.stderr
+    );
 }

@@ -187,7 +187,9 @@ impl Connector {
         if self.settings.security != Security::Tls {
             why.push_str(
                 "; a server that expects TLS from the start (usually on port 465) says nothing \
-                 until the client starts TLS: if so, set [smtp] security = \"tls\"",
+                 until the client starts TLS: if so, set [smtp] security = \"tls\"; or the port is \
+                 not an SMTP server's (an HTTP server, too, waits for the client to speak): check \
+                 [smtp] host and port",
             );
         }
         why
