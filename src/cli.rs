@@ -88,7 +88,12 @@ pub struct TestArgs {
     /// The campaign directory (holds campaign.toml).
     pub dir: PathBuf,
     /// Where the test goes (the envelope only: the To header stays the recipient's).
-    #[arg(long, value_name = "ADDR[,ADDR…]", value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_name = "ADDR[,ADDR…]",
+        value_delimiter = ',',
+        required = true
+    )]
     pub to: Vec<String>,
     /// Send the message of the recipient with this address [default: the first row that would
     /// be sent].

@@ -65,9 +65,15 @@ impl TestReport {
 
 /// Checks the `--to` addresses (bad input: exit 2 before anything is rendered or sent).
 pub fn parse_addresses(to: &[String]) -> Result<Vec<Address>> {
-    let to: Vec<&str> = to.iter().map(|a| a.trim()).filter(|a| !a.is_empty()).collect();
+    let to: Vec<&str> = to
+        .iter()
+        .map(|a| a.trim())
+        .filter(|a| !a.is_empty())
+        .collect();
     if to.is_empty() {
-        return Err(invalid!("--to: give at least one address to send the test to"));
+        return Err(invalid!(
+            "--to: give at least one address to send the test to"
+        ));
     }
     to.iter()
         .map(|a| {
@@ -107,17 +113,20 @@ pub fn send(campaign: &Campaign, to: &[String], whose: &Whose) -> Result<TestRep
 }
 
 /// One transaction per address on one session (opened again if the relay dropped it).
-async fn deliver(connector: &Connector, message: &Rendered, to: &[Address]) -> Result<Vec<Outcome>> {
+async fn deliver(
+    connector: &Connector,
+    message: &Rendered,
+    to: &[Address],
+) -> Result<Vec<Outcome>> {
     let mut session: Option<Session> = None;
     let mut outcomes = Vec::new();
     for address in to {
-        let open = match session.take() {
+        let mut open = match session.take() {
             Some(s) if !s.is_broken() => s,
             _ => connector.connect().await.map_err(|e| match e {
                 ConnectError::Transient(why) | ConnectError::Fatal(why) => Error::fatal(why),
             })?,
         };
-        let mut open = open;
         let envelope = Envelope::new(message.envelope.from().cloned(), vec![address.clone()])
             .map_err(|e| invalid!("--to {address}: {e}"))?;
         let attempt = open.send(&envelope, &message.bytes, None, || true).await;
@@ -170,9 +179,9 @@ fn find(campaign: &Campaign, whose: &Whose) -> Result<Recipient> {
     }
     Err(match whose {
         Whose::First => invalid!("{csv}: no row that would be sent: nothing to test with"),
-        Whose::Address(a) => invalid!(
-            "{csv}: no recipient {a} (--as): give an address of the list, or --line N"
-        ),
+        Whose::Address(a) => {
+            invalid!("{csv}: no recipient {a} (--as): give an address of the list, or --line N")
+        }
         Whose::Line(n) => invalid!(
             "{csv}: no row starts on line {n} (--line; line 1 is the header): give the line an \
              editor shows for the row"

@@ -66,7 +66,11 @@ fn dkim_verifies(public: &Path, files: &[PathBuf]) -> Vec<bool> {
         .args(files)
         .output()
         .expect("run python");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -88,7 +92,12 @@ fn test_sends_the_first_recipients_message_to_each_to_address_with_test_subject_
     let fx = Fixture::from_spec(&spec);
     let public = add_dkim(&fx, &spec, tmp.path());
 
-    let out = run(&fx, "test", &["--to", "me@test.example, boss@test.example"], None);
+    let out = run(
+        &fx,
+        "test",
+        &["--to", "me@test.example, boss@test.example"],
+        None,
+    );
     out.expect(0);
     assert!(out.stdout.contains("result log"), "says so: {}", out.stdout);
     let received = server.wait_for(2, WAIT);
@@ -103,7 +112,10 @@ fn test_sends_the_first_recipients_message_to_each_to_address_with_test_subject_
     rcpts.sort();
     assert_eq!(
         rcpts,
-        vec![vec!["boss@test.example".to_string()], vec!["me@test.example".to_string()]]
+        vec![
+            vec!["boss@test.example".to_string()],
+            vec!["me@test.example".to_string()]
+        ]
     );
     let mut files = Vec::new();
     for (i, m) in received.iter().enumerate() {
@@ -126,8 +138,20 @@ fn test_sends_the_first_recipients_message_to_each_to_address_with_test_subject_
 fn test_as_an_address_or_a_line_picks_that_recipient() {
     let server = CaptureServer::start(CaptureOptions::plain());
     let fx = Fixture::from_spec(&Spec::new(server.port));
-    run(&fx, "test", &["--to", "me@test.example", "--as", "R002@example.com"], None).expect(0);
-    run(&fx, "test", &["--to", "me@test.example", "--line", "5"], None).expect(0);
+    run(
+        &fx,
+        "test",
+        &["--to", "me@test.example", "--as", "R002@example.com"],
+        None,
+    )
+    .expect(0);
+    run(
+        &fx,
+        "test",
+        &["--to", "me@test.example", "--line", "5"],
+        None,
+    )
+    .expect(0);
     let received = server.wait_for(2, WAIT);
     let subjects: Vec<String> = received
         .iter()
@@ -146,13 +170,36 @@ fn test_as_an_address_or_a_line_picks_that_recipient() {
 fn test_with_bad_input_exits_2_and_sends_nothing() {
     let server = CaptureServer::start(CaptureOptions::plain());
     let fx = Fixture::from_spec(&Spec::new(server.port));
-    let bad_to = run(&fx, "test", &["--to", "me@test.example,not an address"], None);
+    let bad_to = run(
+        &fx,
+        "test",
+        &["--to", "me@test.example,not an address"],
+        None,
+    );
     bad_to.expect(2);
-    assert!(bad_to.stderr.contains("not an address"), "{}", bad_to.stderr);
-    let unknown = run(&fx, "test", &["--to", "me@test.example", "--as", "nobody@x.example"], None);
+    assert!(
+        bad_to.stderr.contains("not an address"),
+        "{}",
+        bad_to.stderr
+    );
+    let unknown = run(
+        &fx,
+        "test",
+        &["--to", "me@test.example", "--as", "nobody@x.example"],
+        None,
+    );
     unknown.expect(2);
-    assert!(unknown.stderr.contains("nobody@x.example"), "{}", unknown.stderr);
-    let no_line = run(&fx, "test", &["--to", "me@test.example", "--line", "99"], None);
+    assert!(
+        unknown.stderr.contains("nobody@x.example"),
+        "{}",
+        unknown.stderr
+    );
+    let no_line = run(
+        &fx,
+        "test",
+        &["--to", "me@test.example", "--line", "99"],
+        None,
+    );
     no_line.expect(2);
     assert!(no_line.stderr.contains("99"), "{}", no_line.stderr);
     std::thread::sleep(Duration::from_millis(300));
@@ -169,9 +216,18 @@ fn test_with_a_refused_address_exits_1_listing_the_reply() {
         _ => Reply::Default,
     });
     let fx = Fixture::from_spec(&Spec::new(server.addr().port()));
-    let out = run(&fx, "test", &["--to", "bad@test.example,good@test.example"], None);
+    let out = run(
+        &fx,
+        "test",
+        &["--to", "bad@test.example,good@test.example"],
+        None,
+    );
     out.expect(1);
-    assert!(out.stdout.contains("550 5.1.1 no such user here"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("550 5.1.1 no such user here"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("bad@test.example"), "{}", out.stdout);
     let accepted: Vec<_> = server
         .wait_for(1, WAIT)
@@ -196,8 +252,11 @@ fn auth_spec(port: u16) -> Spec {
 
 #[test]
 fn check_smtp_reports_tls_certificate_extensions_and_auth_and_sends_nothing() {
-    let server =
-        CaptureServer::start(CaptureOptions::starttls().with_auth(USER, PASSWORD).require_auth());
+    let server = CaptureServer::start(
+        CaptureOptions::starttls()
+            .with_auth(USER, PASSWORD)
+            .require_auth(),
+    );
     let spec = Spec {
         ca_pem: Some(server.ca_pem()),
         ..auth_spec(server.port)
@@ -227,8 +286,11 @@ fn check_smtp_reports_tls_certificate_extensions_and_auth_and_sends_nothing() {
 
 #[test]
 fn check_smtp_with_a_wrong_password_exits_3_saying_so() {
-    let server =
-        CaptureServer::start(CaptureOptions::starttls().with_auth(USER, PASSWORD).require_auth());
+    let server = CaptureServer::start(
+        CaptureOptions::starttls()
+            .with_auth(USER, PASSWORD)
+            .require_auth(),
+    );
     let spec = Spec {
         ca_pem: Some(server.ca_pem()),
         ..auth_spec(server.port)
@@ -269,7 +331,11 @@ fn check_smtp_on_an_http_port_exits_3_within_5_seconds() {
     let fx = Fixture::from_spec(&Spec::new(port));
     let out = run(&fx, "check", &["--smtp"], None);
     out.expect(3);
-    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        out.elapsed
+    );
     assert!(out.stderr.contains("no greeting"), "{}", out.stderr);
     assert!(out.stderr.contains("host and port"), "{}", out.stderr);
 }
@@ -310,7 +376,11 @@ fn check_smtp_accepts_a_self_signed_certificate_given_in_ca_file() {
     out.expect(0);
     assert!(out.stdout.contains("CN=localhost"), "{}", out.stdout);
     assert!(out.stdout.contains("Acme Relay"), "{}", out.stdout);
-    assert!(out.stdout.contains("ca_file"), "says it is pinned: {}", out.stdout);
+    assert!(
+        out.stdout.contains("ca_file"),
+        "says it is pinned: {}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -333,7 +403,11 @@ fn check_smtp_with_implicit_tls_on_a_plain_port_exits_3_saying_so() {
     });
     let out = run(&fx, "check", &["--smtp"], None);
     out.expect(3);
-    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        out.elapsed
+    );
     assert!(
         out.stderr.contains("did not answer in TLS"),
         "{}",

@@ -43,8 +43,11 @@ fn element(der: &[u8], tag: u8) -> Option<(&[u8], &[u8])> {
     (found == tag).then_some((contents, rest))
 }
 
+/// An element's tag and contents.
+type Tlv<'a> = (u8, &'a [u8]);
+
 /// The element at the start of `der`, whatever its type: (tag and contents, what follows).
-fn any(der: &[u8]) -> Option<((u8, &[u8]), &[u8])> {
+fn any(der: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
     let (tag, contents, rest) = next(der)?;
     Some(((tag, contents), rest))
 }
@@ -113,11 +116,15 @@ fn dotted(oid: &[u8]) -> String {
         None => Vec::new(),
     };
     parts.extend(arcs.iter().skip(1));
-    parts.iter().map(u64::to_string).collect::<Vec<_>>().join(".")
+    parts
+        .iter()
+        .map(u64::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// UTCTime (`YYMMDDHHMMSSZ`, years 1950–2049) or GeneralizedTime (`YYYYMMDDHHMMSSZ`).
-fn time((tag, text): (u8, &[u8])) -> Option<chrono::DateTime<Utc>> {
+fn time((tag, text): Tlv<'_>) -> Option<chrono::DateTime<Utc>> {
     let text = std::str::from_utf8(text).ok()?.strip_suffix('Z')?;
     let full = match tag {
         0x17 => {
@@ -194,6 +201,9 @@ mod tests {
 
     #[test]
     fn names_unknown_attributes_by_oid() {
-        assert_eq!(attribute(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D]), "1.2.840.113549");
+        assert_eq!(
+            attribute(&[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D]),
+            "1.2.840.113549"
+        );
     }
 }

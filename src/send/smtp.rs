@@ -113,10 +113,11 @@ impl Connector {
     async fn open(&self) -> Result<(AsyncSmtpConnection, Option<TlsFacts>), Opening> {
         let server = self.server();
         let timeout = self.settings.timeout;
-        let (mut stream, greeting) = match tokio::time::timeout(self.greeting_timeout, self.greeted()).await {
-            Err(_) => return Err(Opening::Failed(ConnectError::Transient(self.no_greeting()))),
-            Ok(opened) => opened?,
-        };
+        let (mut stream, greeting) =
+            match tokio::time::timeout(self.greeting_timeout, self.greeted()).await {
+                Err(_) => return Err(Opening::Failed(ConnectError::Transient(self.no_greeting()))),
+                Ok(opened) => opened?,
+            };
         if self.settings.security == Security::StartTls {
             stream = match tokio::time::timeout(timeout, self.starttls(stream)).await {
                 Err(_) => {
@@ -223,8 +224,10 @@ impl Connector {
                 .next()
                 .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
         });
-        Ok(Session::new(conn, timeout, self.settings.data_timeout, pipelining)
-            .with_extensions(extensions))
+        Ok(
+            Session::new(conn, timeout, self.settings.data_timeout, pipelining)
+                .with_extensions(extensions),
+        )
     }
 }
 
