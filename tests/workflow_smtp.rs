@@ -435,3 +435,46 @@ fn check_smtp_with_a_certificate_for_another_name_exits_3_naming_the_host() {
         out.stderr
     );
 }
+
+#[test]
+fn check_smtp_with_an_expired_certificate_exits_3_saying_so() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = r#"
+import datetime, sys, trustme
+d = sys.argv[1]
+ca = trustme.CA()
+leaf = ca.issue_cert("localhost", "127.0.0.1",
+    not_before=datetime.datetime(2020, 1, 1), not_after=datetime.datetime(2020, 2, 1))
+ca.cert_pem.write_to_path(d + "/ca.pem")
+with open(d + "/expired.pem", "wb") as f:
+    for blob in leaf.cert_chain_pems:
+        f.write(blob.bytes())
+leaf.private_key_pem.write_to_path(d + "/expired.key")
+"#;
+    let made = Command::new(support::python())
+        .args(["-c", script])
+        .arg(tmp.path())
+        .output()
+        .expect("run python");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let server = CaptureServer::start(CaptureOptions {
+        identity: Some((
+            tmp.path().join("expired.pem"),
+            tmp.path().join("expired.key"),
+        )),
+        ..CaptureOptions::starttls()
+    });
+    let spec = Spec {
+        host: "localhost".into(),
+        security: "starttls",
+        ca_pem: Some(tmp.path().join("ca.pem")),
+        ..Spec::new(server.port)
+    };
+    let out = run(&Fixture::from_spec(&spec), "check", &["--smtp"], None);
+    out.expect(3);
+    assert!(out.stderr.contains("has expired"), "{}", out.stderr);
+}
