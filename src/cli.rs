@@ -24,6 +24,9 @@ pub enum Command {
     New(NewArgs),
     /// Print one recipient's message as a send would render it (headers and text part by default).
     Show(ShowArgs),
+    /// Send one recipient's message, subject prefixed "[TEST] ", to the given addresses only
+    /// (through the campaign's relay, DKIM signed; nothing written to the result log).
+    Test(TestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +81,31 @@ pub struct CheckArgs {
         value_parser = campaign::check::dns::parse_resolver
     )]
     pub resolver: Option<SocketAddr>,
+    /// Also open a session to the [smtp] relay as a send would (TLS, EHLO, AUTH), say what it
+    /// offers, and QUIT: nothing is sent.
+    #[arg(long)]
+    pub smtp: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The campaign directory (holds campaign.toml).
+    pub dir: PathBuf,
+    /// Where the test goes (the envelope only: the To header stays the recipient's).
+    #[arg(
+        long,
+        value_name = "ADDR[,ADDR…]",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub to: Vec<String>,
+    /// Send the message of the recipient with this address [default: the first row that would
+    /// be sent].
+    #[arg(long = "as", value_name = "EMAIL", conflicts_with = "line")]
+    pub as_email: Option<String>,
+    /// Send the message of the row that starts on line N of the CSV (line 1 is the header).
+    #[arg(long, value_name = "N")]
+    pub line: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod render;
 
 pub use error::{Error, Result};
 pub mod check;
+pub mod der;
 pub mod dry_run;
 pub mod html;
 pub mod journal;
@@ -22,3 +23,4 @@ pub mod progress;
 pub mod run;
 pub mod send;
 pub mod show;
+pub mod test_send;

@@ -27,7 +27,7 @@ use clap::Parser;
 use campaign::campaign::Campaign;
 use campaign::check::Severity;
 use campaign::exit::ExitCode;
-use cli::{CheckArgs, Cli, Command, NewArgs, RunArgs, ShowArgs};
+use cli::{CheckArgs, Cli, Command, NewArgs, RunArgs, ShowArgs, TestArgs};
 
 fn main() {
     let cli = Cli::parse();
@@ -49,6 +49,7 @@ fn run(cli: Cli) -> campaign::Result<ExitCode> {
         Command::Check(args) => check(args),
         Command::New(args) => new(args),
         Command::Show(args) => show(args),
+        Command::Test(args) => test(args),
     }
 }
 
@@ -194,6 +195,11 @@ fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
         args.dir.display(),
         report.rendered
     );
+    if args.smtp {
+        for line in campaign::check::smtp::relay(&campaign)?.lines() {
+            say!("{line}");
+        }
+    }
     Ok(if errors > 0 || (args.strict && warnings > 0) {
         ExitCode::InvalidCampaign
     } else {
@@ -215,13 +221,9 @@ fn new(args: NewArgs) -> campaign::Result<ExitCode> {
 }
 
 fn show(args: ShowArgs) -> campaign::Result<ExitCode> {
-    use campaign::show::{Part, Pick};
+    use campaign::show::Part;
     let campaign = load(&args.dir)?;
-    let pick = match (args.as_email, args.line) {
-        (Some(email), _) => Pick::Address(email),
-        (None, Some(line)) => Pick::Line(line),
-        (None, None) => Pick::First,
-    };
+    let pick = pick(args.as_email, args.line);
     let part = match (args.headers, args.text, args.html, args.raw) {
         (true, ..) => Part::Headers,
         (_, true, ..) => Part::Text,
@@ -240,4 +242,38 @@ fn show(args: ShowArgs) -> campaign::Result<ExitCode> {
             Ok(ExitCode::SomeFailed)
         }
     }
+}
+
+/// The recipient `--as` or `--line` names, else the first that would be sent.
+fn pick(as_email: Option<String>, line: Option<u64>) -> campaign::campaign::pick::Pick {
+    use campaign::campaign::pick::Pick;
+    match (as_email, line) {
+        (Some(email), _) => Pick::Address(email),
+        (None, Some(line)) => Pick::Line(line),
+        (None, None) => Pick::First,
+    }
+}
+
+/// `campaign test`: one recipient's message to the --to addresses; exit 1 if any refused it.
+fn test(args: TestArgs) -> campaign::Result<ExitCode> {
+    let campaign = load(&args.dir)?;
+    let pick = pick(args.as_email, args.line);
+    let report = campaign::test_send::send(&campaign, &args.to, &pick)?;
+    say!(
+        "test message of line {} ({}), subject {:?}, via {}:",
+        report.line,
+        report.email,
+        report.subject,
+        report.server
+    );
+    for o in &report.outcomes {
+        let verdict = if o.accepted { "accepted" } else { "REFUSED" };
+        say!("  {}: {verdict}: {}", o.to, o.reply);
+    }
+    say!("The To header is the recipient's own; nothing was written to the result log.");
+    Ok(if report.all_accepted() {
+        ExitCode::Success
+    } else {
+        ExitCode::SomeFailed
+    })
 }

@@ -91,7 +91,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// Checks the SMTP settings against the password and builds the connector (exit 2 on a problem).
-fn connector(campaign: &Campaign) -> Result<Connector> {
+pub(crate) fn connector(campaign: &Campaign) -> Result<Connector> {
     let toml = campaign.dir.join("campaign.toml");
     let smtp = campaign.smtp.clone().ok_or_else(|| {
         invalid!(

@@ -1,34 +1,17 @@
 //! `campaign show DIR`: one recipient's message in the terminal, to read what a send would send
-//! without writing a preview folder. The recipient is picked by address ([`Pick::Address`], one
-//! mailbox however it is spelled: [`address_key`]), by the CSV line its row starts on
-//! ([`Pick::Line`]), or is the first row that would be sent. The message is rendered exactly as a
-//! send renders it ([`Renderer::new`], DKIM signature included); nothing is written or sent.
-//!
-//! A row that would not be sent (a duplicate, an invalid address, a suppressed one, …) is refused
-//! with its reason, as is an address or line that is not in the list: the user asked for a message
-//! that does not exist.
+//! without writing a preview folder. The recipient is picked as `campaign test` picks it
+//! ([`crate::campaign::pick`]: by address, by CSV line, or the first row that would be sent). The
+//! message is rendered exactly as a send renders it ([`Renderer::new`], DKIM signature included);
+//! nothing is written or sent.
 
 use std::borrow::Cow;
 
 use mail_parser::{Address, HeaderValue, Message, MessageParser};
 
-use crate::campaign::recipients::address_key;
-use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, Recipient, Row, SkipReason, Skipped};
+use crate::campaign::Campaign;
+use crate::campaign::pick::{self, Pick};
 use crate::error::Result;
-use crate::invalid;
 use crate::render::{RenderError, Rendered, Renderer};
-
-/// Which recipient to show.
-#[derive(Debug, Clone)]
-pub enum Pick {
-    /// The first row that would be sent.
-    First,
-    /// The row of this address (case-insensitive, IDN domains in any form).
-    Address(String),
-    /// The row starting on this line of the CSV (1 is the header).
-    Line(u64),
-}
 
 /// Which part of the message to print.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,90 +29,9 @@ pub enum Part {
 /// or line, a row that is skipped, the campaign itself); the inner one is that recipient's render
 /// failure (exit 1).
 pub fn render(campaign: &Campaign, pick: &Pick) -> Result<Result<Rendered, RenderError>> {
-    let recipients = campaign.scan_recipients()?;
-    let suppression = Suppression::load(&campaign.suppress)?;
     let renderer = Renderer::new(campaign)?;
-    let recipient = find(campaign, &recipients, &suppression, pick)?;
+    let recipient = pick::recipient(campaign, pick)?;
     Ok(renderer.render(&recipient))
-}
-
-/// The recipient `pick` names, or why there is none to show.
-fn find(
-    campaign: &Campaign,
-    recipients: &crate::campaign::RecipientList,
-    suppression: &Suppression,
-    pick: &Pick,
-) -> Result<Recipient> {
-    let wanted = match pick {
-        Pick::Address(a) => Some(address_key(a)),
-        _ => None,
-    };
-    let picks = |line: u64, email: &str| match pick {
-        Pick::First => true,
-        Pick::Address(_) => wanted == Some(address_key(email)),
-        Pick::Line(n) => line == *n,
-    };
-    // For an address, a row that is sent wins over an earlier skipped one of the same mailbox.
-    let mut skipped: Option<Skipped> = None;
-    let mut last_line = 1;
-    for row in recipients.reader()? {
-        let row = match row? {
-            Row::Recipient(r) if suppression.contains(&r.email) => Row::Skipped(Skipped {
-                line: r.line,
-                email: r.email,
-                reason: SkipReason::Suppressed,
-            }),
-            row => row,
-        };
-        let (line, email) = match &row {
-            Row::Recipient(r) => (r.line, r.email.as_str()),
-            Row::Skipped(s) => (s.line, s.email.as_str()),
-        };
-        last_line = line;
-        let picked = picks(line, email);
-        match row {
-            Row::Recipient(r) if picked => return Ok(r),
-            Row::Skipped(s) if picked && !matches!(pick, Pick::First) => {
-                skipped = skipped.or(Some(s));
-            }
-            _ => {}
-        }
-        if matches!(pick, Pick::Line(n) if line >= *n) {
-            break;
-        }
-    }
-    Err(none_to_show(&campaign.recipients, pick, skipped, last_line))
-}
-
-/// Why `pick` names no message: its row is skipped, or there is no such row.
-fn none_to_show(
-    csv: &std::path::Path,
-    pick: &Pick,
-    skipped: Option<Skipped>,
-    last_line: u64,
-) -> crate::Error {
-    let csv = csv.display();
-    if let Some(s) = skipped {
-        return invalid!(
-            "{csv}: line {} ({}) is skipped: {}; a send would not mail it, so there is no message \
-             to show",
-            s.line,
-            s.email,
-            s.reason
-        );
-    }
-    match pick {
-        Pick::First => {
-            invalid!("{csv}: no row would be sent (every row is skipped, or the file has none)")
-        }
-        Pick::Address(a) => invalid!(
-            "{csv}: no row has the address {a}: give --as an address of the list, or --line N"
-        ),
-        Pick::Line(n) => invalid!(
-            "{csv}: no row starts on line {n} (line 1 is the header; the last row starts on line \
-             {last_line}): give --line the line a row starts on, as an editor shows it"
-        ),
-    }
 }
 
 /// What to print for `part` of the message: the exact bytes for [`Part::Raw`], else text with

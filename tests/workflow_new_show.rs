@@ -74,7 +74,8 @@ fn a_new_campaign_passes_check_and_its_dry_run_extends_the_built_in_layout() {
     for step in [
         "campaign check",
         "--dry-run",
-        "--limit 1",
+        "--smtp",
+        "campaign test",
         "CAMPAIGN_SMTP_PASSWORD",
     ] {
         assert!(

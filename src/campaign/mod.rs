@@ -6,6 +6,7 @@ mod config;
 mod csv_lines;
 pub mod deliverability;
 pub(crate) mod paths;
+pub mod pick;
 pub mod recipients;
 pub mod settings;
 pub mod suppress;

@@ -8,9 +8,11 @@
 //! domains and says which record to publish.
 
 pub mod campaign_rules;
+pub mod certificate;
 pub mod dns;
 pub mod html_facts;
 pub mod lint;
+pub mod smtp;
 
 use crate::campaign::{Campaign, SkipReason};
 use crate::error::Result;

@@ -120,9 +120,9 @@ impl Created {
                 self.dir.join("preview").display()
             ),
             format!(
-                "  3. set [smtp] in {}, put CAMPAIGN_SMTP_PASSWORD=… in {}, put your own address \
-                 on the first row of recipients.csv, and send yourself a test: `campaign run {dir} \
-                 --limit 1`",
+                "  3. set [smtp] in {}, put CAMPAIGN_SMTP_PASSWORD=… in {}, check the relay with \
+                 `campaign check {dir} --smtp` (nothing is sent), and send yourself a test: \
+                 `campaign test {dir} --to you@example.com`",
                 self.dir.join("campaign.toml").display(),
                 self.dir.join(".env").display()
             ),

@@ -59,6 +59,8 @@ pub struct Renderer<'c> {
     preview: bool,
     /// Signs every message when `[dkim]` is set; the key is parsed once, here.
     dkim: Option<dkim::Signer>,
+    /// Put before every rendered subject (`[TEST] ` for `campaign test`); empty for a send.
+    subject_prefix: String,
 }
 
 impl<'c> Renderer<'c> {
@@ -111,7 +113,15 @@ impl<'c> Renderer<'c> {
                 .collect(),
             preview,
             dkim,
+            subject_prefix: String::new(),
         })
+    }
+
+    /// The same renderer, putting `prefix` before every subject (before signing, so the DKIM
+    /// signature covers the subject as sent).
+    pub fn with_subject_prefix(mut self, prefix: &str) -> Renderer<'c> {
+        self.subject_prefix = prefix.to_string();
+        self
     }
 
     /// The template variables for one recipient: `[vars]`, then every CSV column (which win).
@@ -171,6 +181,7 @@ impl<'c> Renderer<'c> {
         let (unsubscribe, subject, html) = guarded(Step::Template, || {
             let unsubscribe = self.unsubscribe(&mut context, line)?;
             let subject = self.templates.render(templates::SUBJECT, &context, line)?;
+            let subject = format!("{}{subject}", self.subject_prefix);
             let html = self.templates.render(&campaign.html.name, &context, line)?;
             Ok((unsubscribe, subject, html))
         })?;

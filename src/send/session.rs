@@ -64,6 +64,18 @@ pub struct Session {
     data_timeout: Duration,
     /// The server offers PIPELINING (RFC 2920): envelope commands go out in one write.
     pipelining: bool,
+    /// The EHLO reply's extension lines (`SIZE 10240000`, `AUTH PLAIN LOGIN`, …), as offered
+    /// after TLS and before AUTH; for `campaign check --smtp`.
+    extensions: Vec<String>,
+    /// Set when the session runs over TLS (implicit or after STARTTLS).
+    tls: Option<TlsFacts>,
+}
+
+/// What a session learned of its TLS layer.
+#[derive(Debug, Clone, Default)]
+pub struct TlsFacts {
+    /// The certificate the server presented (DER), when it could be read.
+    pub certificate: Option<Vec<u8>>,
 }
 
 impl Session {
@@ -78,7 +90,31 @@ impl Session {
             timeout,
             data_timeout,
             pipelining,
+            extensions: Vec::new(),
+            tls: None,
         }
+    }
+
+    /// Records what the session learned of its TLS layer (`None`: plain text).
+    pub(super) fn with_tls(mut self, tls: Option<TlsFacts>) -> Session {
+        self.tls = tls;
+        self
+    }
+
+    /// Records the EHLO reply's extension lines the session was opened with.
+    pub(super) fn with_extensions(mut self, extensions: Vec<String>) -> Session {
+        self.extensions = extensions;
+        self
+    }
+
+    /// The extensions the server offered (one EHLO reply line each, keyword first).
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
+    }
+
+    /// What the session knows of its TLS layer; `None` when it runs in plain text.
+    pub fn tls(&self) -> Option<&TlsFacts> {
+        self.tls.as_ref()
     }
 
     /// Runs one transaction: the envelope (MAIL, RCPT, DATA) under `timeout`, then, no earlier

@@ -8,7 +8,7 @@ use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 
 use super::greeting;
-use super::session::Session;
+use super::session::{Session, TlsFacts};
 use super::stream::{Capped, too_long};
 use super::tls::{self, Tls, TlsFailure};
 use crate::campaign::{Security, SmtpSettings};
@@ -19,6 +19,9 @@ pub struct Connector {
     credentials: Option<Credentials>,
     tls: Option<Tls>,
     hello: ClientId,
+    /// How long the server may take to greet: twice `timeout` for a send, shorter for
+    /// `campaign check --smtp` ([`Connector::greeting_within`]).
+    greeting_timeout: std::time::Duration,
 }
 
 /// Why a session could not be opened.
@@ -49,11 +52,24 @@ impl Connector {
             None => ClientId::default(),
         };
         Ok(Connector {
+            greeting_timeout: settings.timeout * 2,
             settings,
             credentials,
             tls,
             hello,
         })
+    }
+
+    /// The same connector, waiting at most `limit` for the greeting (a port that speaks another
+    /// protocol, such as HTTP, says nothing until spoken to).
+    pub fn greeting_within(mut self, limit: std::time::Duration) -> Connector {
+        self.greeting_timeout = limit;
+        self
+    }
+
+    /// Whether sessions go through the pin of a self-signed certificate from `ca_file`.
+    pub fn pinned(&self) -> bool {
+        self.tls.as_ref().is_some_and(Tls::pinning)
     }
 
     /// `host:port`, for messages.
@@ -64,8 +80,8 @@ impl Connector {
     /// Opens a session: connect, TLS, EHLO, AUTH. A refused certificate is fatal at once, unless
     /// the server presents one of `ca_file`'s certificates (see [`super::tls`]).
     pub async fn connect(&self) -> Result<Session, ConnectError> {
-        let conn = match self.open().await {
-            Ok(conn) => conn,
+        let (conn, tls) = match self.open().await {
+            Ok(opened) => opened,
             Err(Opening::Failed(e)) => return Err(e),
             Err(Opening::Tls(failure)) => {
                 let tls = self.tls.as_ref().expect("a TLS failure needs TLS");
@@ -73,13 +89,14 @@ impl Connector {
                     return Err(self.tls_fatal(&failure));
                 }
                 match self.open().await {
-                    Ok(conn) => conn,
+                    Ok(opened) => opened,
                     Err(Opening::Failed(e)) => return Err(e),
                     Err(Opening::Tls(_)) => return Err(self.tls_fatal(&failure)),
                 }
             }
         };
-        self.greet(conn).await
+        let session = self.greet(conn).await?;
+        Ok(session.with_tls(tls))
     }
 
     fn tls_fatal(&self, failure: &TlsFailure) -> ConnectError {
@@ -91,14 +108,16 @@ impl Connector {
     }
 
     /// TCP, the greeting, and TLS (implicit, or STARTTLS) with the pin checked when it is in use;
-    /// then lettre's session on it, every reply read through [`Capped`].
-    async fn open(&self) -> Result<AsyncSmtpConnection, Opening> {
+    /// then lettre's session on it, every reply read through [`Capped`]. With TLS, also what the
+    /// session learned of it (lettre's session on our stream cannot tell).
+    async fn open(&self) -> Result<(AsyncSmtpConnection, Option<TlsFacts>), Opening> {
         let server = self.server();
         let timeout = self.settings.timeout;
-        let (mut stream, greeting) = match tokio::time::timeout(timeout * 2, self.greeted()).await {
-            Err(_) => return Err(Opening::Failed(ConnectError::Transient(self.no_greeting()))),
-            Ok(opened) => opened?,
-        };
+        let (mut stream, greeting) =
+            match tokio::time::timeout(self.greeting_timeout, self.greeted()).await {
+                Err(_) => return Err(Opening::Failed(ConnectError::Transient(self.no_greeting()))),
+                Ok(opened) => opened?,
+            };
         if self.settings.security == Security::StartTls {
             stream = match tokio::time::timeout(timeout, self.starttls(stream)).await {
                 Err(_) => {
@@ -117,6 +136,9 @@ impl Connector {
                 })
             })?;
         }
+        let facts = (self.settings.security != Security::None).then(|| TlsFacts {
+            certificate: stream.peer_certificate().ok(),
+        });
         stream.unread(&greeting); // lettre opens its session by reading the greeting
         let session = AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello);
         match tokio::time::timeout(timeout, session).await {
@@ -124,7 +146,7 @@ impl Connector {
                 "{server}: EHLO timed out"
             )))),
             Ok(Err(e)) => Err(self.connect_error("EHLO", &e)),
-            Ok(Ok(conn)) => Ok(conn),
+            Ok(Ok(conn)) => Ok((conn, facts)),
         }
     }
 
@@ -161,12 +183,14 @@ impl Connector {
         let mut why = format!(
             "{}: no greeting within {}s",
             self.server(),
-            self.settings.timeout.as_secs() * 2
+            self.greeting_timeout.as_secs()
         );
         if self.settings.security != Security::Tls {
             why.push_str(
                 "; a server that expects TLS from the start (usually on port 465) says nothing \
-                 until the client starts TLS: if so, set [smtp] security = \"tls\"",
+                 until the client starts TLS: if so, set [smtp] security = \"tls\"; or the port is \
+                 not an SMTP server's (an HTTP server, too, waits for the client to speak): check \
+                 [smtp] host and port",
             );
         }
         why
@@ -176,8 +200,8 @@ impl Connector {
     async fn greet(&self, mut conn: AsyncSmtpConnection) -> Result<Session, ConnectError> {
         let server = self.server();
         let timeout = self.settings.timeout;
-        let pipelining =
-            match tokio::time::timeout(timeout, offers_pipelining(&mut conn, &self.hello)).await {
+        let extensions =
+            match tokio::time::timeout(timeout, extensions(&mut conn, &self.hello)).await {
                 Ok(Ok(offered)) => offered,
                 Ok(Err(e)) => {
                     return Err(match self.connect_error("EHLO", &e) {
@@ -195,28 +219,28 @@ impl Connector {
                 Ok(Ok(_)) => {}
             }
         }
-        Ok(Session::new(
-            conn,
-            timeout,
-            self.settings.data_timeout,
-            pipelining,
-        ))
+        let pipelining = extensions.iter().any(|line| {
+            line.split_whitespace()
+                .next()
+                .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+        });
+        Ok(
+            Session::new(conn, timeout, self.settings.data_timeout, pipelining)
+                .with_extensions(extensions),
+        )
     }
 }
 
-/// Whether the server lists PIPELINING in its EHLO reply. lettre keeps only the extensions it uses
-/// from its own EHLO, so this asks once more (before AUTH, as after STARTTLS; RFC 5321 §4.1.4
-/// allows a repeated EHLO, which resets nothing but the transaction).
-async fn offers_pipelining(
+/// The extension lines of the server's EHLO reply (for PIPELINING, and what `check --smtp`
+/// shows). lettre keeps only the extensions it uses from its own EHLO, so this asks once more
+/// (before AUTH, as after STARTTLS; RFC 5321 §4.1.4 allows a repeated EHLO, which resets nothing
+/// but the transaction).
+async fn extensions(
     conn: &mut AsyncSmtpConnection,
     hello: &ClientId,
-) -> Result<bool, lettre::transport::smtp::Error> {
+) -> Result<Vec<String>, lettre::transport::smtp::Error> {
     let reply = conn.command(Ehlo::new(hello.clone())).await?;
-    Ok(reply.message().skip(1).any(|line| {
-        line.split_whitespace()
-            .next()
-            .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
-    }))
+    Ok(reply.message().skip(1).map(str::to_string).collect())
 }
 
 /// Why a connection could not be opened: a TLS failure may still be rescued by the pin.

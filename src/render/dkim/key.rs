@@ -13,6 +13,7 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::campaign::DkimAlgorithm;
+use crate::der::{BIT_STRING, Der, INTEGER, NULL, OCTET_STRING, OID, SEQUENCE, tlv};
 
 /// What signs: one of ring's key pairs.
 pub enum Signing {
@@ -230,7 +231,7 @@ impl PublicKey {
 /// Modulus and exponent of a published RSA key.
 fn rsa_public(p: &[u8]) -> Option<(&[u8], &[u8])> {
     let mut outer = Der(Der(p).take(SEQUENCE)?);
-    let pkcs1 = if outer.0.first() == Some(&SEQUENCE) {
+    let pkcs1 = if outer.peek() == Some(SEQUENCE) {
         let mut algorithm = Der(outer.take(SEQUENCE)?);
         if algorithm.take(OID)? != RSA_ENCRYPTION {
             return None;
@@ -244,65 +245,6 @@ fn rsa_public(p: &[u8]) -> Option<(&[u8], &[u8])> {
     let n = unsigned(fields.take(INTEGER)?);
     let e = unsigned(fields.take(INTEGER)?);
     Some((n, e))
-}
-
-// ------------------------------------------------------- the little DER we need ---
-
-const INTEGER: u8 = 0x02;
-const BIT_STRING: u8 = 0x03;
-const OCTET_STRING: u8 = 0x04;
-const NULL: u8 = 0x05;
-const OID: u8 = 0x06;
-const SEQUENCE: u8 = 0x30;
-
-/// A DER reader over a run of elements.
-struct Der<'a>(&'a [u8]);
-
-impl<'a> Der<'a> {
-    /// The contents of the next element, which must have `tag`.
-    fn take(&mut self, tag: u8) -> Option<&'a [u8]> {
-        let (&t, rest) = self.0.split_first()?;
-        let (&first, mut rest) = rest.split_first()?;
-        if t != tag {
-            return None;
-        }
-        let len = if first < 0x80 {
-            usize::from(first)
-        } else {
-            let n = usize::from(first & 0x7f);
-            if n == 0 || n > 4 || rest.len() < n {
-                return None;
-            }
-            let (bytes, after) = rest.split_at(n);
-            rest = after;
-            bytes.iter().fold(0, |v, &b| v << 8 | usize::from(b))
-        };
-        if rest.len() < len {
-            return None;
-        }
-        let (contents, after) = rest.split_at(len);
-        self.0 = after;
-        Some(contents)
-    }
-}
-
-/// An element with `tag` and `contents`.
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = contents.len();
-    if len < 0x80 {
-        out.push(len as u8);
-    } else {
-        let bytes: Vec<u8> = len
-            .to_be_bytes()
-            .into_iter()
-            .skip_while(|&b| b == 0)
-            .collect();
-        out.push(0x80 | bytes.len() as u8);
-        out.extend(bytes);
-    }
-    out.extend_from_slice(contents);
-    out
 }
 
 /// An INTEGER's contents as an unsigned number without leading zeros.
@@ -360,14 +302,5 @@ mod tests {
             exponent: vec![1, 0, 1],
         };
         assert!(!other.matches(&p));
-    }
-
-    #[test]
-    fn der_lengths() {
-        assert_eq!(tlv(OCTET_STRING, &[7; 3]), [4, 3, 7, 7, 7]);
-        assert_eq!(&tlv(OCTET_STRING, &[0; 300])[..4], [4, 0x82, 1, 44]);
-        let long = tlv(SEQUENCE, &[0; 300]);
-        assert_eq!(Der(&long).take(SEQUENCE).map(<[u8]>::len), Some(300));
-        assert_eq!(Der(&long[..100]).take(SEQUENCE), None);
     }
 }
