@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use support::fixture::{Fixture, files_with, openssl};
+use support::keys::{self, Verdict};
 
 const DOMAIN: &str = "acme.example";
 const SELECTOR: &str = "news";
@@ -167,42 +168,9 @@ fn dry_run_ok(fixture: &Fixture, env_key: Option<&str>) -> Vec<PathBuf> {
 
 // --------------------------------------------------------------- verifying ---
 
-#[derive(Debug)]
-struct Verdict {
-    file: String,
-    ok: bool,
-    log: String,
-}
-
 /// Verifies `files` with dkimpy, the DNS record built from `public`.
 fn verify(public: &Path, files: &[PathBuf]) -> Vec<Verdict> {
-    let out = Command::new(support::python())
-        .arg(support::support_dir().join("dkim_verify.py"))
-        .arg("--public-key")
-        .arg(public)
-        .args(["--domain", DOMAIN, "--selector", SELECTOR])
-        .args(files)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "dkim_verify.py failed (is dkimpy installed? run `bash tests/support/setup.sh`): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let verdicts: Vec<Verdict> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            Verdict {
-                file: v["file"].as_str().unwrap().to_string(),
-                ok: v["ok"].as_bool().unwrap(),
-                log: v["log"].as_str().unwrap().to_string(),
-            }
-        })
-        .collect();
-    assert_eq!(verdicts.len(), files.len());
-    verdicts
+    keys::dkim_verdicts(public, DOMAIN, SELECTOR, files)
 }
 
 fn assert_all_verify(public: &Path, files: &[PathBuf]) {

@@ -6,84 +6,18 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::campaign::{Fixture, Spec, WAIT, assert_each_once, capture_rcpts, copies};
+use support::keys;
 use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
 
 /// A TLS failure must be reported at the first attempt: well under one retry's backoff.
 const AT_ONCE: Duration = Duration::from_secs(3);
-
-/// A certificate made the usual way for a private relay: `openssl req -x509`, which marks it
-/// CA:TRUE, for localhost and 127.0.0.1. Returns (cert.pem, key.pem).
-fn openssl_self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (cert, key) = (
-        dir.join(format!("{name}.pem")),
-        dir.join(format!("{name}.key")),
-    );
-    support::fixture::openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-    ]);
-    let text = String::from_utf8(support::fixture::openssl(&[
-        "x509",
-        "-in",
-        cert.to_str().unwrap(),
-        "-noout",
-        "-text",
-    ]))
-    .unwrap();
-    assert!(text.contains("CA:TRUE"), "openssl req -x509 marks it a CA");
-    (cert, key)
-}
-
-/// A CA (trustme) and a leaf for localhost that expired in 2020. Returns (ca, cert, key).
-fn expired_leaf(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
-    let script = r#"
-import datetime, sys, trustme
-d = sys.argv[1]
-ca = trustme.CA()
-leaf = ca.issue_cert("localhost", "127.0.0.1",
-    not_before=datetime.datetime(2020, 1, 1), not_after=datetime.datetime(2020, 2, 1))
-ca.cert_pem.write_to_path(d + "/ca.pem")
-with open(d + "/expired.pem", "wb") as f:
-    for blob in leaf.cert_chain_pems:
-        f.write(blob.bytes())
-leaf.private_key_pem.write_to_path(d + "/expired.key")
-"#;
-    let out = std::process::Command::new(support::python())
-        .args(["-c", script])
-        .arg(dir)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (
-        dir.join("ca.pem"),
-        dir.join("expired.pem"),
-        dir.join("expired.key"),
-    )
-}
 
 fn starttls_with(identity: Option<(PathBuf, PathBuf)>, names: &[&str]) -> CaptureServer {
     CaptureServer::start(CaptureOptions {
@@ -128,7 +62,7 @@ fn assert_fatal_tls(fx: &Fixture, server: &CaptureServer, words: &[&str]) {
 #[test]
 fn self_signed_certificate_in_ca_file_is_pinned_and_used() {
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = openssl_self_signed(tmp.path(), "relay");
+    let (cert, key) = keys::self_signed(tmp.path(), "relay");
     let server = starttls_with(Some((cert.clone(), key)), &[]);
     let spec = tls_spec(server.port, Some(cert));
     let fx = Fixture::from_spec(&spec);
@@ -143,7 +77,7 @@ fn self_signed_certificate_in_ca_file_is_pinned_and_used() {
 #[test]
 fn self_signed_certificate_not_trusted_is_fatal_at_once_saying_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = openssl_self_signed(tmp.path(), "relay");
+    let (cert, key) = keys::self_signed(tmp.path(), "relay");
     let server = starttls_with(Some((cert, key)), &[]);
     let fx = Fixture::from_spec(&tls_spec(server.port, None));
     assert_fatal_tls(&fx, &server, &["self-signed", "ca_file"]);
@@ -154,8 +88,8 @@ fn self_signed_certificate_not_trusted_is_fatal_at_once_saying_so() {
 #[test]
 fn a_different_self_signed_certificate_in_ca_file_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = openssl_self_signed(tmp.path(), "relay");
-    let (other, _) = openssl_self_signed(tmp.path(), "other");
+    let (cert, key) = keys::self_signed(tmp.path(), "relay");
+    let (other, _) = keys::self_signed(tmp.path(), "other");
     let server = starttls_with(Some((cert, key)), &[]);
     let fx = Fixture::from_spec(&tls_spec(server.port, Some(other)));
     assert_fatal_tls(&fx, &server, &["ca_file"]);
@@ -189,7 +123,7 @@ fn certificate_for_another_name_is_fatal_naming_the_host() {
 #[test]
 fn expired_certificate_is_fatal_saying_expired() {
     let tmp = tempfile::tempdir().unwrap();
-    let (ca, cert, key) = expired_leaf(tmp.path());
+    let (ca, cert, key) = keys::expired_leaf(tmp.path());
     let server = starttls_with(Some((cert, key)), &[]);
     let fx = Fixture::from_spec(&tls_spec(server.port, Some(ca)));
     assert_fatal_tls(&fx, &server, &["expired"]);

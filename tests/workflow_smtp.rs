@@ -9,11 +9,11 @@ mod support;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use support::campaign::{Fixture, PASSWORD, Run, Spec, USER, WAIT, first_name};
 use support::fixture::openssl;
+use support::keys;
 use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
 
 const DOMAIN: &str = "acme.example";
@@ -56,28 +56,13 @@ fn add_dkim(fx: &Fixture, spec: &Spec, tmp: &Path) -> PathBuf {
     public
 }
 
-/// dkimpy's verdict on each file (true: the signature verifies).
+/// dkimpy's verdict on each file; every one must verify.
 fn dkim_verifies(public: &Path, files: &[PathBuf]) -> Vec<bool> {
-    let out = Command::new(support::python())
-        .arg(support::support_dir().join("dkim_verify.py"))
-        .arg("--public-key")
-        .arg(public)
-        .args(["--domain", DOMAIN, "--selector", SELECTOR])
-        .args(files)
-        .output()
-        .expect("run python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
-            assert!(v["ok"].as_bool().unwrap(), "DKIM: {v:#}");
-            true
+    keys::dkim_verdicts(public, DOMAIN, SELECTOR, files)
+        .into_iter()
+        .map(|v| {
+            assert!(v.ok, "DKIM: {v:#?}");
+            v.ok
         })
         .collect()
 }
@@ -439,33 +424,9 @@ fn check_smtp_with_a_certificate_for_another_name_exits_3_naming_the_host() {
 #[test]
 fn check_smtp_with_an_expired_certificate_exits_3_saying_so() {
     let tmp = tempfile::tempdir().unwrap();
-    let script = r#"
-import datetime, sys, trustme
-d = sys.argv[1]
-ca = trustme.CA()
-leaf = ca.issue_cert("localhost", "127.0.0.1",
-    not_before=datetime.datetime(2020, 1, 1), not_after=datetime.datetime(2020, 2, 1))
-ca.cert_pem.write_to_path(d + "/ca.pem")
-with open(d + "/expired.pem", "wb") as f:
-    for blob in leaf.cert_chain_pems:
-        f.write(blob.bytes())
-leaf.private_key_pem.write_to_path(d + "/expired.key")
-"#;
-    let made = Command::new(support::python())
-        .args(["-c", script])
-        .arg(tmp.path())
-        .output()
-        .expect("run python");
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    let (_, cert, key) = keys::expired_leaf(tmp.path());
     let server = CaptureServer::start(CaptureOptions {
-        identity: Some((
-            tmp.path().join("expired.pem"),
-            tmp.path().join("expired.key"),
-        )),
+        identity: Some((cert, key)),
         ..CaptureOptions::starttls()
     });
     let spec = Spec {

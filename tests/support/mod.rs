@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 pub mod campaign;
 pub mod fixture;
+pub mod keys;
 
 mod capture;
 mod raw;
