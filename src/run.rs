@@ -4,7 +4,6 @@
 //! dry run shares everything up to the last step.
 
 use std::io::Write;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -12,12 +11,10 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
-use crate::campaign::settings::PASSWORD_VAR;
+use crate::campaign::Campaign;
 use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, Security};
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
-use crate::invalid;
 use crate::journal::{Journal, Status};
 use crate::pipeline::{self, Decision, Feed};
 use crate::progress::{Counters, Reporter, Snapshot};
@@ -85,45 +82,10 @@ impl SendReport {
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// Checks the SMTP settings against the password and builds the connector (exit 2 on a problem).
-pub(crate) fn connector(campaign: &Campaign) -> Result<Connector> {
-    let toml = campaign.dir.join("campaign.toml");
-    let smtp = campaign.smtp.clone().ok_or_else(|| {
-        invalid!(
-            "{}: no [smtp] section: add host (and port, security, username) to send, or use --dry-run",
-            toml.display()
-        )
-    })?;
-    if let Some(user) = &smtp.username {
-        if smtp.password.is_none() {
-            return Err(invalid!(
-                "{}: [smtp] username = {user:?} but {PASSWORD_VAR} is not set: put the password in \
-                 the environment or in {}",
-                toml.display(),
-                campaign.dir.join(".env").display()
-            ));
-        }
-        if smtp.security == Security::None && !is_loopback(&smtp.host) {
-            return Err(invalid!(
-                "{}: refusing to send the password for {user:?} unencrypted to {}: set [smtp] \
-                 security = \"starttls\" or \"tls\"",
-                toml.display(),
-                smtp.host
-            ));
-        }
-    }
-    Connector::new(smtp).map_err(|e| invalid!("{}: {e}", toml.display()))
-}
-
 /// Sends the campaign.
 pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     let (rate, concurrency) = (campaign.send.rate, campaign.send.concurrency);
-    let connector = connector(campaign)?;
+    let connector = Connector::for_campaign(campaign)?;
     let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::new(campaign)?;
     renderer.preflight()?;

@@ -2,6 +2,8 @@
 //! an extra root or a pinned certificate from `ca_file`, see [`super::tls`]), EHLO, AUTH. What a
 //! session then does with each message is [`super::session`].
 
+use std::net::IpAddr;
+
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
@@ -11,7 +13,9 @@ use super::greeting;
 use super::session::{Session, TlsFacts};
 use super::stream::{Capped, too_long};
 use super::tls::{self, Tls, TlsFailure};
-use crate::campaign::{Security, SmtpSettings};
+use crate::campaign::settings::PASSWORD_VAR;
+use crate::campaign::{Campaign, Security, SmtpSettings};
+use crate::invalid;
 
 /// Everything needed to open sessions; built once per run.
 pub struct Connector {
@@ -35,7 +39,7 @@ pub enum ConnectError {
 
 impl Connector {
     /// Prepares TLS parameters and credentials (the password came from the environment or `.env`).
-    pub fn new(settings: SmtpSettings) -> Result<Connector, String> {
+    fn new(settings: SmtpSettings) -> Result<Connector, String> {
         let tls = match settings.security {
             Security::None => None,
             Security::StartTls | Security::Tls => Some(Tls::new(&settings)?),
@@ -334,4 +338,42 @@ pub fn describe(e: &dyn std::error::Error) -> String {
 /// The server's reply text of a negative-reply error (lettre keeps it as the error's source).
 pub(super) fn reply_text(e: &lettre::transport::smtp::Error) -> String {
     std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string())
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl Connector {
+    /// The connector for the campaign's `[smtp]`, its settings checked against the password
+    /// (exit 2 on a problem): what a send, `test` and `check --smtp` all open sessions with.
+    pub fn for_campaign(campaign: &Campaign) -> crate::Result<Connector> {
+        let toml = campaign.dir.join("campaign.toml");
+        let smtp = campaign.smtp.clone().ok_or_else(|| {
+            invalid!(
+                "{}: no [smtp] section: add host (and port, security, username) to send, or use --dry-run",
+                toml.display()
+            )
+        })?;
+        if let Some(user) = &smtp.username {
+            if smtp.password.is_none() {
+                return Err(invalid!(
+                    "{}: [smtp] username = {user:?} but {PASSWORD_VAR} is not set: put the password in \
+                     the environment or in {}",
+                    toml.display(),
+                    campaign.dir.join(".env").display()
+                ));
+            }
+            if smtp.security == Security::None && !is_loopback(&smtp.host) {
+                return Err(invalid!(
+                    "{}: refusing to send the password for {user:?} unencrypted to {}: set [smtp] \
+                     security = \"starttls\" or \"tls\"",
+                    toml.display(),
+                    smtp.host
+                ));
+            }
+        }
+        Connector::new(smtp).map_err(|e| invalid!("{}: {e}", toml.display()))
+    }
 }
