@@ -15,6 +15,7 @@ pub use error::{Error, Result};
 pub mod check;
 pub mod der;
 pub mod dry_run;
+pub mod failures;
 pub mod html;
 pub mod journal;
 pub mod new;

@@ -149,10 +149,7 @@ fn send(args: RunArgs) -> campaign::Result<ExitCode> {
         say!("--limit reached; run again to continue with the next recipients");
     }
     if c.failed > 0 {
-        say!(
-            "{} recipient(s) failed: see the log; --retry-failed sends to them again",
-            c.failed
-        );
+        print_failures(c.failed, &report.failures);
     }
     if c.unknown > 0 {
         say!(
@@ -241,6 +238,42 @@ fn show(args: ShowArgs) -> campaign::Result<ExitCode> {
             warn!("error: {e}");
             Ok(ExitCode::SomeFailed)
         }
+    }
+}
+
+/// The failures grouped by reply code and reason, the biggest groups first with their first
+/// addresses, and for each what to do: `--retry-failed` only where the failure was temporary.
+fn print_failures(failed: u64, groups: &[campaign::failures::Group]) {
+    use campaign::failures::Kind;
+    const SHOWN: usize = 8;
+    say!("{failed} recipient(s) failed (each has its row in the log):");
+    for g in groups.iter().take(SHOWN) {
+        let reason = match g.code {
+            Some(code) => format!("{code} {}", g.reason),
+            None => g.reason.clone(),
+        };
+        let more = if g.count > g.examples.len() as u64 {
+            ", …"
+        } else {
+            ""
+        };
+        say!("  {} × {reason}", g.count);
+        say!("      {}{more}", g.examples.join(", "));
+        say!(
+            "      {}",
+            match g.kind {
+                Kind::Permanent =>
+                    "permanent: sending again will not help; fix or remove these addresses",
+                Kind::Temporary => "temporary: --retry-failed sends to them again later",
+                Kind::NotRendered => "not rendered: fix the template or these rows' data",
+            }
+        );
+    }
+    if groups.len() > SHOWN {
+        say!(
+            "  … and {} more kinds of failure (see the log)",
+            groups.len() - SHOWN
+        );
     }
 }
 

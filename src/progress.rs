@@ -19,6 +19,8 @@ pub struct Counters {
     pub unknown: AtomicU64,
     /// Recipients already handled by an earlier run (not sent again).
     pub already_done: AtomicU64,
+    /// This run's failures, grouped for the summary.
+    pub failures: crate::failures::Failures,
 }
 
 /// A plain copy of the counters at one moment.

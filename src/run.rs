@@ -40,6 +40,8 @@ pub struct SendOptions {
 #[derive(Debug)]
 pub struct SendReport {
     pub counts: Snapshot,
+    /// This run's failures grouped by reply code and reason, most recipients first.
+    pub failures: Vec<crate::failures::Group>,
     pub elapsed: Duration,
     pub log: PathBuf,
     /// Recipients not reached because of `--limit` or `daily_limit`.
@@ -181,6 +183,7 @@ pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
     let counts = counters.snapshot();
     Ok(SendReport {
         counts,
+        failures: counters.failures.groups(),
         elapsed: started.elapsed(),
         log,
         limited: fed.limited,

@@ -118,7 +118,7 @@ impl Streaks {
         let Some(limit) = self.stop_after_rejections else {
             return Verdict::Carry;
         };
-        let reply = format!("{code} {}", without_address(text, email));
+        let reply = format!("{code} {}", crate::failures::without_address(text, email));
         let mut state = self.state();
         if state.rejection.0 == reply {
             state.rejection.1 += 1;
@@ -155,15 +155,6 @@ impl Streaks {
                 .saturating_mul(1 << doublings)
                 .min(THROTTLE_CAP.max(self.throttle_pause)),
         )
-    }
-}
-
-/// A reply text with the recipient's address (in any case) taken out, since relays often quote it.
-fn without_address(text: &str, email: &str) -> String {
-    let email = email.trim().to_ascii_lowercase();
-    match text.to_ascii_lowercase().find(&email) {
-        Some(i) if !email.is_empty() => format!("{}{}", &text[..i], &text[i + email.len()..]),
-        _ => text.to_string(),
     }
 }
 

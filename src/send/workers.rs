@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::error::Error;
+use crate::failures::Kind;
 use crate::journal::{Journal, Record, RunLock, Status};
 use crate::pipeline::Item;
 use crate::progress::{Counters, note};
@@ -133,6 +134,7 @@ impl Workers {
             let m = &job.message;
             if !RunLock::fits(&m.message_id, &m.email) {
                 let why = "the address is longer than SMTP allows (RFC 5321: 254 octets)";
+                self.failed(Kind::Permanent, None, why, &job.message.email);
                 self.finish(&job, Status::Failed, None, why, None);
                 continue;
             }
@@ -254,6 +256,7 @@ impl Workers {
                     recipient, error, ..
                 }) => {
                     let detail = format!("not rendered: {error}");
+                    self.failed(Kind::NotRendered, None, &detail, &recipient.email);
                     self.log(Status::Failed, &recipient.email, 0, None, "", &detail, None);
                 }
                 Ok(Item::Abort(e)) => {
@@ -289,11 +292,13 @@ impl Workers {
                 return self.finish(&job, Status::Unknown, code, &detail, Some(slot));
             }
             Attempt::Rejected { code, text } if retry::is_permanent(code) => {
+                self.failed(Kind::Permanent, Some(code), &text, &job.message.email);
                 self.finish(&job, Status::Failed, Some(code), &text, Some(slot));
                 let verdict = self.streaks.rejected(code, &text, &job.message.email);
                 return self.act_on(verdict, code, &text);
             }
             Attempt::Refused { detail } => {
+                self.failed(Kind::Permanent, None, &detail, &job.message.email);
                 return self.finish(&job, Status::Failed, None, &detail, Some(slot));
             }
             Attempt::Rejected { code, text } if retry::is_throttling(code, &text) => {
@@ -303,6 +308,7 @@ impl Workers {
             Attempt::Broken { detail } => (None, detail),
         };
         if job.counted_attempts() > self.retries {
+            self.failed(Kind::Temporary, code, &detail, &job.message.email);
             return self.finish(&job, Status::Failed, code, &detail, Some(slot));
         }
         if let Err(e) = self.journal.release(slot) {
@@ -342,6 +348,11 @@ impl Workers {
             }
             Verdict::Stop(why) => self.stop_with(Error::fatal(why)),
         }
+    }
+
+    /// Records a failure for the summary's groups.
+    fn failed(&self, kind: Kind, code: Option<u16>, reason: &str, email: &str) {
+        self.counters.failures.record(kind, code, reason, email);
     }
 
     fn finish(

@@ -12,4 +12,5 @@ mod support;
 mod delivery;
 mod faults;
 mod resume;
+mod summary;
 mod tls_auth;
