@@ -61,6 +61,10 @@ pub struct RunArgs {
     /// Never draw a progress bar; print plain progress lines instead.
     #[arg(long)]
     pub no_progress: bool,
+    /// Send without showing the plan and asking first (a run that is not on a terminal never
+    /// asks).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -20,6 +20,7 @@ pub mod html;
 pub mod journal;
 pub mod new;
 pub mod pipeline;
+pub mod plan;
 pub mod progress;
 pub mod run;
 pub mod send;

@@ -20,6 +20,7 @@ macro_rules! warn {
     }};
 }
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use clap::Parser;
@@ -119,7 +120,24 @@ fn send(args: RunArgs) -> campaign::Result<ExitCode> {
         retry_unknown: args.retry_unknown,
         plain_progress: args.no_progress,
     };
-    let report = campaign::run::send(&campaign, &options)?;
+    // On a terminal, the plan and a question first; cron and CI never wait for an answer.
+    let interactive =
+        !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
+    let mut ask = |plan: &campaign::plan::Plan| -> bool {
+        warn!("{plan}");
+        use std::io::Write;
+        let _ = write!(std::io::stderr(), "Send now? [y/N] ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        matches!(answer.trim(), "y" | "Y" | "yes" | "Yes" | "YES")
+    };
+    let confirm: Option<&mut dyn FnMut(&campaign::plan::Plan) -> bool> =
+        interactive.then_some(&mut ask);
+    let report = campaign::run::send(&campaign, &options, confirm)?;
+    if report.declined {
+        say!("Nothing was sent.");
+        return Ok(ExitCode::Success);
+    }
     let c = report.counts;
     say!(
         "sent {}, failed {}, skipped {}, unknown {}; {} already handled by earlier runs",

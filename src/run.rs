@@ -49,10 +49,27 @@ pub struct SendReport {
     pub daily_limit_reached: bool,
     /// The stop signal (its number) that ended the run early.
     pub stopped_by: Option<i32>,
+    /// The person at the terminal said no to the plan: nothing was sent.
+    pub declined: bool,
     pub fatal: Option<Error>,
 }
 
 impl SendReport {
+    /// The report of a run whose plan was declined.
+    fn declined(log: PathBuf) -> SendReport {
+        SendReport {
+            counts: Snapshot::default(),
+            failures: Vec::new(),
+            elapsed: Duration::ZERO,
+            log,
+            limited: false,
+            daily_limit_reached: false,
+            stopped_by: None,
+            declined: true,
+            fatal: None,
+        }
+    }
+
     pub fn exit_code(&self) -> ExitCode {
         if let Some(fatal) = &self.fatal {
             // Whatever stopped a send part-way is no "nothing was sent" (exit 2): 3, or 6 when
@@ -84,8 +101,13 @@ impl SendReport {
     }
 }
 
-/// Sends the campaign.
-pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
+/// Sends the campaign. With `confirm`, the [`Plan`](crate::plan::Plan) is counted first and
+/// nothing is sent unless `confirm` says yes (an interactive run's question).
+pub fn send(
+    campaign: &Campaign,
+    options: &SendOptions,
+    confirm: Option<&mut dyn FnMut(&crate::plan::Plan) -> bool>,
+) -> Result<SendReport> {
     let (rate, concurrency) = (campaign.send.rate, campaign.send.concurrency);
     let connector = Connector::for_campaign(campaign)?;
     let recipients = campaign.scan_recipients()?;
@@ -142,9 +164,8 @@ pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         Some(Status::Failed) => !options.retry_failed,
         _ => false,
     };
-    let decide = |r: &crate::campaign::Recipient| {
+    let judge = |r: &crate::campaign::Recipient| {
         if already_done(&r.email) {
-            counters.already_done.fetch_add(1, Ordering::Relaxed);
             return Decision::AlreadyDone;
         }
         match Decision::unless_suppressed(&suppression, r) {
@@ -153,6 +174,19 @@ pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
                 .map_or(Decision::Deliver, Decision::Resend),
             decision => decision,
         }
+    };
+    if let Some(confirm) = confirm {
+        let plan = crate::plan::count(campaign, &recipients, limit, &judge)?;
+        if !confirm(&plan) {
+            return Ok(SendReport::declined(log));
+        }
+    }
+    let decide = |r: &crate::campaign::Recipient| {
+        let decision = judge(r);
+        if matches!(decision, Decision::AlreadyDone) {
+            counters.already_done.fetch_add(1, Ordering::Relaxed);
+        }
+        decision
     };
     // A skipped row is logged once: not again when its address already has a row.
     let report_skip = |s: &crate::campaign::Skipped| history.status(&s.email).is_none();
@@ -190,6 +224,7 @@ pub fn send(campaign: &Campaign, options: &SendOptions) -> Result<SendReport> {
         daily_limit_reached: fed.limited
             && remaining_today.is_some_and(|r| options.limit.is_none_or(|l| r < l)),
         stopped_by: Some(stopped_by.load(Ordering::SeqCst)).filter(|&n| n != 0),
+        declined: false,
         fatal: workers.take_fatal().or(flushed.err()),
     })
 }

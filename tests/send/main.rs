@@ -11,6 +11,7 @@ mod support;
 
 mod delivery;
 mod faults;
+mod plan;
 mod resume;
 mod summary;
 mod tls_auth;
