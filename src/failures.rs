@@ -105,7 +105,7 @@ pub fn without_address(text: &str, email: &str) -> String {
 
 /// A reason without the CSV line a render error names (` (recipients line 8)`), so that one
 /// template error hitting many rows is one group.
-fn without_line(text: &str) -> String {
+pub fn without_line(text: &str) -> String {
     const MARK: &str = " (recipients line ";
     let mut out = String::with_capacity(text.len());
     let mut rest = text;

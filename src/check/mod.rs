@@ -18,6 +18,7 @@ use crate::campaign::{Campaign, SkipReason};
 use crate::error::Result;
 use crate::pipeline::{self, Feed, Item};
 use crate::render::Renderer;
+use std::collections::BTreeMap;
 
 pub use dns::DnsOptions;
 
@@ -132,6 +133,8 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
         }
         Ok(())
     })?;
+    // One template error on many rows is one problem: message → (the first row's own words, lines).
+    let mut render_failures: BTreeMap<String, (String, Vec<u64>)> = BTreeMap::new();
     for item in items {
         let problem = match item {
             Item::Skipped { skipped, .. } => {
@@ -147,11 +150,31 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
                 );
                 Problem::new(severity, text)
             }
-            Item::RenderFailed { error, .. } => Problem::error(error.to_string()),
+            Item::RenderFailed {
+                error, recipient, ..
+            } => {
+                let text = error.to_string();
+                let group = render_failures
+                    .entry(crate::failures::without_line(&text))
+                    .or_insert_with(|| (text, Vec::new()));
+                group.1.push(recipient.line);
+                continue;
+            }
             Item::Abort(e) => return Err(e),
             Item::Message { .. } => continue,
         };
         report.problems.push(problem);
+    }
+    for (message, (first, mut lines)) in render_failures {
+        lines.sort_unstable();
+        report.problems.push(Problem::error(match lines.len() {
+            1 => first,
+            n => format!(
+                "{message} — {} recipients, lines {}",
+                crate::campaign::recipients::thousands(n as u64),
+                line_ranges(&lines)
+            ),
+        }));
     }
     report.problems.sort_by(|a, b| a.text.cmp(&b.text));
     report
@@ -162,4 +185,42 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
         report.problems.extend(dns::check(campaign, dns));
     }
     Ok(report)
+}
+
+/// Sorted line numbers as ranges: `2–3001`, `2, 5, 9–12`; past ten ranges, `…`.
+fn line_ranges(lines: &[u64]) -> String {
+    let mut ranges: Vec<(u64, u64)> = Vec::new();
+    for &line in lines {
+        match ranges.last_mut() {
+            Some((_, end)) if line <= *end + 1 => *end = line.max(*end),
+            _ => ranges.push((line, line)),
+        }
+    }
+    let mut parts: Vec<String> = ranges
+        .iter()
+        .take(10)
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            }
+        })
+        .collect();
+    if ranges.len() > 10 {
+        parts.push("…".into());
+    }
+    parts.join(", ")
+}
+
+#[cfg(test)]
+mod line_range_tests {
+    use super::line_ranges;
+
+    #[test]
+    fn lines_read_as_ranges() {
+        assert_eq!(line_ranges(&[2, 3, 4, 7, 9, 10]), "2–4, 7, 9–10");
+        let scattered: Vec<u64> = (0..12).map(|i| i * 3).collect();
+        assert!(line_ranges(&scattered).ends_with(", …"));
+    }
 }

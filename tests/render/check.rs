@@ -134,3 +134,43 @@ fn a_dry_run_refuses_a_bad_rate_or_concurrency_like_a_send() {
     }
     minimal_fixture().dry_run_ok(&["--rate", "10/s", "--concurrency", "2"]);
 }
+
+/// One template error that hits many rows is one problem with the count and the lines, not a
+/// line per recipient; a different error stays its own problem, with its own line.
+#[test]
+fn check_groups_one_error_on_many_rows_into_one_problem_with_its_lines() {
+    let html = "<p>Hi {{ first_name }}</p>{% if first_name == \"Zed\" %}{{ 1 / 0 }}\
+                {% elif first_name != \"Ann\" %}{{ coupon }}{% endif %}";
+    let mut csv = String::from("email,first_name\nann@example.com,Ann\n");
+    for i in 0..30 {
+        csv.push_str(&format!("u{i}@example.com,U{i}\n"));
+    }
+    csv.push_str("zed@example.com,Zed\n");
+    let fx = Fixture::with(MINIMAL_TOML, html, &csv);
+    let out = fx.run("check", &[]);
+    assert_eq!(out.code, 2, "{out:#?}");
+    let lines_with = |needle: &str| -> Vec<String> {
+        let found = out.stdout.lines().filter(|l| l.contains(needle));
+        found.map(str::to_string).collect()
+    };
+    let coupon = lines_with("undefined variable `coupon`");
+    assert_eq!(
+        coupon.len(),
+        1,
+        "one problem for the 30 rows: {}",
+        out.stdout
+    );
+    assert!(
+        coupon[0].contains("— 30 recipients, lines 3–32"),
+        "{}",
+        out.stdout
+    );
+    assert!(!coupon[0].contains("(recipients line"), "{}", out.stdout);
+    let division = lines_with("division by zero");
+    assert_eq!(division.len(), 1, "{}", out.stdout);
+    assert!(
+        division[0].contains("(recipients line 33)"),
+        "{}",
+        out.stdout
+    );
+}
