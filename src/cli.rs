@@ -6,9 +6,41 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The end of `campaign --help` and `campaign run --help`: where secrets come from and what the
+/// exit codes mean (a macro, so that `concat!` can put it after each command's examples).
+macro_rules! environment_and_exit_codes {
+    () => {
+        "Environment (or a .env file in the campaign directory or the working directory):
+  CAMPAIGN_SMTP_PASSWORD   the password for [smtp] username (never in campaign.toml)
+  CAMPAIGN_DKIM_KEY        the DKIM private key (PEM), instead of [dkim] private_key
+  CAMPAIGN_TEMPLATES       the shared layouts folder, when campaign.toml has no `templates`
+  CAMPAIGN_VAR_*           variables templates may read with get_env(name=\"CAMPAIGN_VAR_...\")
+
+Exit codes:
+  0  every recipient sent (or previewed) or skipped     4  daily_limit reached
+  1  some recipient failed or has an unknown outcome    5  another run holds the result log
+  2  invalid campaign or command line; nothing sent     6  a file could not be written
+  3  a fatal transport error stopped the run            129/130/143  stopped by a signal"
+    };
+}
+
 /// Template-driven newsletter campaigns: render per recipient, preview, send over SMTP.
 #[derive(Debug, Parser)]
-#[command(name = "campaign", version, about, propagate_version = true)]
+#[command(
+    name = "campaign",
+    version,
+    about,
+    propagate_version = true,
+    after_help = concat!("\
+Your first campaign:
+  campaign new campaigns/may             a campaign that works as it stands
+  campaign check campaigns/may           validate and render everyone; nothing is sent
+  campaign run campaigns/may --dry-run   write previews to campaigns/may/preview/
+  campaign test campaigns/may --to you@example.com   one message to yourself
+  campaign run campaigns/may             send (resumes from results.csv)
+
+", environment_and_exit_codes!())
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -17,17 +49,65 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render every recipient's message and send it (or, with --dry-run, write previews).
+    #[command(after_help = RUN_HELP)]
     Run(RunArgs),
     /// Load, validate and render every recipient without writing or sending anything.
+    #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
     /// Write a new campaign that works as it stands into DIR (a new or empty folder).
+    #[command(
+        after_help = "Example:\n  campaign new campaigns/may && campaign check campaigns/may"
+    )]
     New(NewArgs),
     /// Print one recipient's message as a send would render it (headers and text part by default).
+    #[command(
+        after_help = "Examples:\n  campaign show campaigns/may\n  campaign show campaigns/may --as ann@example.com --html\n  campaign show campaigns/may --line 12 --raw > line12.eml"
+    )]
     Show(ShowArgs),
     /// Send one recipient's message, subject prefixed "[TEST] ", to the given addresses only
     /// (through the campaign's relay, DKIM signed; nothing written to the result log).
+    #[command(after_help = TEST_HELP)]
     Test(TestArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(
+        after_help = "Example:\n  campaign completions bash > ~/.local/share/bash-completion/completions/campaign"
+    )]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout.
+    #[command(after_help = "Example:\n  campaign man > campaign.1 && man ./campaign.1")]
+    Man,
 }
+
+const RUN_HELP: &str = concat!(
+    "Examples:
+  campaign run campaigns/april --dry-run         previews in campaigns/april/preview/
+  campaign run campaigns/april --limit 50        a first small batch
+  campaign run campaigns/april                   the rest (resumes from results.csv)
+  campaign run campaigns/april --retry-failed    again to the recipients that failed
+  campaign run campaigns/april --rate 5/s --concurrency 2 --yes
+
+",
+    environment_and_exit_codes!()
+);
+
+const CHECK_HELP: &str = "Examples:
+  campaign check campaigns/april                 problems and deliverability warnings
+  campaign check campaigns/april --strict        warnings count as errors (for CI)
+  campaign check campaigns/april --dns           also SPF, DKIM and DMARC in DNS
+  campaign check campaigns/april --smtp          also open a session to the relay; sends nothing
+
+Exit codes: 0 sendable, 2 errors (or warnings with --strict), 3 the relay could not be reached
+(--smtp).";
+
+const TEST_HELP: &str = "Examples:
+  campaign test campaigns/april --to me@acme.example
+  campaign test campaigns/april --to me@acme.example,boss@acme.example --as ann@example.com
+
+Exit codes: 0 every --to address accepted, 1 some refused, 2 bad input, 3 the relay could not be
+reached.";
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -51,6 +51,22 @@ fn run(cli: Cli) -> campaign::Result<ExitCode> {
         Command::New(args) => new(args),
         Command::Show(args) => show(args),
         Command::Test(args) => test(args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "campaign", &mut std::io::stdout());
+            Ok(ExitCode::Success)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            let mut page = Vec::new();
+            let rendered = clap_mangen::Man::new(Cli::command()).render(&mut page);
+            rendered
+                .map_err(|e| campaign::Error::fatal(format!("cannot render the manual: {e}")))?;
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&page);
+            Ok(ExitCode::Success)
+        }
     }
 }
 

@@ -396,3 +396,51 @@ fn a_layouts_folder_found_above_replaces_the_built_in_layouts_and_the_error_name
         assert!(check.stderr.contains(words), "{words:?}: {}", check.stderr);
     }
 }
+
+/// `--help` says how to start, where the password goes and what the exit codes mean; shell
+/// completions and a manual page are generated from the same definitions.
+#[test]
+fn help_completions_and_man_page_come_from_the_command_definitions() {
+    let tmp = outside_the_repository();
+    for args in [&["--help"][..], &["run", "--help"]] {
+        let help = campaign_in(tmp.path(), args);
+        help.expect(0);
+        for needle in [
+            "CAMPAIGN_SMTP_PASSWORD",
+            "Exit codes:",
+            "6  a file could not be written",
+        ] {
+            assert!(
+                help.stdout.contains(needle),
+                "{args:?}: {needle}: {}",
+                help.stdout
+            );
+        }
+    }
+    let run = campaign_in(tmp.path(), &["run", "--help"]);
+    assert!(
+        run.stdout
+            .contains("campaign run campaigns/april --dry-run"),
+        "{}",
+        run.stdout
+    );
+
+    let bash = campaign_in(tmp.path(), &["completions", "bash"]);
+    bash.expect(0);
+    let script = tmp.path().join("campaign.bash");
+    std::fs::write(&script, &bash.stdout).unwrap();
+    let syntax = Command::new("bash")
+        .arg("-n")
+        .arg(&script)
+        .status()
+        .unwrap();
+    assert!(syntax.success(), "bash -n on the completion script");
+    for word in ["check", "show", "test", "--dry-run", "--retry-failed"] {
+        assert!(bash.stdout.contains(word), "completes {word}");
+    }
+
+    let man = campaign_in(tmp.path(), &["man"]);
+    man.expect(0);
+    assert!(man.stdout.contains(".TH campaign 1"), "{}", man.stdout);
+    assert!(man.stdout.contains(".SH NAME"), "{}", man.stdout);
+}
