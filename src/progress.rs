@@ -61,22 +61,24 @@ pub struct Reporter {
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
 impl Reporter {
-    /// Starts reporting `counters` against `total` rows. `plain` forces progress lines.
-    pub fn start(counters: Arc<Counters>, total: u64, plain: bool) -> Reporter {
+    /// Starts reporting `counters` against `total` rows, counting only this run's work (rows an
+    /// earlier run handled leave the total as they are found), labelled with the campaign's name.
+    /// `plain` forces progress lines.
+    pub fn start(counters: Arc<Counters>, total: u64, label: String, plain: bool) -> Reporter {
         let stop = Arc::new(AtomicBool::new(false));
         let bar = (!plain && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
             bar.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30.cyan/blue} {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]",
-                )
+                ProgressStyle::with_template(&format!(
+                    "{label} {{bar:20.cyan/blue}} {{pos}}/{{len}} {{msg}} [{{elapsed_precise}}, ETA {{eta}}]"
+                ))
                 .expect("valid template")
                 .progress_chars("█▉▊▋▌▍▎▏ "),
             );
             bar
         });
         let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || report(&counters, total, bar, &flag));
+        let thread = std::thread::spawn(move || report(&counters, total, &label, bar, &flag));
         Reporter {
             stop,
             thread: Some(thread),
@@ -102,7 +104,13 @@ impl Drop for Reporter {
     }
 }
 
-fn report(counters: &Counters, total: u64, bar: Option<ProgressBar>, stop: &AtomicBool) {
+fn report(
+    counters: &Counters,
+    total: u64,
+    label: &str,
+    bar: Option<ProgressBar>,
+    stop: &AtomicBool,
+) {
     let start = Instant::now();
     let mut last_line = Instant::now();
     // The rate over the last few seconds: (time, sent) samples.
@@ -130,14 +138,18 @@ fn report(counters: &Counters, total: u64, bar: Option<ProgressBar>, stop: &Atom
             "sent {} failed {} skipped {}{unknown} · {rate:.1}/s",
             s.sent, s.failed, s.skipped
         );
+        // This run's work: rows an earlier run handled are neither done nor to do.
+        let work = total.saturating_sub(s.already_done);
+        let done = s.done() - s.already_done;
         match &bar {
             Some(bar) => {
-                bar.set_position(s.done().min(total));
+                bar.set_length(work);
+                bar.set_position(done.min(work));
                 bar.set_message(msg);
             }
             None if now - last_line >= PLAIN_EVERY => {
                 last_line = now;
-                let left = total.saturating_sub(s.done());
+                let left = work.saturating_sub(done);
                 let eta = if rate > 0.0 {
                     format!("{}s", (left as f64 / rate).round())
                 } else {
@@ -147,8 +159,8 @@ fn report(counters: &Counters, total: u64, bar: Option<ProgressBar>, stop: &Atom
                 // panic the thread.
                 let _ = writeln!(
                     std::io::stderr(),
-                    "progress: {}/{total} {msg}, elapsed {}s, ETA {eta}",
-                    s.done(),
+                    "{} {label} progress: {done}/{work} {msg}, elapsed {}s, ETA {eta}",
+                    chrono::Local::now().format("%Y-%m-%d %H:%M:%S"),
                     (now - start).as_secs()
                 );
             }

@@ -198,9 +198,14 @@ pub fn send(
     };
 
     let started = Instant::now();
+    let label = campaign.dir.file_name().map_or_else(
+        || "campaign".to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     let reporter = Reporter::start(
         Arc::clone(&counters),
         recipients.rows(),
+        label,
         options.plain_progress,
     );
     let stopped_by = Arc::new(AtomicI32::new(0));

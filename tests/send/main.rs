@@ -12,6 +12,7 @@ mod support;
 mod delivery;
 mod faults;
 mod plan;
+mod progress;
 mod resume;
 mod summary;
 mod tls_auth;
