@@ -13,11 +13,11 @@ use lettre::address::Envelope;
 
 use crate::campaign::pick::Pick;
 use crate::campaign::{self, Campaign};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::invalid;
 use crate::render::{Rendered, Renderer};
 use crate::send::session::{Attempt, Session};
-use crate::send::smtp::{ConnectError, Connector};
+use crate::send::smtp::{Connector, one_session_runtime};
 
 /// Put before the subject of every test message.
 pub const SUBJECT_PREFIX: &str = "[TEST] ";
@@ -86,11 +86,7 @@ pub fn send(campaign: &Campaign, to: &[String], pick: &Pick) -> Result<TestRepor
             recipient.email
         )
     })?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::fatal(format!("cannot start the async runtime: {e}")))?;
-    let outcomes = runtime.block_on(deliver(&connector, &message, &to))?;
+    let outcomes = one_session_runtime()?.block_on(deliver(&connector, &message, &to))?;
     Ok(TestReport {
         line: message.line,
         email: message.email,
@@ -111,9 +107,7 @@ async fn deliver(
     for address in to {
         let mut open = match session.take() {
             Some(s) if !s.is_broken() => s,
-            _ => connector.connect().await.map_err(|e| match e {
-                ConnectError::Transient(why) | ConnectError::Fatal(why) => Error::fatal(why),
-            })?,
+            _ => connector.connect_once().await?,
         };
         let envelope = Envelope::new(message.envelope.from().cloned(), vec![address.clone()])
             .map_err(|e| invalid!("--to {address}: {e}"))?;

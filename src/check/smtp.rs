@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use super::certificate::Certificate;
 use crate::campaign::{Campaign, Security};
-use crate::error::{Error, Result};
-use crate::send::smtp::ConnectError;
+use crate::error::Result;
+use crate::send::smtp::one_session_runtime;
 
 /// The longest any step (connect, STARTTLS, EHLO, AUTH) may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,14 +47,8 @@ pub fn relay(campaign: &Campaign) -> Result<RelayReport> {
     let mut connector = crate::send::smtp::Connector::for_campaign(campaign)?;
     connector.settings.timeout = connector.settings.timeout.min(STEP_TIMEOUT);
     let connector = connector.greeting_within(GREETING_TIMEOUT);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Error::fatal(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let session = connector.connect().await.map_err(|e| match e {
-            ConnectError::Transient(why) | ConnectError::Fatal(why) => Error::fatal(why),
-        })?;
+    one_session_runtime()?.block_on(async {
+        let session = connector.connect_once().await?;
         let report = RelayReport {
             server: connector.server(),
             security: connector.settings.security,

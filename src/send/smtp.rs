@@ -377,3 +377,21 @@ impl Connector {
         Connector::new(smtp).map_err(|e| invalid!("{}: {e}", toml.display()))
     }
 }
+
+impl Connector {
+    /// Opens one session for a one-off command (`campaign test`, `check --smtp`): it has no
+    /// retries, so a transient refusal ends it too (exit 3).
+    pub async fn connect_once(&self) -> crate::Result<Session> {
+        self.connect().await.map_err(|e| match e {
+            ConnectError::Transient(why) | ConnectError::Fatal(why) => crate::Error::fatal(why),
+        })
+    }
+}
+
+/// The async runtime of a one-off command's single session.
+pub fn one_session_runtime() -> crate::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| crate::Error::fatal(format!("cannot start the async runtime: {e}")))
+}
