@@ -198,14 +198,10 @@ pub fn send(
     };
 
     let started = Instant::now();
-    let label = campaign.dir.file_name().map_or_else(
-        || "campaign".to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
     let reporter = Reporter::start(
         Arc::clone(&counters),
         recipients.rows(),
-        label,
+        campaign.name(),
         options.plain_progress,
     );
     let stopped_by = Arc::new(AtomicI32::new(0));

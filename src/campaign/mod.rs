@@ -183,6 +183,13 @@ impl Campaign {
         RecipientList::scan(&self.recipients)
     }
 
+    /// The campaign's name, its directory's: for the preview index and the progress label.
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned())
+    }
+
     /// The domain of the From address: Message-IDs and content IDs are made on it.
     pub fn from_domain(&self) -> &str {
         self.from.email.domain()

@@ -35,10 +35,7 @@ pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<Dr
     let renderer = Renderer::with_previews(campaign)?;
     renderer.preflight()?;
 
-    let name = campaign
-        .dir
-        .file_name()
-        .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned());
+    let name = campaign.name();
     let suppression = Suppression::load(&campaign.suppress)?;
     let mut writer = PreviewWriter::create(out, &name)?;
     let feed = Feed::unless_suppressed(&suppression, limit);
