@@ -30,13 +30,7 @@ pub async fn read(stream: &mut Capped, server: &str) -> Result<String, ConnectEr
             "{server}: the server closed the connection before its greeting"
         )));
     }
-    let not_smtp = || {
-        ConnectError::Fatal(format!(
-            "{server}: the server's greeting is not an SMTP reply ({}): check [smtp] host and \
-             port (is this an SMTP server?)",
-            quote(&text)
-        ))
-    };
+    let not_smtp = || not_an_smtp_reply(server, "greeting", &format!(" ({})", quote(&text)));
     let response: Response = text.parse().map_err(|_| not_smtp())?;
     match response.code().severity {
         Severity::PositiveCompletion => Ok(text),
@@ -135,9 +129,15 @@ pub fn over_limit(
     let quoted = start
         .map(|s| format!(" ({})", quote(s)))
         .unwrap_or_default();
+    not_an_smtp_reply(server, what, &format!(": {limit}{quoted}"))
+}
+
+/// Fatal: the server's `what` (greeting, EHLO reply…) is not SMTP, `detail` saying how; the port
+/// speaks something else.
+pub fn not_an_smtp_reply(server: &str, what: &str, detail: &str) -> ConnectError {
     ConnectError::Fatal(format!(
-        "{server}: the server's {what} is not an SMTP reply: {limit}{quoted}: check [smtp] host \
-         and port (is this an SMTP server?)"
+        "{server}: the server's {what} is not an SMTP reply{detail}: check [smtp] host and port \
+         (is this an SMTP server?)"
     ))
 }
 

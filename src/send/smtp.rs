@@ -287,11 +287,7 @@ impl Connector {
 
     /// A reply lettre could not read as SMTP (`600`, no code): the port speaks something else.
     fn not_smtp(&self, step: &str) -> ConnectError {
-        ConnectError::Fatal(format!(
-            "{}: the server's reply to {step} is not an SMTP reply: check [smtp] host and port \
-             (is this an SMTP server?)",
-            self.server()
-        ))
+        greeting::not_an_smtp_reply(&self.server(), &format!("reply to {step}"), "")
     }
 
     /// What a failed AUTH means: a refusal is fatal (the password will not change by retrying).
