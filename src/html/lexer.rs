@@ -6,8 +6,11 @@
 //! Tag reading follows HTML5 where it matters for what is found in a tag: a tag name runs to white
 //! space, `/` or `>`; an attribute value is read only as the value of its own attribute, so `<`,
 //! `>` and `=` inside quotes (either kind) are part of it; an attribute name may start with `=` and
-//! hold a quote; a tag cut off by the end of the input is dropped. `<!--` … `-->` is a comment,
-//! `<!…>` and `<?…>` are declarations read to the next `>`, and a `<` that opens nothing is text.
+//! hold a quote; a tag cut off by the end of the input is dropped (and [`Lexer::cut_off`] says so).
+//! `<!--` … `-->` (or `--!>`; `<!-->` and `<!--->` are empty) is a comment; `<!…>`, `<?…>` and `</`
+//! not followed by a letter are declarations (the standard's bogus comments) read to the next `>`;
+//! `</>` is nothing; a raw-text element's start tag opens raw text even when written `<style/>`, as
+//! the standard ignores `/` on elements that are not void; and a `<` that opens nothing is text.
 
 use std::borrow::Cow;
 
@@ -62,6 +65,8 @@ pub struct Attribute<'a> {
     pub value: &'a str,
     /// Where the value starts in the input.
     pub at: usize,
+    /// Whether the value was written in quotes (either kind).
+    pub quoted: bool,
 }
 
 /// The tokens of a document (or of a part of one, see [`Lexer::within`]).
@@ -71,6 +76,8 @@ pub struct Lexer<'a> {
     end: usize,
     /// The raw-text element whose content comes next.
     raw: Option<&'static str>,
+    /// A tag was cut off by the end of the input (and dropped).
+    cut_off: bool,
 }
 
 impl<'a> Lexer<'a> {
@@ -86,7 +93,14 @@ impl<'a> Lexer<'a> {
             pos: start,
             end,
             raw: None,
+            cut_off: false,
         }
+    }
+
+    /// Whether a tag was cut off by the end of the input so far (the standard drops it; a reader
+    /// that must account for every byte cannot).
+    pub fn cut_off(&self) -> bool {
+        self.cut_off
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -104,43 +118,65 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    /// The token at `<` (`self.pos`), or `None` when it opens nothing (it is text).
+    /// The token at `<` (`self.pos`); `None` when it opens nothing (it is text) or, with `self.pos`
+    /// moved on, when what it opens yields no token.
     fn markup(&mut self) -> Option<Token<'a>> {
         let bytes = self.bytes();
         let lt = self.pos;
         let rest = &bytes[lt..];
         if rest.starts_with(b"<!--") {
-            let close = memmem::find(&rest[4..], b"-->").map_or(self.end, |j| lt + 4 + j);
-            self.pos = (close + 3).min(self.end);
-            return Some(Token::Comment {
-                body: &self.input[lt + 4..close],
-                at: lt + 4,
-            });
+            return Some(self.comment(lt));
         }
-        if rest.starts_with(b"<!") || rest.starts_with(b"<?") {
+        let closing = rest.get(1) == Some(&b'/');
+        if closing && rest.get(2) == Some(&b'>') {
+            self.pos = lt + 3; // `</>`: nothing at all
+            return None;
+        }
+        let bogus = closing && !rest.get(2).is_some_and(u8::is_ascii_alphabetic);
+        if rest.starts_with(b"<!") || rest.starts_with(b"<?") || bogus {
             let close = memchr::memchr(b'>', rest).map_or(self.end, |j| lt + j + 1);
             self.pos = close;
             return Some(Token::Declaration(&self.input[lt..close]));
         }
-        let closing = rest.get(1) == Some(&b'/');
         let name_start = lt + 1 + usize::from(closing);
         if !bytes.get(name_start).is_some_and(u8::is_ascii_alphabetic) {
             return None;
         }
         let Some((tag, after)) = self.tag(name_start) else {
             self.pos = self.end; // cut off by the end of the input: dropped, as HTML5 does
+            self.cut_off = true;
             return None;
         };
         self.pos = after;
         if closing {
             return Some(Token::End(tag));
         }
-        self.raw = RAW_TEXT
-            .iter()
-            .find(|raw| tag.is(raw))
-            .copied()
-            .filter(|_| !tag.self_closing);
+        self.raw = RAW_TEXT.iter().find(|raw| tag.is(raw)).copied();
         Some(Token::Start(tag))
+    }
+
+    /// The comment at `lt`: to the first `-->` or `--!>`, or the end of the input; `<!-->` and
+    /// `<!--->` are empty comments (§13.2.5.43–52).
+    fn comment(&mut self, lt: usize) -> Token<'a> {
+        let bytes = self.bytes();
+        let body = lt + 4;
+        for abrupt in [&b"<!-->"[..], b"<!--->"] {
+            if bytes[lt..].starts_with(abrupt) {
+                self.pos = lt + abrupt.len();
+                return Token::Comment { body: "", at: body };
+            }
+        }
+        let ends = [(&b"-->"[..], 3), (b"--!>", 4)];
+        let (close, after) = ends
+            .iter()
+            .filter_map(|&(end, len)| memmem::find(&bytes[body..], end).map(|j| (body + j, len)))
+            .min()
+            .map_or((self.end, 0), |(close, len)| (close, close + len));
+        self.pos = after.max(close);
+        Token::Comment {
+            body: &self.input[body..close],
+            at: body,
+        }
     }
 
     /// Reads the tag whose name starts at `at`: the tag and the position after its `>`. `None` when
@@ -272,6 +308,7 @@ enum Step {
 struct Found {
     name: (usize, usize),
     value: (usize, usize),
+    quoted: bool,
 }
 
 impl Found {
@@ -280,6 +317,7 @@ impl Found {
             name: &input[self.name.0..self.name.1],
             value: &input[self.value.0..self.value.1],
             at: self.value.0,
+            quoted: self.quoted,
         }
     }
 }
@@ -305,13 +343,18 @@ fn attribute(bytes: &[u8], mut pos: usize) -> Option<Step> {
         after_name += 1;
     }
     if bytes.get(after_name) != Some(&b'=') {
-        let empty = (pos, pos);
-        return Some(Step::Attribute(Found { name, value: empty }, pos));
+        let found = Found {
+            name,
+            value: (pos, pos),
+            quoted: false,
+        };
+        return Some(Step::Attribute(found, pos));
     }
     pos = after_name + 1;
     while pos < bytes.len() && is_space(bytes[pos]) {
         pos += 1;
     }
+    let quoted = matches!(bytes.get(pos), Some(b'"' | b'\''));
     let (value, next) = match bytes.get(pos) {
         Some(&quote @ (b'"' | b'\'')) => {
             let start = pos + 1;
@@ -326,7 +369,14 @@ fn attribute(bytes: &[u8], mut pos: usize) -> Option<Step> {
             ((start, pos), pos)
         }
     };
-    Some(Step::Attribute(Found { name, value }, next))
+    Some(Step::Attribute(
+        Found {
+            name,
+            value,
+            quoted,
+        },
+        next,
+    ))
 }
 
 fn is_space(b: u8) -> bool {
@@ -350,4 +400,11 @@ pub fn closing_tag(bytes: &[u8], from: usize, name: &str) -> Option<usize> {
         }
         at = lt + 2;
     }
+}
+
+/// Where `part`, a slice of `input` (such as a [`Token::Text`]), starts in it.
+pub fn offset(input: &str, part: &str) -> usize {
+    let at = (part.as_ptr() as usize).wrapping_sub(input.as_ptr() as usize);
+    debug_assert!(at + part.len() <= input.len(), "a slice of the input");
+    at
 }

@@ -81,7 +81,7 @@ fn raw_text_elements_hold_no_tags() {
             "R(a<b)",
             "</title>",
             "<script/>",
-            "T(x)",
+            "R(x)",
         ]
     );
     assert_eq!(
@@ -94,11 +94,26 @@ fn raw_text_elements_hold_no_tags() {
 fn what_opens_nothing_is_text_and_what_is_cut_off_is_dropped() {
     assert_eq!(
         tokens("1 < 2 <3 </ x"),
-        ["T(1 )", "T(< 2 )", "T(<3 )", "T(</ x)"]
+        ["T(1 )", "T(< 2 )", "T(<3 )", "D(</ x)"]
     );
+    assert_eq!(tokens("a</>b</3>c"), ["T(a)", "T(b)", "D(</3>)", "T(c)"]);
     assert_eq!(tokens("a<p title=\"never closed"), ["T(a)"]);
     assert_eq!(tokens("a<p"), ["T(a)"]);
     assert_eq!(tokens("a<!-- open"), ["T(a)", "C( open)"]);
+    let mut lexer = Lexer::new("a<p");
+    assert!(!lexer.cut_off());
+    lexer.by_ref().for_each(drop);
+    assert!(lexer.cut_off());
+}
+
+#[test]
+fn comments_end_as_the_standard_ends_them() {
+    assert_eq!(
+        tokens("<!-->a<!--->b<!-- x --!>c<!-- y -->d"),
+        [
+            "C()", "T(a)", "C()", "T(b)", "C( x )", "T(c)", "C( y )", "T(d)"
+        ]
+    );
 }
 
 #[test]

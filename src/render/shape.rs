@@ -4,8 +4,8 @@
 //! only in names, addresses and URLs share one shape, and css-inline needs to run once per shape
 //! instead of once per recipient (see [`super::inline`]).
 //!
-//! This is a conservative tokenizer following the HTML standard's tokenizer states (§13.2.5) only as
-//! far as it needs to find text runs and quoted attribute values. Whatever it is unsure of stays in
+//! It walks the one HTML lexer's tokens ([`crate::html::lexer`]) to find text runs and quoted
+//! attribute values, and is conservative about them. Whatever it is unsure of stays in
 //! the shape as it is (which only means fewer recipients share it); what it cannot follow at all
 //! (`<script>`, `<svg>`, `<template>`, …, or a character reference to a slot marker) makes [`split`]
 //! return `None`, and the page is inlined directly. What the tree builder itself looks at stays in the
@@ -16,6 +16,7 @@
 use std::borrow::Cow;
 
 use crate::html::entities::{self, Reference};
+use crate::html::lexer::{Lexer, Tag, Token, offset};
 
 /// Opens a slot number in a shape; U+E002/U+E003 are private-use characters, and a page that
 /// contains either, or a character reference to either, is never split.
@@ -23,11 +24,9 @@ pub const SLOT_OPEN: char = '\u{E002}';
 /// Closes a slot number.
 pub const SLOT_CLOSE: char = '\u{E003}';
 
-/// Elements whose content is raw text (never slotted), as the tokenizer and serializer see them.
-const RAW_TEXT: &[&str] = &["style", "xmp", "iframe", "noembed", "noframes", "noscript"];
-/// Elements whose text is RCDATA: character references decoded, no tags inside.
+/// Elements whose text is RCDATA: character references decoded, no tags inside; slotted like text.
 const RCDATA: &[&str] = &["title", "textarea"];
-/// Elements this tokenizer does not follow (foreign content, script states, template contents).
+/// Elements this splitter does not follow (foreign content, script states, template contents).
 const UNSUPPORTED: &[&str] = &["script", "svg", "math", "template", "frameset", "plaintext"];
 /// The formatting elements (§13.2.4.3) but `a`: the tree builder compares their attributes (the
 /// "Noah's Ark" clause keeps at most three identical ones in the list of active formatting
@@ -59,10 +58,8 @@ pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
     if html.contains([SLOT_OPEN, SLOT_CLOSE, '\u{FEFF}']) || refers_to_a_slot_marker(html) {
         return None;
     }
-    let mut s = Scanner {
+    let mut s = Splitter {
         html,
-        bytes: html.as_bytes(),
-        pos: 0,
         copied: 0,
         keep,
         out: Split {
@@ -72,7 +69,55 @@ pub fn split<'a>(html: &'a str, keep: &[String]) -> Option<Split<'a>> {
             css: String::new(),
         },
     };
-    s.run()?;
+    let mut lexer = Lexer::new(html);
+    // A text run, which the lexer may give in pieces (at each `<` that opens nothing).
+    let mut run: Option<(usize, usize)> = None;
+    let mut opened = None;
+    for token in lexer.by_ref() {
+        if let Token::Text(text) = token {
+            let at = offset(html, text);
+            let end = at + text.len();
+            run = match run {
+                Some((start, last)) if last == at => Some((start, end)),
+                Some((start, last)) => {
+                    s.text(start, last);
+                    Some((at, end))
+                }
+                None => Some((at, end)),
+            };
+            continue;
+        }
+        if let Some((start, end)) = run.take() {
+            s.text(start, end);
+        }
+        match token {
+            Token::Start(tag) => {
+                if UNSUPPORTED.iter().any(|n| tag.is(n)) {
+                    return None;
+                }
+                if !COMPARED.iter().any(|n| tag.is(n)) {
+                    s.attributes(&tag);
+                }
+                opened = Some(tag);
+            }
+            Token::Raw { text, at } => {
+                let tag = opened.take()?;
+                if tag.is("style") {
+                    s.out.css.push_str(text);
+                }
+                if RCDATA.iter().any(|n| tag.is(n)) {
+                    s.text(at, at + text.len());
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some((start, end)) = run {
+        s.text(start, end);
+    }
+    if lexer.cut_off() {
+        return None;
+    }
     s.out.shape.push_str(&html[s.copied..]);
     Some(s.out)
 }
@@ -105,10 +150,8 @@ fn refers_to_a_slot_marker(html: &str) -> bool {
     })
 }
 
-struct Scanner<'a, 'k> {
+struct Splitter<'a, 'k> {
     html: &'a str,
-    bytes: &'a [u8],
-    pos: usize,
     /// `html[..copied]` is in the shape already.
     copied: usize,
     keep: &'k [String],
@@ -119,174 +162,13 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\x0C' | b'\r')
 }
 
-impl<'a> Scanner<'a, '_> {
-    fn find(&self, from: usize, needle: &[u8]) -> Option<usize> {
-        memchr::memmem::find(&self.bytes[from..], needle).map(|i| from + i)
-    }
-
-    fn run(&mut self) -> Option<()> {
-        let mut text_start = 0;
-        while let Some(i) = memchr::memchr(b'<', &self.bytes[self.pos..]) {
-            let lt = self.pos + i;
-            let next = self.bytes.get(lt + 1).copied().unwrap_or(0);
-            if !(next.is_ascii_alphabetic() || matches!(next, b'!' | b'/' | b'?')) {
-                self.pos = lt + 1; // a '<' that opens nothing is text
-                continue;
-            }
-            self.text(text_start, lt);
-            self.pos = match next {
-                b'!' => self.markup_declaration(lt)?,
-                b'/' => self.end_tag(lt)?,
-                b'?' => self.find(lt, b">")? + 1,
-                _ => self.start_tag(lt)?,
-            };
-            text_start = self.pos;
-        }
-        self.text(text_start, self.bytes.len());
-        Some(())
-    }
-
-    /// `<!--…-->` (also `<!-->`, `<!--->` and `--!>`), `<!DOCTYPE …>` or a bogus comment.
-    fn markup_declaration(&self, lt: usize) -> Option<usize> {
-        let rest = &self.bytes[lt..];
-        if !rest.starts_with(b"<!--") {
-            return Some(self.find(lt, b">")? + 1);
-        }
-        for abrupt in [&b"<!-->"[..], b"<!--->"] {
-            if rest.starts_with(abrupt) {
-                return Some(lt + abrupt.len());
-            }
-        }
-        let end = [
-            self.find(lt + 4, b"-->").map(|e| e + 3),
-            self.find(lt + 4, b"--!>").map(|e| e + 4),
-        ];
-        end.into_iter().flatten().min()
-    }
-
-    fn end_tag(&mut self, lt: usize) -> Option<usize> {
-        match self.bytes.get(lt + 2) {
-            Some(b'>') => Some(lt + 3),
-            Some(c) if c.is_ascii_alphabetic() => {
-                let mut pos = lt + 2;
-                self.tag_name(&mut pos);
-                self.attributes(&mut pos, false)
-            }
-            _ => Some(self.find(lt, b">")? + 1),
-        }
-    }
-
-    fn start_tag(&mut self, lt: usize) -> Option<usize> {
-        let mut pos = lt + 1;
-        let name = self.tag_name(&mut pos);
-        let is_one_of = |names: &[&str]| names.iter().any(|n| n.eq_ignore_ascii_case(name));
-        if is_one_of(UNSUPPORTED) {
-            return None;
-        }
-        let end = self.attributes(&mut pos, !is_one_of(COMPARED))?;
-        let raw = is_one_of(RAW_TEXT);
-        if !raw && !is_one_of(RCDATA) {
-            return Some(end);
-        }
-        let close = self.closing_tag(end, name)?;
-        if name.eq_ignore_ascii_case("style") {
-            self.out.css.push_str(&self.html[end..close]);
-        }
-        if !raw {
-            self.text(end, close);
-        }
-        Some(close)
-    }
-
-    /// Where `</name` followed by a space, `/` or `>` starts (case-insensitive), from `from` on.
-    fn closing_tag(&self, from: usize, name: &str) -> Option<usize> {
-        let mut at = from;
-        loop {
-            let lt = self.find(at, b"</")?;
-            let after = lt + 2 + name.len();
-            let matches = self
-                .bytes
-                .get(lt + 2..after)
-                .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()));
-            if matches
-                && self
-                    .bytes
-                    .get(after)
-                    .is_some_and(|&b| is_space(b) || b == b'/' || b == b'>')
-            {
-                return Some(lt);
-            }
-            at = lt + 2;
-        }
-    }
-
-    fn tag_name(&self, pos: &mut usize) -> &'a str {
-        let start = *pos;
-        while self
-            .bytes
-            .get(*pos)
-            .is_some_and(|&b| !is_space(b) && b != b'/' && b != b'>')
-        {
-            *pos += 1;
-        }
-        &self.html[start..*pos]
-    }
-
-    /// Reads attributes up to and including the tag's `>`; returns the position after it. Quoted
-    /// values of slotted attributes become slots when `slots` is set.
-    fn attributes(&mut self, pos: &mut usize, slots: bool) -> Option<usize> {
-        loop {
-            while self
-                .bytes
-                .get(*pos)
-                .is_some_and(|&b| is_space(b) || b == b'/')
-            {
-                *pos += 1;
-            }
-            if *self.bytes.get(*pos)? == b'>' {
-                return Some(*pos + 1);
-            }
-            // The attribute name: a leading '=' belongs to it (§13.2.5.32).
-            let start = *pos;
-            *pos += 1;
-            while self
-                .bytes
-                .get(*pos)
-                .is_some_and(|&b| !is_space(b) && !matches!(b, b'/' | b'>' | b'='))
-            {
-                *pos += 1;
-            }
-            let name = &self.html[start..*pos];
-            while self.bytes.get(*pos).is_some_and(|&b| is_space(b)) {
-                *pos += 1;
-            }
-            if self.bytes.get(*pos) != Some(&b'=') {
-                continue;
-            }
-            *pos += 1;
-            while self.bytes.get(*pos).is_some_and(|&b| is_space(b)) {
-                *pos += 1;
-            }
-            match *self.bytes.get(*pos)? {
-                quote @ (b'"' | b'\'') => {
-                    let value_start = *pos + 1;
-                    let value_end =
-                        memchr::memchr(quote, &self.bytes[value_start..])? + value_start;
-                    if slots && self.slotted(name) {
-                        self.attribute_value(name, value_start, value_end);
-                    }
-                    *pos = value_end + 1;
-                }
-                b'>' => return Some(*pos + 1),
-                _ => {
-                    while self
-                        .bytes
-                        .get(*pos)
-                        .is_some_and(|&b| !is_space(b) && b != b'>')
-                    {
-                        *pos += 1;
-                    }
-                }
+impl<'a> Splitter<'a, '_> {
+    /// Quoted values of slotted attributes become slots.
+    fn attributes(&mut self, tag: &Tag<'a>) {
+        for attribute in tag.attributes() {
+            if attribute.quoted && self.slotted(attribute.name) {
+                let end = attribute.at + attribute.value.len();
+                self.attribute_value(attribute.name, attribute.at, end);
             }
         }
     }
@@ -321,7 +203,7 @@ impl<'a> Scanner<'a, '_> {
     /// A text run: its leading and trailing white space stay in the shape (the tree builder treats
     /// white space on its own in several modes), the rest becomes a slot.
     fn text(&mut self, start: usize, end: usize) {
-        let run = &self.bytes[start..end];
+        let run = &self.html.as_bytes()[start..end];
         let Some(first) = run.iter().position(|&b| !is_space(b)) else {
             return;
         };
