@@ -50,6 +50,11 @@ impl RenderError {
         }
     }
 
+    /// A template failed on this recipient's data.
+    pub(super) fn template(message: impl Into<String>) -> RenderError {
+        RenderError::new(Step::Template, message)
+    }
+
     /// A panic in `step` on this recipient's data, with the panic's own words.
     pub(super) fn internal(step: Step, why: &str) -> RenderError {
         RenderError {

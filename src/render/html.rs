@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::error::RenderError;
 use super::images::{Image, Images};
 use crate::html::{Lexer, Token};
 
@@ -83,7 +84,7 @@ fn is_local(src: &str) -> bool {
 
 /// Replaces each local `<img src>` with `cid:`; returns the new HTML and the images it uses
 /// (each once), plus, when `preview` is set, a browser copy whose images point at the files.
-pub fn embed(images: &Images, html: &str, preview: bool) -> Result<Embedded, String> {
+pub fn embed(images: &Images, html: &str, preview: bool) -> Result<Embedded, RenderError> {
     let sources = img_sources(html);
     if !sources.iter().any(|s| is_local(s.value)) {
         return Ok(Embedded {

@@ -14,6 +14,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use lettre::message::{Attachment, Body, SinglePart};
 
+use super::error::{RenderError, Step};
 use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::{Campaign, paths};
 
@@ -86,7 +87,7 @@ impl Images {
 
     /// The image for an `<img src>` value (as css-inline wrote it, `&` as `&amp;`), or why it is
     /// refused: `image "…": …`.
-    pub fn get(&self, src: &str) -> Result<Arc<Image>, String> {
+    pub fn get(&self, src: &str) -> Result<Arc<Image>, RenderError> {
         if let Some(image) = self
             .cache
             .read()
@@ -98,7 +99,7 @@ impl Images {
         let name = src.replace("&amp;", "&");
         let (path, bytes, content_type) = self
             .read(&name)
-            .map_err(|why| format!("image {name:?}: {why}"))?;
+            .map_err(|why| RenderError::new(Step::Images, format!("image {name:?}: {why}")))?;
         let file_name = path.file_name().unwrap().to_string_lossy().into_owned();
         let mut cache = self.cache.write().unwrap_or_else(PoisonError::into_inner);
         let content_id = format!(

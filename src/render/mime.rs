@@ -11,6 +11,7 @@ use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
+use super::error::{RenderError, Step};
 use super::header_lines;
 use super::images::Image;
 
@@ -54,7 +55,7 @@ pub fn attachment_part(file: &crate::campaign::Attachment) -> SinglePart {
 }
 
 /// Builds the message. Fails only if lettre rejects a header, which validation prevents.
-pub fn build(parts: Parts<'_>) -> Result<Message, String> {
+pub fn build(parts: Parts<'_>) -> Result<Message, RenderError> {
     let to = parts.to.clone();
     let mut builder = Message::builder()
         .from(parts.from.clone())
@@ -86,7 +87,9 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         }
         mixed
     };
-    let mut message = builder.multipart(body).map_err(|e| e.to_string())?;
+    let mut message = builder
+        .multipart(body)
+        .map_err(|e| RenderError::new(Step::Mime, e.to_string()))?;
     let headers = message.headers_mut();
     let subject = HeaderName::new_from_ascii_str("Subject");
     headers.insert_raw(header_lines::unstructured(
@@ -104,7 +107,8 @@ pub fn build(parts: Parts<'_>) -> Result<Message, String> {
         }
     }
     for (name, value) in parts.headers {
-        let name = HeaderName::new_from_ascii(name.clone()).map_err(|e| format!("{name}: {e}"))?;
+        let name = HeaderName::new_from_ascii(name.clone())
+            .map_err(|e| RenderError::new(Step::Mime, format!("{name}: {e}")))?;
         headers.insert_raw(HeaderValue::new(name, without_controls(value)));
     }
     if let Some(unsubscribe) = parts.unsubscribe {

@@ -140,7 +140,7 @@ impl<'c> Renderer<'c> {
         &self,
         context: &mut Context,
         line: u64,
-    ) -> std::result::Result<Option<unsubscribe::Headers>, String> {
+    ) -> std::result::Result<Option<unsubscribe::Headers>, RenderError> {
         let Some(settings) = &self.campaign.unsubscribe else {
             return Ok(None);
         };
@@ -191,7 +191,7 @@ impl<'c> Renderer<'c> {
             Some(t) => guarded(Step::Template, || {
                 self.templates.render(&t.name, &context, line)
             })?,
-            None => guarded(Step::Text, || text::from_html(&inlined))?,
+            None => guarded(Step::Text, || Ok(text::from_html(&inlined)))?,
         };
         let html::Embedded {
             html,
@@ -327,10 +327,10 @@ pub const PREFLIGHT_SCAN: usize = 1000;
 /// lettre, …) on this recipient's data into this recipient's error, so that it cannot end the run.
 fn guarded<T>(
     step: Step,
-    f: impl FnOnce() -> std::result::Result<T, String>,
+    f: impl FnOnce() -> std::result::Result<T, RenderError>,
 ) -> std::result::Result<T, RenderError> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
-        Ok(done) => done.map_err(|message| RenderError::new(step, message)),
+        Ok(done) => done,
         Err(panic) => {
             let why = panic
                 .downcast_ref::<&str>()
@@ -352,13 +352,15 @@ fn new_message_id(domain: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Step, guarded};
+    use super::{RenderError, Step, guarded};
 
     #[test]
     fn a_panic_in_a_step_is_that_recipients_error() {
         let ok = guarded(Step::Template, || Ok(1));
         assert_eq!(ok, Ok(1));
-        let failed = guarded::<u8>(Step::Template, || Err("undefined variable".into()));
+        let failed = guarded::<u8>(Step::Template, || {
+            Err(RenderError::template("undefined variable"))
+        });
         assert!(failed.unwrap_err().is_template());
         let err = guarded::<u8>(Step::Css, || panic!("index out of bounds")).unwrap_err();
         assert!(err.is_internal() && !err.is_template(), "{err:?}");

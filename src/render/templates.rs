@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 
 use tera::{Context, Tera};
 
-use super::tera_safety::{self, Capped};
+use super::error::RenderError;
+use super::tera_safety::{self, Capped, Limit};
 use crate::campaign::Campaign;
 use crate::campaign::paths::leads_outside;
 use crate::error::Result;
@@ -253,12 +254,13 @@ impl TemplateSet {
         name: &str,
         context: &Context,
         csv_line: u64,
-    ) -> std::result::Result<String, String> {
+    ) -> std::result::Result<String, RenderError> {
         let mut out = Capped::default();
         self.tera
             .render_to(name, context, &mut out)
-            .map_err(|e| self.describe(&e, Some(csv_line)))?;
-        String::from_utf8(out.0).map_err(|e| format!("{}: {e}", self.file(name)))
+            .map_err(|e| RenderError::template(self.describe(&e, Some(csv_line))))?;
+        String::from_utf8(out.0)
+            .map_err(|e| RenderError::template(format!("{}: {e}", self.file(name))))
     }
 
     /// The file behind a template name: the campaign's own, else the layout's.
@@ -298,18 +300,20 @@ impl TemplateSet {
                 .map_or_else(|| self.dir.display().to_string(), |name| self.file(name)),
         };
         let row = csv_line.map_or(String::new(), |l| format!(" (recipients line {l})"));
-        if text.contains(tera_safety::DIVISION_BY_ZERO) {
-            return format!(
-                "{} in {file}{row}: check the numbers this recipient's data gives the template",
-                tera_safety::DIVISION_BY_ZERO
-            );
-        }
-        if text.contains(tera_safety::TOO_LONG) {
-            return format!(
-                "{file}{row}: {} (the most one message may have): check the loops over this \
-                 recipient's data",
-                tera_safety::TOO_LONG
-            );
+        match Limit::of(e) {
+            Some(zero @ Limit::DivisionByZero) => {
+                return format!(
+                    "{zero} in {file}{row}: check the numbers this recipient's data gives the \
+                     template"
+                );
+            }
+            Some(long @ Limit::TooLong) => {
+                return format!(
+                    "{file}{row}: {long} (the most one message may have): check the loops over \
+                     this recipient's data"
+                );
+            }
+            None => {}
         }
         if let Some(var) = between(&text, "Variable `", "` not found") {
             return format!(
@@ -317,9 +321,7 @@ impl TemplateSet {
                  CSV, set it under [vars] in campaign.toml, or guard it with {{% if {var} is defined %}}"
             );
         }
-        let missing = (text.contains("not found") && text.contains("Template"))
-            || text.contains("doesn't exist or isn't loaded");
-        if missing {
+        if is_missing_template(e) {
             return format!(
                 "{file}{row}: {}; {}",
                 text.trim_end_matches('.'),
@@ -362,6 +364,22 @@ fn chain(e: &tera::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+/// Whether `e` says a template (an include, an extends' parent) is not loaded, by Tera's kinds.
+fn is_missing_template(e: &tera::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(error) = source {
+        let kind = error.downcast_ref::<tera::Error>().map(|e| &e.kind);
+        if matches!(
+            kind,
+            Some(tera::ErrorKind::TemplateNotFound(_) | tera::ErrorKind::MissingParent { .. })
+        ) {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {

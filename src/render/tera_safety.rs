@@ -25,10 +25,46 @@ pub const MAX_RANGE: u64 = 10_000;
 pub const MAX_RENDERED_BYTES: usize = 10 * 1024 * 1024;
 /// The most bytes the fields of one CSV row may hold together: 1 MiB.
 pub const MAX_ROW_BYTES: usize = 1024 * 1024;
-/// What a division or modulo by zero says; [`super::templates`] recognises it.
-pub const DIVISION_BY_ZERO: &str = "division by zero";
-/// What [`Capped`] says when full; [`super::templates`] recognises it.
-pub const TOO_LONG: &str = "the rendered message is over 10 MiB";
+
+/// A limit one recipient's render ran into. It travels in Tera's error chain as a typed source, so
+/// [`super::templates`] tells it by type, not by words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// `/` or `%` by zero.
+    DivisionByZero,
+    /// The output passed [`MAX_RENDERED_BYTES`] ([`Capped`]).
+    TooLong,
+}
+
+impl Limit {
+    /// The limit somewhere in `e`'s chain of sources, if any (also inside an I/O error, which is
+    /// how Tera carries a failed write to [`Capped`]).
+    pub fn of(e: &tera::Error) -> Option<Limit> {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(error) = source {
+            let inner = error
+                .downcast_ref::<std::io::Error>()
+                .and_then(std::io::Error::get_ref)
+                .and_then(|e| e.downcast_ref::<Limit>());
+            if let Some(&limit) = error.downcast_ref::<Limit>().or(inner) {
+                return Some(limit);
+            }
+            source = error.source();
+        }
+        None
+    }
+}
+
+impl std::fmt::Display for Limit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Limit::DivisionByZero => "division by zero",
+            Limit::TooLong => "the rendered message is over 10 MiB",
+        })
+    }
+}
+
+impl std::error::Error for Limit {}
 
 const DIVIDE: &str = "__campaign_divide";
 const MODULO: &str = "__campaign_modulo";
@@ -47,10 +83,10 @@ pub fn install(tera: &mut Tera) -> Result<(), (String, String)> {
         range(args).map_err(tera::Error::msg)
     });
     tera.register_function(DIVIDE, |args: &HashMap<String, Value>| {
-        arithmetic(MathOperator::Div, args).map_err(tera::Error::msg)
+        arithmetic(MathOperator::Div, args)
     });
     tera.register_function(MODULO, |args: &HashMap<String, Value>| {
-        arithmetic(MathOperator::Modulo, args).map_err(tera::Error::msg)
+        arithmetic(MathOperator::Modulo, args)
     });
     let mut refused = None;
     for (name, template) in tera.templates.iter_mut() {
@@ -160,17 +196,18 @@ fn range(args: &HashMap<String, Value>) -> Result<Value, String> {
 }
 
 /// `lhs / rhs` or `lhs % rhs` as Tera computes them, failing on a zero divisor.
-fn arithmetic(operator: MathOperator, args: &HashMap<String, Value>) -> Result<Value, String> {
+fn arithmetic(operator: MathOperator, args: &HashMap<String, Value>) -> tera::Result<Value> {
     let operand = |key: &str| match args.get(key) {
         Some(Value::Number(n)) => Ok(n.clone()),
-        other => Err(format!(
+        other => Err(tera::Error::msg(format!(
             "tried to do math with {}, which is not a number",
             other.map_or("nothing".to_string(), Value::to_string)
-        )),
+        ))),
     };
     let (l, r) = (operand("lhs")?, operand("rhs")?);
     if r.as_f64() == Some(0.0) {
-        return Err(DIVISION_BY_ZERO.into());
+        let zero = Limit::DivisionByZero;
+        return Err(tera::Error::chain(zero, zero));
     }
     if operator == MathOperator::Modulo {
         if let (Some(l), Some(r)) = (l.as_i64(), r.as_i64()) {
@@ -190,7 +227,9 @@ fn arithmetic(operator: MathOperator, args: &HashMap<String, Value>) -> Result<V
         l % r
     };
     if !result.is_finite() {
-        return Err(format!("{l} {operator} {r} is not a finite number"));
+        return Err(tera::Error::msg(format!(
+            "{l} {operator} {r} is not a finite number"
+        )));
     }
     if operator == MathOperator::Div && result.fract() == 0.0 && result.abs() < 9.0e15 {
         return Ok(Value::from(result as i64));
@@ -206,7 +245,7 @@ pub struct Capped(pub Vec<u8>);
 impl std::io::Write for Capped {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         if self.0.len() + bytes.len() > MAX_RENDERED_BYTES {
-            return Err(std::io::Error::other(TOO_LONG));
+            return Err(std::io::Error::other(Limit::TooLong));
         }
         self.0.extend_from_slice(bytes);
         Ok(bytes.len())
@@ -249,8 +288,11 @@ mod tests {
             "{{ 1.5 % 0 }}",
             "{{ 0 / 0.0 }}",
         ] {
-            let e = render(zero, &c).unwrap_err();
-            assert!(e.contains(DIVISION_BY_ZERO), "{zero}: {e}");
+            let mut tera = Tera::default();
+            tera.add_raw_template("t", zero).unwrap();
+            install(&mut tera).unwrap();
+            let e = tera.render("t", &c).unwrap_err();
+            assert_eq!(Limit::of(&e), Some(Limit::DivisionByZero), "{zero}: {e:?}");
         }
     }
 

@@ -61,7 +61,7 @@ const BLOCKS: &[&str] = &[
 ];
 
 /// Derives readable plain text from an HTML document.
-pub fn from_html(html: &str) -> Result<String, String> {
+pub fn from_html(html: &str) -> String {
     let mut reader = Reader::default();
     let mut left_out = LeftOut::default();
     for token in Lexer::new(html) {
@@ -80,7 +80,7 @@ pub fn from_html(html: &str) -> Result<String, String> {
             reader.tag(&tag.lower_name(), closing, &tag);
         }
     }
-    Ok(reader.finish())
+    reader.finish()
 }
 
 /// What the text part is built from while the page is read.
@@ -360,7 +360,7 @@ mod tests {
                     <a href=\"https://acme.example/y\">https://acme.example/y</a></p>\
                     <a href=\"https://acme.example/\"><img src=\"l.png\" alt=\"Acme\"></a>\
                     </td></tr></table></body></html>";
-        let text = from_html(html).unwrap();
+        let text = from_html(html);
         assert_eq!(
             text,
             "# Hello & welcome\n\nFirst para.\n\n* one\n* two\n\n1. first\n2. second\n\n\
@@ -372,7 +372,7 @@ mod tests {
     #[test]
     fn wraps_long_paragraphs_without_breaking_words() {
         let long = "word ".repeat(40);
-        let text = from_html(&format!("<p>{long}</p>")).unwrap();
+        let text = from_html(&format!("<p>{long}</p>"));
         assert!(text.lines().all(|l| l.chars().count() <= WIDTH), "{text}");
         assert_eq!(text.split_whitespace().count(), 40);
     }
@@ -381,6 +381,6 @@ mod tests {
     fn hidden_elements_and_invisible_characters_are_left_out() {
         let html = "<p>a&zwnj;b&shy;c</p><div hidden>x</div><p style=\"color:red; display : none\">y</p>\
                     <span data-hidden=\"1\">shown</span> 1 &lt; 2 < 3";
-        assert_eq!(from_html(html).unwrap(), "abc\n\nshown 1 < 2 < 3\n");
+        assert_eq!(from_html(html), "abc\n\nshown 1 < 2 < 3\n");
     }
 }

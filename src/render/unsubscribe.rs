@@ -4,6 +4,7 @@
 //! URL is offered to templates as `{{ unsubscribe_url }}` for the visible link. A URL longer than
 //! [`MAX_URL`] fails that recipient: it would not fit on one header line.
 
+use super::error::RenderError;
 use crate::campaign::UnsubscribeSettings;
 
 /// The longest unsubscribe URL: `List-Unsubscribe: <URL>,` must fit in RFC 5322's 998 octets.
@@ -29,29 +30,29 @@ pub fn mailto_url(address: &str) -> String {
 }
 
 /// Builds the headers from the rendered URL (if any) and the settings' mailto.
-pub fn headers(settings: &UnsubscribeSettings, url: Option<&str>) -> Result<Headers, String> {
+pub fn headers(settings: &UnsubscribeSettings, url: Option<&str>) -> Result<Headers, RenderError> {
     let mut targets = Vec::new();
     let mut one_click = false;
     if let Some(url) = url {
         let url = url.trim();
         let lower = url.to_ascii_lowercase();
         if !(lower.starts_with("https://") || lower.starts_with("http://")) {
-            return Err(format!(
+            return Err(RenderError::template(format!(
                 "[unsubscribe] url rendered to {url:?}, which is not an http(s) URL"
-            ));
+            )));
         }
         if url.contains(|c: char| c.is_whitespace() || c == '<' || c == '>') {
-            return Err(format!(
+            return Err(RenderError::template(format!(
                 "[unsubscribe] url rendered to {url:?}, which contains spaces or angle brackets: \
                  encode variables with `| urlencode`"
-            ));
+            )));
         }
         if url.len() > MAX_URL {
-            return Err(format!(
+            return Err(RenderError::template(format!(
                 "[unsubscribe] url rendered to {} characters; at most {MAX_URL} fit on one header \
                  line (RFC 5322 §2.1.1): shorten it (a token, not the data itself)",
                 url.len()
-            ));
+            )));
         }
         one_click = lower.starts_with("https://");
         targets.push(format!("<{url}>"));

@@ -28,6 +28,7 @@ pub mod key;
 use canon::{body_hash, fields, relaxed_header};
 use key::Signing;
 
+use super::error::{RenderError, Step};
 use crate::campaign::{DkimAlgorithm, DkimSettings};
 use crate::error::Result;
 use crate::invalid;
@@ -112,7 +113,7 @@ impl Signer {
 
     /// Signs a formatted message (RFC 5322, CRLF line ends): returns it with a `DKIM-Signature`
     /// field in front, timestamped now.
-    pub fn sign(&self, message: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    pub fn sign(&self, message: Vec<u8>) -> std::result::Result<Vec<u8>, RenderError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -124,9 +125,10 @@ impl Signer {
         &self,
         message: Vec<u8>,
         timestamp: u64,
-    ) -> std::result::Result<Vec<u8>, String> {
+    ) -> std::result::Result<Vec<u8>, RenderError> {
+        let failed = |why: &str| RenderError::new(Step::Signing, format!("DKIM: {why}"));
         let Some(end) = memchr::memmem::find(&message, b"\r\n\r\n") else {
-            return Err("DKIM: the message has no blank line after its header".into());
+            return Err(failed("the message has no blank line after its header"));
         };
         // The header block keeps the CRLF of its last field; the body starts after the blank line.
         let (header, body) = (&message[..end + 2], &message[end + 4..]);
@@ -148,7 +150,7 @@ impl Signer {
             }
         }
         if !names.contains(&"from") {
-            return Err("DKIM: the message has no From field to sign".into());
+            return Err(failed("the message has no From field to sign"));
         }
 
         let mut field = Folder::new("DKIM-Signature:");
@@ -179,7 +181,7 @@ impl Signer {
             Signing::Rsa(key) => {
                 let mut signature = vec![0; key.public().modulus_len()];
                 key.sign(&RSA_PKCS1_SHA256, &self.rng, &data, &mut signature)
-                    .map_err(|_| "DKIM: RSA signing failed".to_string())?;
+                    .map_err(|_| failed("RSA signing failed"))?;
                 signature
             }
             Signing::Ed25519(key) => key

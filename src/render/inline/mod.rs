@@ -21,6 +21,7 @@ use std::sync::{
 
 use css_inline::CSSInliner;
 
+use super::error::{RenderError, Step};
 use super::shape::{self, SLOT_CLOSE, SLOT_OPEN};
 
 /// How many bytes of inlined shapes are kept.
@@ -152,7 +153,7 @@ impl Inliner {
 
     /// Inlines the page's `<style>` rules into `style=` attributes (`@media` rules stay in a
     /// `<style>` block).
-    pub fn inline(&self, html: &str) -> Result<String, String> {
+    pub fn inline(&self, html: &str) -> Result<String, RenderError> {
         loop {
             let split = shape::split(
                 html,
@@ -179,10 +180,10 @@ impl Inliner {
     }
 
     /// css-inline on the page as it is, without the cache.
-    pub fn inline_directly(&self, html: &str) -> Result<String, String> {
+    pub fn inline_directly(&self, html: &str) -> Result<String, RenderError> {
         self.inliner
             .inline(html)
-            .map_err(|e| format!("cannot inline CSS: {e}"))
+            .map_err(|e| RenderError::new(Step::Css, format!("cannot inline CSS: {e}")))
     }
 
     pub fn stats(&self) -> Stats {
