@@ -149,7 +149,7 @@ pub fn send(
     let workers = Arc::new(Workers::new(
         connector,
         Pacer::new(rate),
-        journal,
+        Arc::new(journal),
         Arc::clone(&counters),
         campaign.send.retries,
         Arc::clone(&stop),

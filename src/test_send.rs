@@ -111,7 +111,9 @@ async fn deliver(
         };
         let envelope = Envelope::new(message.envelope.from().cloned(), vec![address.clone()])
             .map_err(|e| invalid!("--to {address}: {e}"))?;
-        let attempt = open.send(&envelope, &message.bytes, None, || true).await;
+        let attempt = open
+            .send(&envelope, &message.bytes, None, std::future::ready(true))
+            .await;
         outcomes.push(outcome(address, attempt));
         session = Some(open);
     }

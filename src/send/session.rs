@@ -127,7 +127,7 @@ impl Session {
         envelope: &Envelope,
         message: &[u8],
         slot: Option<tokio::time::Instant>,
-        before_dot: impl FnOnce() -> bool,
+        before_dot: impl Future<Output = bool>,
     ) -> Attempt {
         let options = match self.mail_options(envelope, message) {
             Ok(options) => options,
@@ -147,7 +147,7 @@ impl Session {
         if let Some(slot) = slot {
             tokio::time::sleep_until(slot).await; // the rate limit counts the content
         }
-        if !before_dot() {
+        if !before_dot.await {
             self.drop_connection().await;
             return Attempt::Broken {
                 detail: "not sent: the result log could not record it".into(),

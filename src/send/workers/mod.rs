@@ -17,9 +17,11 @@ use std::time::Duration;
 
 use crate::error::Error;
 use crate::failures::Kind;
-use crate::journal::{Journal, Record, RunLock, Status};
+use crate::journal::{Journal, RunLock, Status};
 use crate::pipeline::Item;
 use crate::progress::{Counters, note};
+
+mod results;
 
 use super::queue::{Job, Retries};
 use super::rate::Pacer;
@@ -31,7 +33,7 @@ use super::smtp::{ConnectError, Connector};
 pub struct Workers {
     pub connector: Connector,
     pub pacer: Pacer,
-    pub journal: Journal,
+    pub journal: Arc<Journal>,
     pub counters: Arc<Counters>,
     pub retries: u32,
     /// Set to stop taking new recipients (a stop signal, fatal error).
@@ -58,7 +60,7 @@ impl Workers {
     pub fn new(
         connector: Connector,
         pacer: Pacer,
-        journal: Journal,
+        journal: Arc<Journal>,
         counters: Arc<Counters>,
         retries: u32,
         stop: Arc<AtomicBool>,
@@ -135,7 +137,7 @@ impl Workers {
             if !RunLock::fits(&m.message_id, &m.email) {
                 let why = "the address is longer than SMTP allows (RFC 5321: 254 octets)";
                 self.failed(Kind::Permanent, None, why, &job.message.email);
-                self.finish(&job, Status::Failed, None, why, None);
+                self.finish(&job, Status::Failed, None, why, None).await;
                 continue;
             }
             if session.as_ref().is_none_or(Session::is_broken) {
@@ -162,11 +164,15 @@ impl Workers {
             };
             job.attempts += 1;
             let m = &job.message;
-            let before_dot = || match self.journal.begin(slot, &m.email, &m.message_id) {
-                Ok(()) => true,
-                Err(e) => {
-                    self.stop_with(e);
-                    false
+            let (email, message_id) = (m.email.clone(), m.message_id.clone());
+            let before_dot = async {
+                let begin = move |journal: &Journal| journal.begin(slot, &email, &message_id);
+                match self.write(begin).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        self.stop_with(e);
+                        false
+                    }
                 }
             };
             let attempt = conn.send(&m.envelope, &m.bytes, pace, before_dot).await;
@@ -250,14 +256,16 @@ impl Workers {
                 Ok(Item::Message { message, .. }) => return Some(Job::new(message)),
                 Ok(Item::Skipped { skipped, .. }) => {
                     let detail = skipped.reason.to_string();
-                    self.log(Status::Skipped, &skipped.email, 0, None, "", &detail, None);
+                    self.never_sent(Status::Skipped, &skipped.email, &detail)
+                        .await;
                 }
                 Ok(Item::RenderFailed {
                     recipient, error, ..
                 }) => {
                     let detail = format!("not rendered: {error}");
                     self.failed(Kind::NotRendered, None, &detail, &recipient.email);
-                    self.log(Status::Failed, &recipient.email, 0, None, "", &detail, None);
+                    self.never_sent(Status::Failed, &recipient.email, &detail)
+                        .await;
                 }
                 Ok(Item::Abort(e)) => {
                     self.stop_with(e);
@@ -281,7 +289,9 @@ impl Workers {
         let (code, detail) = match attempt {
             Attempt::Accepted { code, text } => {
                 self.streaks.accepted();
-                return self.finish(&job, Status::Sent, Some(code), &text, Some(slot));
+                return self
+                    .finish(&job, Status::Sent, Some(code), &text, Some(slot))
+                    .await;
             }
             Attempt::Unknown { code, detail } => {
                 let detail = format!(
@@ -289,17 +299,22 @@ impl Workers {
                      the relay (search for the Message-ID), then run with --retry-unknown to send it \
                      again"
                 );
-                return self.finish(&job, Status::Unknown, code, &detail, Some(slot));
+                return self
+                    .finish(&job, Status::Unknown, code, &detail, Some(slot))
+                    .await;
             }
             Attempt::Rejected { code, text } if retry::is_permanent(code) => {
                 self.failed(Kind::Permanent, Some(code), &text, &job.message.email);
-                self.finish(&job, Status::Failed, Some(code), &text, Some(slot));
+                self.finish(&job, Status::Failed, Some(code), &text, Some(slot))
+                    .await;
                 let verdict = self.streaks.rejected(code, &text, &job.message.email);
                 return self.act_on(verdict, code, &text);
             }
             Attempt::Refused { detail } => {
                 self.failed(Kind::Permanent, None, &detail, &job.message.email);
-                return self.finish(&job, Status::Failed, None, &detail, Some(slot));
+                return self
+                    .finish(&job, Status::Failed, None, &detail, Some(slot))
+                    .await;
             }
             Attempt::Rejected { code, text } if retry::is_throttling(code, &text) => {
                 return self.throttled(job, code, &text, slot).await;
@@ -309,9 +324,11 @@ impl Workers {
         };
         if job.counted_attempts() > self.retries {
             self.failed(Kind::Temporary, code, &detail, &job.message.email);
-            return self.finish(&job, Status::Failed, code, &detail, Some(slot));
+            return self
+                .finish(&job, Status::Failed, code, &detail, Some(slot))
+                .await;
         }
-        if let Err(e) = self.journal.release(slot) {
+        if let Err(e) = self.release(slot).await {
             return self.stop_with(e);
         }
         let delay = retry::backoff(job.counted_attempts());
@@ -322,7 +339,7 @@ impl Workers {
     /// without using up its retries (it was not refused, only deferred).
     async fn throttled(&self, mut job: Job, code: u16, text: &str, slot: usize) {
         job.throttled += 1;
-        if let Err(e) = self.journal.release(slot) {
+        if let Err(e) = self.release(slot).await {
             return self.stop_with(e);
         }
         let verdict = self.streaks.throttled(code, text);
@@ -347,56 +364,6 @@ impl Workers {
                 }
             }
             Verdict::Stop(why) => self.stop_with(Error::fatal(why)),
-        }
-    }
-
-    /// Records a failure for the summary's groups.
-    fn failed(&self, kind: Kind, code: Option<u16>, reason: &str, email: &str) {
-        self.counters.failures.record(kind, code, reason, email);
-    }
-
-    fn finish(
-        &self,
-        job: &Job,
-        status: Status,
-        code: Option<u16>,
-        detail: &str,
-        slot: Option<usize>,
-    ) {
-        let m = &job.message;
-        let (email, id) = (&m.email, &m.message_id);
-        self.log(status, email, job.attempts, code, id, detail, slot);
-    }
-
-    /// Counts and appends one row; a log that cannot be written stops the run.
-    #[allow(clippy::too_many_arguments)]
-    fn log(
-        &self,
-        status: Status,
-        email: &str,
-        attempts: u32,
-        code: Option<u16>,
-        message_id: &str,
-        detail: &str,
-        slot: Option<usize>,
-    ) {
-        let counter = match status {
-            Status::Sent => &self.counters.sent,
-            Status::Failed => &self.counters.failed,
-            Status::Skipped => &self.counters.skipped,
-            Status::Unknown => &self.counters.unknown,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        let record = Record {
-            email,
-            status,
-            attempts,
-            code,
-            message_id,
-            detail,
-        };
-        if let Err(e) = self.journal.append(&record, slot) {
-            self.stop_with(e);
         }
     }
 }
