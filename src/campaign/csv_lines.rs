@@ -8,7 +8,33 @@
 
 use std::collections::VecDeque;
 use std::fs::File;
+use std::ops::Range;
 use std::sync::{Arc, Mutex, PoisonError};
+
+/// Where the lines of `bytes` are: a line ends at CRLF, a lone CR or a lone LF, each one line end,
+/// as [`LineCounter`] counts them while streaming; a line end at the very end starts no new line.
+/// The one rule for every reader that splits a text it holds (a field's lines, a suppression
+/// file's).
+pub(super) fn line_spans(bytes: &[u8]) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut start = 0;
+    let mut breaks = memchr::memchr2_iter(b'\r', b'\n', bytes).peekable();
+    while let Some(at) = breaks.next() {
+        if at < start {
+            continue; // the LF of a CRLF
+        }
+        spans.push(start..at);
+        start = at + 1;
+        if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+            start += 1;
+            breaks.next();
+        }
+    }
+    if start < bytes.len() || spans.is_empty() {
+        spans.push(start..bytes.len());
+    }
+    spans
+}
 
 /// A csv reader over `file` (records may have any number of fields) and the line counter it feeds.
 pub(super) fn reader(file: File) -> (csv::Reader<LineCounting<File>>, LineCounter) {
@@ -125,5 +151,38 @@ impl<R: std::io::Read> std::io::Read for LineCounting<R> {
             .unwrap_or_else(PoisonError::into_inner)
             .note(&buf[..n]);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The spans of a held text and the streaming counter agree on every line end.
+    #[test]
+    fn held_and_streamed_lines_agree() {
+        for text in [
+            "",
+            "a",
+            "a\n",
+            "a\r\rb\r\nc\nd\re\r",
+            "\r\n\r\n",
+            "\n\r",
+            "x\r\n\ny",
+        ] {
+            let spans = line_spans(text.as_bytes());
+            let pieces: Vec<&str> = spans.iter().map(|s| &text[s.clone()]).collect();
+            let mut lines = Lines::default();
+            for byte in text.as_bytes().chunks(1) {
+                lines.note(byte); // one byte at a time: CRLF split across reads
+            }
+            let ends = lines.line_at(text.len() as u64) - 1;
+            let expected = pieces.len() - usize::from(!text.ends_with(['\r', '\n']));
+            assert_eq!(ends, expected as u64, "{text:?}: {pieces:?}");
+        }
+        let text = "a\r\rb\r\nc\nd\re\r";
+        let spans = line_spans(text.as_bytes());
+        let pieces: Vec<&str> = spans.iter().map(|s| &text[s.clone()]).collect();
+        assert_eq!(pieces, ["a", "", "b", "c", "d", "e"]);
     }
 }

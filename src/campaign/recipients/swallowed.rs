@@ -4,6 +4,7 @@
 //! and their lines put into one recipient's message. So the reader and its pre-pass refuse the file
 //! instead, naming the line where the quote opens.
 
+use super::super::csv_lines;
 use std::path::Path;
 
 use crate::error::Error;
@@ -76,25 +77,8 @@ impl Columns {
     }
 }
 
-/// The lines of a field, split where the file's lines end: at CRLF, a lone CR or a lone LF, each
-/// one line end (as `csv_lines` counts them).
+/// The lines of a field, split where the file's lines end ([`csv_lines::line_spans`]).
 fn field_lines(field: &str) -> Vec<&str> {
-    let bytes = field.as_bytes();
-    let mut lines = Vec::new();
-    let (mut start, mut i) = (0, 0);
-    while i < bytes.len() {
-        let end = match bytes[i] {
-            b'\r' if bytes.get(i + 1) == Some(&b'\n') => 2,
-            b'\r' | b'\n' => 1,
-            _ => {
-                i += 1;
-                continue;
-            }
-        };
-        lines.push(&field[start..i]);
-        i += end;
-        start = i;
-    }
-    lines.push(&field[start..]);
-    lines
+    let spans = csv_lines::line_spans(field.as_bytes());
+    spans.into_iter().map(|span| &field[span]).collect()
 }

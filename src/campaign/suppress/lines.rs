@@ -12,6 +12,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::invalid;
 
+use super::super::csv_lines;
 use super::super::unreadable::not_utf8;
 
 /// What to do with a suppression file that is not UTF-8.
@@ -54,12 +55,11 @@ pub(super) fn lines(path: &Path) -> Result<impl Iterator<Item = Result<(u64, Str
     }))
 }
 
-/// The lines of a chunk that ends at LF (or at the end of the file): its CRLF or LF removed, then
-/// split at each lone CR.
+/// The lines of a chunk that ends at LF (or at the end of the file), split as the CSV reader's
+/// lines are ([`csv_lines::line_spans`]).
 fn split_chunk(chunk: &[u8]) -> Vec<Vec<u8>> {
-    let chunk = chunk.strip_suffix(b"\n").unwrap_or(chunk);
-    let chunk = chunk.strip_suffix(b"\r").unwrap_or(chunk);
-    chunk.split(|&b| b == b'\r').map(<[u8]>::to_vec).collect()
+    let spans = csv_lines::line_spans(chunk);
+    spans.into_iter().map(|span| chunk[span].to_vec()).collect()
 }
 
 #[cfg(test)]
