@@ -69,10 +69,29 @@ impl std::error::Error for Limit {}
 const DIVIDE: &str = "__campaign_divide";
 const MODULO: &str = "__campaign_modulo";
 
+/// A template that asks `get_env` for a variable outside [`ENV_PREFIX`] by a literal name.
+#[derive(Debug)]
+pub struct HiddenVariable {
+    /// The template's Tera name.
+    pub template: String,
+    pub variable: String,
+}
+
+impl std::fmt::Display for HiddenVariable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "get_env(name=\"{}\"): templates see only environment variables named \
+             {ENV_PREFIX}* (so that no secret can reach a message): rename it {ENV_PREFIX}…",
+            self.variable
+        )
+    }
+}
+
 /// Replaces Tera's `get_env` and `range`, adds the zero-checking division, and rewrites every `/`
-/// and `%` of the loaded templates to use it. Fails, with a sentence, when a template asks
-/// `get_env` for a variable outside [`ENV_PREFIX`] by a literal name (the template's name and why).
-pub fn install(tera: &mut Tera) -> Result<(), (String, String)> {
+/// and `%` of the loaded templates to use it. Fails when a template asks `get_env` for a variable
+/// it may not see by a literal name.
+pub fn install(tera: &mut Tera) -> Result<(), HiddenVariable> {
     let visible: BTreeMap<String, String> = std::env::vars()
         .filter(|(k, _)| k.starts_with(ENV_PREFIX))
         .collect();
@@ -93,20 +112,16 @@ pub fn install(tera: &mut Tera) -> Result<(), (String, String)> {
         tera_ast::template(template, &mut |visit| {
             if let Visit::Expr(value) = visit {
                 if let Some(variable) = hidden_env_name(value) {
-                    refused.get_or_insert_with(|| (name.clone(), not_visible(&variable)));
+                    refused.get_or_insert_with(|| HiddenVariable {
+                        template: name.clone(),
+                        variable,
+                    });
                 }
                 rewrite_division(value);
             }
         });
     }
     refused.map_or(Ok(()), Err)
-}
-
-fn not_visible(name: &str) -> String {
-    format!(
-        "get_env(name=\"{name}\"): templates see only environment variables named \
-         {ENV_PREFIX}* (so that no secret can reach a message): rename it {ENV_PREFIX}…"
-    )
 }
 
 /// The variable a `get_env` call names literally, when templates may not see it.
@@ -154,7 +169,11 @@ fn get_env(
         return Err("get_env needs name=\"CAMPAIGN_VAR_…\"".into());
     };
     if !name.starts_with(ENV_PREFIX) {
-        return Err(not_visible(name));
+        let hidden = HiddenVariable {
+            template: String::new(),
+            variable: name.clone(),
+        };
+        return Err(hidden.to_string());
     }
     match (visible.get(name), args.get("default")) {
         (Some(value), _) => Ok(Value::String(value.clone())),
@@ -263,7 +282,7 @@ mod tests {
     fn render(template: &str, context: &tera::Context) -> Result<String, String> {
         let mut tera = Tera::default();
         tera.add_raw_template("t", template).unwrap();
-        install(&mut tera).map_err(|(_, e)| e)?;
+        install(&mut tera).map_err(|e| e.to_string())?;
         tera.render("t", context).map_err(|e| {
             let mut text = e.to_string();
             let mut source = std::error::Error::source(&e);

@@ -120,7 +120,7 @@ impl TemplateSet {
             return Err(self.recursion(&first, &cycle));
         }
         tera_safety::install(&mut self.tera)
-            .map_err(|(name, why)| invalid!("{}: {why}", self.file(&name)))
+            .map_err(|hidden| invalid!("{}: {hidden}", self.file(&hidden.template)))
     }
 }
 
