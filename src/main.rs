@@ -2,6 +2,7 @@
 //! to an exit code (see `exit.rs`). Everything else lives in the library.
 
 mod cli;
+mod scripting;
 
 /// `println!` that cannot panic: after SIGHUP the terminal may be gone, or stdout is a pipe whose
 /// reader has quit (`| head`), and the exit code must still say how the run ended. Under `--json`
@@ -9,16 +10,13 @@ mod cli;
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write;
-        if HUMAN_ON_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        if scripting::human_on_stderr() {
             let _ = writeln!(std::io::stderr(), $($arg)*);
         } else {
             let _ = writeln!(std::io::stdout(), $($arg)*);
         }
     }};
 }
-
-/// Set by `--json`: [`say!`] writes to stderr.
-static HUMAN_ON_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// [`say!`] on stderr.
 macro_rules! warn {
@@ -37,77 +35,24 @@ use campaign::campaign::Campaign;
 use campaign::check::Severity;
 use campaign::exit::ExitCode;
 use campaign::json::Context;
-use campaign::send::dialogue;
 use cli::{CheckArgs, Cli, Command, NewArgs, RunArgs, ShowArgs, TestArgs};
 
 fn main() {
     let started = chrono::Utc::now();
-    let cli = Cli::try_parse().unwrap_or_else(|e| refused_command_line(e, started));
-    let json = cli.json().map(|(command, dir, dry_run)| Context {
-        command,
-        dir: Some(dir),
-        dry_run,
-        started,
-    });
-    if json.is_some() {
-        HUMAN_ON_STDERR.store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-    if cli.verbose() {
-        dialogue::show_first_session(dialogue::stderr_sink());
-    }
+    let cli = Cli::try_parse().unwrap_or_else(|e| scripting::refused_command_line(e, started));
+    let json = scripting::set_up(&cli, started);
     let code = match run(cli, json.as_ref()) {
         Ok(code) => code,
         Err(e) => {
             // One line: the message already names the file and holds its cause (the OS's reason).
             warn!("error: {e}");
             if let Some(context) = &json {
-                print_object(&campaign::json::failure(context, &e));
+                scripting::print_object(&campaign::json::failure(context, &e));
             }
             e.exit_code()
         }
     };
     std::process::exit(code.code());
-}
-
-/// A command line clap cannot read: its message and exit 2, as clap would; with `--json` on
-/// `run` or `check`, the object too (help and version are printed as usual).
-fn refused_command_line(e: clap::Error, started: chrono::DateTime<chrono::Utc>) -> ! {
-    use clap::error::ErrorKind;
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args.first().map(String::as_str) {
-        Some("run") => "run",
-        Some("check") => "check",
-        _ => e.exit(),
-    };
-    let informational = matches!(
-        e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-    );
-    if informational || !args.iter().any(|a| a == "--json") {
-        e.exit();
-    }
-    let _ = e.print();
-    let context = Context {
-        command,
-        dir: args[1..].iter().find(|a| !a.starts_with('-')).map(Into::into),
-        dry_run: args.iter().any(|a| a == "--dry-run"),
-        started,
-    };
-    let message = e.kind().as_str().unwrap_or("invalid command line").to_string();
-    let message = match e.get(clap::error::ContextKind::InvalidArg) {
-        Some(arg) => format!("{message}: {arg}"),
-        None => message,
-    };
-    print_object(&campaign::json::bad_command_line(&context, &message));
-    std::process::exit(ExitCode::InvalidCampaign.code());
-}
-
-/// The `--json` object, alone on stdout.
-fn print_object(object: &serde_json::Value) {
-    use std::io::Write;
-    let _ = writeln!(std::io::stdout(), "{object:#}");
 }
 
 fn run(cli: Cli, json: Option<&Context>) -> campaign::Result<ExitCode> {
@@ -178,7 +123,7 @@ fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
         ExitCode::SomeFailed
     };
     if let Some(context) = json {
-        print_object(&campaign::json::dry_run(context, &report, &out, code));
+        scripting::print_object(&campaign::json::dry_run(context, &report, &out, code));
     }
     Ok(code)
 }
@@ -202,7 +147,7 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
     let last_words = json.cloned().map(|context| {
         campaign::run::LastWords(std::sync::Arc::new(move |report| {
-            print_object(&campaign::json::send(&context, report));
+            scripting::print_object(&campaign::json::send(&context, report));
         }))
     });
     let options = campaign::run::SendOptions {
@@ -229,7 +174,7 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         interactive.then_some(&mut ask);
     let report = campaign::run::send(&campaign, &options, confirm)?;
     if let Some(context) = json {
-        print_object(&campaign::json::send(context, &report));
+        scripting::print_object(&campaign::json::send(context, &report));
     }
     if report.declined {
         say!("Nothing was sent.");
@@ -321,7 +266,7 @@ fn check(args: CheckArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
     let Some(context) = json else {
         return relay.transpose().map(|_| code);
     };
-    print_object(&campaign::json::check::check(context, &report, relay.as_ref(), code));
+    scripting::print_object(&campaign::json::check::check(context, &report, relay.as_ref(), code));
     if let Some(Err(e)) = &relay {
         warn!("error: {e}");
     }

@@ -223,10 +223,12 @@ pub fn send(
     let started_at = Utc::now();
     let last_words = {
         let (counters, log, words) = (Arc::clone(&counters), log.clone(), options.last_words.clone());
-        move |signal: i32| {
+        move |signal: i32, abandoned: u64| {
             let Some(LastWords(words)) = words else { return };
+            let mut counts = counters.snapshot();
+            counts.unknown += abandoned; // logged `unknown` by the second signal
             words(&SendReport {
-                counts: counters.snapshot(),
+                counts,
                 failures: counters.failures.groups(),
                 started: started_at,
                 elapsed: started.elapsed(),
@@ -306,7 +308,7 @@ impl StopSignals {
         mut self,
         workers: Arc<Workers>,
         stopped_by: Arc<AtomicI32>,
-        last_words: impl FnOnce(i32),
+        last_words: impl FnOnce(i32, u64),
     ) {
         let (number, name) = self.next().await;
         stopped_by.store(number, Ordering::SeqCst);
@@ -321,7 +323,8 @@ impl StopSignals {
              the end of the message: it may have been delivered; check with the relay (search for \
              the Message-ID), then run with --retry-unknown to send it again"
         );
-        match workers.journal.abandon(&detail) {
+        let abandoned = workers.journal.abandon(&detail);
+        match &abandoned {
             Ok(n) => say(&format!(
                 "{again}: abandoned {n} message(s) in flight, logged as unknown (they may have \
                  been delivered; --retry-unknown sends them again); the next run resumes from the \
@@ -329,7 +332,7 @@ impl StopSignals {
             )),
             Err(e) => say(&format!("{again}: abandoned the messages in flight: {e}")),
         }
-        last_words(number);
+        last_words(number, abandoned.unwrap_or(0) as u64);
         std::process::exit(ExitCode::Stopped(number).code());
     }
 }

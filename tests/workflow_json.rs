@@ -220,6 +220,30 @@ fn json_interrupted_run_is_an_object_with_the_signal() {
     assert!(o["counts"]["sent"].as_u64().unwrap() >= 1, "{o:#}");
 }
 
+/// A second signal ends the process at once, from inside the run: the object is still printed.
+#[test]
+fn json_run_abandoned_by_a_second_signal_is_still_an_object() {
+    let server = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd => Reply::stall(Duration::from_secs(20)),
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        concurrency: 1,
+        ..Spec::new(server.port)
+    };
+    let fx = Fixture::from_spec(&spec);
+    let running = fx.spawn(&["--json"], None);
+    server.wait_for_data_ends(1, WAIT);
+    running.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal("INT");
+    let out = running.wait();
+    out.expect(143);
+    let o = object(&out);
+    assert_eq!(o["stopped_by"], "SIGTERM", "the first signal: {o:#}");
+    assert_eq!(o["counts"]["unknown"], 1, "the abandoned message: {o:#}");
+}
+
 // ---------------------------------------------------------------- check --json ---
 
 #[test]
