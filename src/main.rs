@@ -266,7 +266,12 @@ fn check(args: CheckArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
     let Some(context) = json else {
         return relay.transpose().map(|_| code);
     };
-    scripting::print_object(&campaign::json::check::check(context, &report, relay.as_ref(), code));
+    scripting::print_object(&campaign::json::check::check(
+        context,
+        &report,
+        relay.as_ref(),
+        code,
+    ));
     if let Some(Err(e)) = &relay {
         warn!("error: {e}");
     }

@@ -222,9 +222,15 @@ pub fn send(
     let started = Instant::now();
     let started_at = Utc::now();
     let last_words = {
-        let (counters, log, words) = (Arc::clone(&counters), log.clone(), options.last_words.clone());
+        let (counters, log, words) = (
+            Arc::clone(&counters),
+            log.clone(),
+            options.last_words.clone(),
+        );
         move |signal: i32, abandoned: u64| {
-            let Some(LastWords(words)) = words else { return };
+            let Some(LastWords(words)) = words else {
+                return;
+            };
             let mut counts = counters.snapshot();
             counts.unknown += abandoned; // logged `unknown` by the second signal
             words(&SendReport {

@@ -55,11 +55,18 @@ pub fn refused_command_line(e: clap::Error, started: chrono::DateTime<chrono::Ut
     let _ = e.print();
     let context = Context {
         command,
-        dir: args[1..].iter().find(|a| !a.starts_with('-')).map(Into::into),
+        dir: args[1..]
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .map(Into::into),
         dry_run: args.iter().any(|a| a == "--dry-run"),
         started,
     };
-    let message = e.kind().as_str().unwrap_or("invalid command line").to_string();
+    let message = e
+        .kind()
+        .as_str()
+        .unwrap_or("invalid command line")
+        .to_string();
     let message = match e.get(clap::error::ContextKind::InvalidArg) {
         Some(arg) => format!("{message}: {arg}"),
         None => message,
@@ -73,4 +80,3 @@ pub fn print_object(object: &serde_json::Value) {
     use std::io::Write;
     let _ = writeln!(std::io::stdout(), "{object:#}");
 }
-

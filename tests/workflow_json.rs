@@ -42,7 +42,9 @@ fn object(run: &Run) -> Value {
 
 #[track_caller]
 fn timestamp(value: &Value) -> chrono::DateTime<chrono::FixedOffset> {
-    let text = value.as_str().unwrap_or_else(|| panic!("a timestamp: {value}"));
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("a timestamp: {value}"));
     chrono::DateTime::parse_from_rfc3339(text).expect("RFC 3339")
 }
 
@@ -90,7 +92,11 @@ fn json_dry_run_is_one_object_with_counts_and_the_preview_folder() {
 fn json_send_with_refused_recipients_groups_the_failures_and_exits_1() {
     let refused = [email(1), email(3)];
     let server = ScriptedServer::start(move |ev| match ev.stage {
-        Stage::Rcpt if ev.rcpt.is_some_and(|r| refused.iter().any(|x| r.contains(x))) => {
+        Stage::Rcpt
+            if ev
+                .rcpt
+                .is_some_and(|r| refused.iter().any(|x| r.contains(x))) =>
+        {
             Reply::text("550 5.1.1 no such user")
         }
         _ => Reply::Default,
@@ -103,7 +109,11 @@ fn json_send_with_refused_recipients_groups_the_failures_and_exits_1() {
     assert_eq!(o["command"], "run");
     assert_eq!(o["dry_run"], false);
     let c = &o["counts"];
-    assert_eq!((c["sent"].as_u64(), c["failed"].as_u64()), (Some(3), Some(2)), "{o:#}");
+    assert_eq!(
+        (c["sent"].as_u64(), c["failed"].as_u64()),
+        (Some(3), Some(2)),
+        "{o:#}"
+    );
     assert_eq!(c["unknown"], 0);
     assert_eq!(c["already_handled"], 0);
     let failures = o["failures"].as_array().expect("failures");
@@ -140,7 +150,10 @@ fn json_send_with_refused_recipients_groups_the_failures_and_exits_1() {
 #[test]
 fn json_bad_input_is_an_object_with_the_error_and_exit_2() {
     let fx = Fixture::from_spec(&Spec::new(1));
-    fx.write("campaign.toml", "subject = \"Hi\"\nfrom = \"a@acme.example\"\nrate = = 3\n");
+    fx.write(
+        "campaign.toml",
+        "subject = \"Hi\"\nfrom = \"a@acme.example\"\nrate = = 3\n",
+    );
     for (command, args) in [
         ("run", vec!["--json"]),
         ("run", vec!["--dry-run", "--json"]),
@@ -155,7 +168,10 @@ fn json_bad_input_is_an_object_with_the_error_and_exit_2() {
             error["message"].as_str().unwrap().contains("campaign.toml"),
             "{o:#}"
         );
-        assert!(error["file"].as_str().unwrap().ends_with("campaign.toml"), "{o:#}");
+        assert!(
+            error["file"].as_str().unwrap().ends_with("campaign.toml"),
+            "{o:#}"
+        );
         assert_eq!(error["line"], 3, "{o:#}");
         assert!(out.stderr.contains("error:"), "still said on stderr");
     }
@@ -163,7 +179,12 @@ fn json_bad_input_is_an_object_with_the_error_and_exit_2() {
     let out = run(&fx, "run", &["--json", "--no-such-flag"], None);
     out.expect(2);
     let o = object(&out);
-    assert!(o["error"]["message"].as_str().unwrap().contains("--no-such-flag"));
+    assert!(
+        o["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--no-such-flag")
+    );
 }
 
 #[test]
@@ -178,7 +199,10 @@ fn json_fatal_relay_error_exits_3_and_a_held_lock_exits_5() {
     out.expect(3);
     let o = object(&out);
     assert!(
-        o["error"]["message"].as_str().unwrap().contains("authentication"),
+        o["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("authentication"),
         "{o:#}"
     );
     assert_eq!(o["counts"]["sent"], 0);
@@ -194,7 +218,13 @@ fn json_fatal_relay_error_exits_3_and_a_held_lock_exits_5() {
     let second = fx.send(&["--json"], None);
     second.expect(5);
     let o = object(&second);
-    assert!(o["error"]["message"].as_str().unwrap().contains("results.csv"), "{o:#}");
+    assert!(
+        o["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("results.csv"),
+        "{o:#}"
+    );
     first.kill();
 }
 
@@ -268,10 +298,18 @@ fn json_check_lists_a_warning_then_an_error_with_file_and_lines() {
     assert_eq!(duplicate["level"], "warning");
     assert_eq!(duplicate["lines"], serde_json::json!([7]));
     assert_eq!(duplicate["recipients"], 1);
-    assert!(duplicate["file"].as_str().unwrap().ends_with("recipients.csv"));
+    assert!(
+        duplicate["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("recipients.csv")
+    );
     assert!(duplicate["message"].as_str().unwrap().contains("duplicate"));
     assert!(o["relay"].is_null());
-    assert_eq!(o["warnings"].as_u64(), Some(problems.iter().filter(|p| p["level"] == "warning").count() as u64));
+    assert_eq!(
+        o["warnings"].as_u64(),
+        Some(problems.iter().filter(|p| p["level"] == "warning").count() as u64)
+    );
 
     fx.write("email.html", "<p>Hi {{ first_name | no_such_filter }}</p>");
     let out = run(&fx, "check", &["--json"], None);
@@ -285,7 +323,10 @@ fn json_check_lists_a_warning_then_an_error_with_file_and_lines() {
         .collect();
     assert!(!errors.is_empty(), "{o:#}");
     assert!(o["errors"].as_u64().unwrap() >= 1);
-    assert!(o["error"].is_null(), "problems are not a failure to run: {o:#}");
+    assert!(
+        o["error"].is_null(),
+        "problems are not a failure to run: {o:#}"
+    );
 }
 
 #[test]
@@ -312,7 +353,10 @@ fn json_check_smtp_reports_the_relay_and_exit_3_when_it_cannot() {
     assert_eq!(relay["security"], "starttls");
     assert_eq!(relay["encrypted"], true);
     let cert = &relay["certificate"];
-    assert!(cert["subject"].as_str().is_some_and(|s| !s.is_empty()), "{o:#}");
+    assert!(
+        cert["subject"].as_str().is_some_and(|s| !s.is_empty()),
+        "{o:#}"
+    );
     assert!(cert["issuer"].as_str().is_some_and(|s| !s.is_empty()));
     assert!(timestamp(&cert["not_after"]) > chrono::Utc::now());
     let extensions: Vec<&str> = relay["extensions"]
@@ -321,7 +365,10 @@ fn json_check_smtp_reports_the_relay_and_exit_3_when_it_cannot() {
         .iter()
         .map(|e| e.as_str().unwrap())
         .collect();
-    assert!(extensions.iter().any(|e| e.starts_with("SIZE")), "{extensions:?}");
+    assert!(
+        extensions.iter().any(|e| e.starts_with("SIZE")),
+        "{extensions:?}"
+    );
     assert_eq!(relay["auth"]["used"], true);
     assert_eq!(relay["auth"]["ok"], true);
     assert!(!out.stdout.contains(PASSWORD));
@@ -329,8 +376,16 @@ fn json_check_smtp_reports_the_relay_and_exit_3_when_it_cannot() {
     let wrong = run(&fx, "check", &["--smtp", "--json"], Some("wrong-password"));
     wrong.expect(3);
     let o = object(&wrong);
-    assert!(o["error"]["message"].as_str().unwrap().contains("authentication"));
-    assert!(o["problems"].is_array(), "the check's findings are kept: {o:#}");
+    assert!(
+        o["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("authentication")
+    );
+    assert!(
+        o["problems"].is_array(),
+        "the check's findings are kept: {o:#}"
+    );
 }
 
 // ----------------------------------------------------------------------- -v ---
@@ -381,7 +436,10 @@ fn verbose_send_prints_the_first_sessions_dialogue_in_order_with_auth_redacted()
     object(&out); // stdout is still exactly the object
     assert_no_secret(&out);
     let lines = dialogue(&out.stderr);
-    let sessions = lines.iter().filter(|l| l.starts_with("* connected to")).count();
+    let sessions = lines
+        .iter()
+        .filter(|l| l.starts_with("* connected to"))
+        .count();
     assert_eq!(sessions, 1, "the first session only:\n{}", out.stderr);
     let mut at = find(&lines, 0, "* connected to");
     at = find(&lines, at, "S: 220");
@@ -408,7 +466,11 @@ fn verbose_send_prints_the_first_sessions_dialogue_in_order_with_auth_redacted()
         sizes.iter().any(|&n| n.abs_diff(size) <= 2),
         "{size} bytes shown, {sizes:?} received"
     );
-    assert!(!out.stderr.contains("Subject:"), "no message content:\n{}", out.stderr);
+    assert!(
+        !out.stderr.contains("Subject:"),
+        "no message content:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -428,7 +490,12 @@ fn verbose_test_redacts_both_auth_login_lines() {
         ..Spec::new(server.port)
     };
     let fx = Fixture::from_spec(&spec);
-    let out = run(&fx, "test", &["--to", "me@acme.example", "-v"], Some(PASSWORD));
+    let out = run(
+        &fx,
+        "test",
+        &["--to", "me@acme.example", "-v"],
+        Some(PASSWORD),
+    );
     out.expect(0);
     assert_no_secret(&out);
     assert!(!out.stderr.contains(&B64.encode(USER)), "{}", out.stderr);
@@ -460,5 +527,8 @@ fn verbose_check_smtp_marks_where_starttls_begins() {
     assert!(lines[at + 1].starts_with("* TLS started"), "{lines:#?}");
     let at = find(&lines, at, "C: EHLO");
     find(&lines, at, "C: QUIT");
-    assert!(!lines.iter().any(|l| l.starts_with("C: MAIL")), "nothing sent");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("C: MAIL")),
+        "nothing sent"
+    );
 }

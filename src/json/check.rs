@@ -85,7 +85,9 @@ fn relay_object(relay: &RelayReport) -> Value {
     let (host, port) = relay
         .server
         .rsplit_once(':')
-        .map_or((relay.server.as_str(), None), |(h, p)| (h, p.parse::<u16>().ok()));
+        .map_or((relay.server.as_str(), None), |(h, p)| {
+            (h, p.parse::<u16>().ok())
+        });
     let security = match relay.security {
         Security::None => "none",
         Security::StartTls => "starttls",

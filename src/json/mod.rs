@@ -111,12 +111,11 @@ fn place(message: &str) -> (Option<String>, Option<u64>) {
     };
     let mut parts = head.rsplitn(3, ':');
     let (col, line, file) = (parts.next(), parts.next(), parts.next());
-    if let (Some(col), Some(line), Some(file)) = (col, line, file) {
-        if let (Ok(line), Ok(_)) = (line.parse::<u64>(), col.parse::<u64>()) {
-            if looks_like_file(file) {
-                return (Some(file.to_string()), Some(line));
-            }
-        }
+    if let (Some(col), Some(line), Some(file)) = (col, line, file)
+        && let (Ok(line), Ok(_)) = (line.parse::<u64>(), col.parse::<u64>())
+        && looks_like_file(file)
+    {
+        return (Some(file.to_string()), Some(line));
     }
     if !looks_like_file(head) {
         return (None, None);

@@ -97,7 +97,7 @@ impl std::fmt::Debug for Transcript {
 }
 
 /// `CR LF . CR LF` as the low five octets of the window.
-const END_OF_DATA: u64 = 0x0D0A_2E0D_0A;
+const END_OF_DATA: u64 = 0x000D_0A2E_0D0A;
 const WINDOW: u64 = 0xFF_FFFF_FFFF;
 
 impl Transcript {

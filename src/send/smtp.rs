@@ -174,7 +174,9 @@ impl Connector {
             .with_transcript(transcript);
         stream.note(&format!("connected to {}", self.server()));
         if tls_at_once {
-            stream.note("TLS from the start (security = \"tls\"): all of it is encrypted on the wire");
+            stream.note(
+                "TLS from the start (security = \"tls\"): all of it is encrypted on the wire",
+            );
         }
         let greeting = greeting::read(&mut stream, &self.server())
             .await
