@@ -229,23 +229,7 @@ fn check(args: CheckArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
     });
     let options = campaign::check::CheckOptions { dns };
     let report = campaign::check::report(&campaign, &options)?;
-    for input in &report.inputs {
-        say!("{input}");
-    }
-    for problem in &report.problems {
-        let label = match problem.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-            Severity::Note => "note",
-        };
-        say!("{label}: {}", problem.text);
-        if let Some(why) = &problem.why {
-            say!("  why: {why}");
-        }
-        if let Some(fix) = &problem.fix {
-            say!("  fix: {fix}");
-        }
-    }
+    print_problems(&report);
     let (errors, warnings) = (report.errors(), report.warnings());
     say!(
         "{}: rendered {} recipient(s); {errors} error(s), {warnings} warning(s).",
@@ -276,6 +260,27 @@ fn check(args: CheckArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
         warn!("error: {e}");
     }
     Ok(code)
+}
+
+/// What `check` read and the problems it found, with why and what to do, for people.
+fn print_problems(report: &campaign::check::CheckReport) {
+    for input in &report.inputs {
+        say!("{input}");
+    }
+    for problem in &report.problems {
+        let label = match problem.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        };
+        say!("{label}: {}", problem.text);
+        if let Some(why) = &problem.why {
+            say!("  why: {why}");
+        }
+        if let Some(fix) = &problem.fix {
+            say!("  fix: {fix}");
+        }
+    }
 }
 
 fn new(args: NewArgs) -> campaign::Result<ExitCode> {

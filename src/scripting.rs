@@ -62,16 +62,11 @@ pub fn refused_command_line(e: clap::Error, started: chrono::DateTime<chrono::Ut
         dry_run: args.iter().any(|a| a == "--dry-run"),
         started,
     };
-    let message = e
-        .kind()
-        .as_str()
-        .unwrap_or("invalid command line")
-        .to_string();
-    let message = match e.get(clap::error::ContextKind::InvalidArg) {
-        Some(arg) => format!("{message}: {arg}"),
-        None => message,
-    };
-    print_object(&campaign::json::bad_command_line(&context, &message));
+    // clap's own first line, as printed above: `error: unexpected argument '--x' found`.
+    let rendered = e.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    print_object(&campaign::json::bad_command_line(&context, message));
     std::process::exit(ExitCode::InvalidCampaign.code());
 }
 

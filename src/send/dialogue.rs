@@ -14,8 +14,8 @@
 //! * **After [`TRANSACTIONS_SHOWN`] messages**, a session that carries a whole campaign would
 //!   flood the terminal: a note says so, and the lines from there to QUIT are left out.
 //!
-//! Only one session is shown: the first one opened after [`show_first_session`] (in a send with
-//! concurrency, whichever connects first). The hook sits in [`super::stream::Capped`], which every
+//! Only one session is shown: the first one whose connection opens after [`show_first_session`]
+//! (in a send with concurrency, whichever connects first; a refused connection passes the turn on). The hook sits in [`super::stream::Capped`], which every
 //! byte of every session passes through; a session without a transcript pays one branch per read
 //! or write, nothing per line.
 
@@ -58,6 +58,14 @@ pub fn stderr_sink() -> Sink {
 pub fn claim() -> Option<Sink> {
     let wanted = WANTED.get()?;
     (!wanted.taken.swap(true, Ordering::SeqCst)).then(|| Arc::clone(&wanted.sink))
+}
+
+/// Hands the claim back: the session that had it could not even connect (nothing to show), so the
+/// next one to connect is shown instead.
+pub fn give_back() {
+    if let Some(wanted) = WANTED.get() {
+        wanted.taken.store(false, Ordering::SeqCst);
+    }
 }
 
 /// What the client is sending, as far as printing it goes.

@@ -168,8 +168,11 @@ impl Connector {
         };
         let address = (self.settings.host.as_str(), self.settings.port);
         let tls_at_once = implicit.is_some();
-        let mut stream = Capped::connect(address, self.settings.timeout, implicit)
-            .await
+        let connected = Capped::connect(address, self.settings.timeout, implicit).await;
+        if connected.is_err() && transcript.is_some() {
+            dialogue::give_back(); // nothing to show: the next session to connect is shown
+        }
+        let mut stream = connected
             .map_err(|e| self.connect_error("connect", &e))?
             .with_transcript(transcript);
         stream.note(&format!("connected to {}", self.server()));

@@ -12,6 +12,9 @@
 //! here rather than by lettre ([`Capped::read_reply`]), so that they can be judged in plain words
 //! (`super::greeting`); what lettre must still read (the greeting, when it opens its session) is
 //! handed back with [`Capped::unread`].
+//!
+//! Every byte each way passes here, so this is also where `-v` reads the dialogue of the first
+//! session (`super::dialogue`): a connection without a transcript pays one branch per read or write.
 
 // lettre's `AsyncNetworkStream` is "not meant to be public", but it is what lettre's sessions run
 // on, and with it the connect and TLS (certificate checks, `TlsParameters`) are lettre's own. It is
