@@ -145,6 +145,13 @@ pub struct RunArgs {
     /// asks).
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Print one JSON object on stdout (counts, failures, log, exit code; see the README's
+    /// "Scripting: --json"); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// Print the SMTP dialogue of the first session on stderr (AUTH and message content left out).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +176,13 @@ pub struct CheckArgs {
     /// offers, and QUIT: nothing is sent.
     #[arg(long)]
     pub smtp: bool,
+    /// Print one JSON object on stdout (counts, problems, relay, exit code; see the README's
+    /// "Scripting: --json"); the lines for people go to stderr.
+    #[arg(long)]
+    pub json: bool,
+    /// With --smtp: print the session's SMTP dialogue on stderr (AUTH left out).
+    #[arg(long, short = 'v', requires = "smtp")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -190,6 +204,9 @@ pub struct TestArgs {
     /// Send the message of the row that starts on line N of the CSV (line 1 is the header).
     #[arg(long, value_name = "N")]
     pub line: Option<u64>,
+    /// Print the SMTP dialogue of the first session on stderr (AUTH and message content left out).
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -221,4 +238,25 @@ pub struct ShowArgs {
     /// The exact bytes a send would write (an .eml).
     #[arg(long, group = "part")]
     pub raw: bool,
+}
+
+impl Cli {
+    /// `--json`'s context: the command, its campaign directory, whether it is a dry run.
+    pub fn json(&self) -> Option<(&'static str, PathBuf, bool)> {
+        match &self.command {
+            Command::Run(a) if a.json => Some(("run", a.dir.clone(), a.dry_run)),
+            Command::Check(a) if a.json => Some(("check", a.dir.clone(), false)),
+            _ => None,
+        }
+    }
+
+    /// `-v`: print the first SMTP session's dialogue.
+    pub fn verbose(&self) -> bool {
+        match &self.command {
+            Command::Run(a) => a.verbose,
+            Command::Check(a) => a.verbose,
+            Command::Test(a) => a.verbose,
+            _ => false,
+        }
+    }
 }

@@ -35,6 +35,8 @@ pub struct Group {
     pub count: u64,
     /// The first addresses, at most [`EXAMPLES`].
     pub examples: Vec<String>,
+    /// Their CSV lines, where known (a dry run's).
+    pub lines: Vec<u64>,
 }
 
 /// The failures of one run, recorded by the workers as they happen.
@@ -46,6 +48,18 @@ pub struct Failures {
 impl Failures {
     /// Records that `email` failed: `kind`, the reply code if there was one, and the reason.
     pub fn record(&self, kind: Kind, code: Option<u16>, reason: &str, email: &str) {
+        self.record_row(kind, code, reason, email, None);
+    }
+
+    /// [`Failures::record`] with the recipient's CSV line, when known.
+    pub fn record_row(
+        &self,
+        kind: Kind,
+        code: Option<u16>,
+        reason: &str,
+        email: &str,
+        line: Option<u64>,
+    ) {
         let reason = without_line(&without_address(reason, email));
         let mut groups = self.groups.lock().unwrap_or_else(PoisonError::into_inner);
         let found = groups
@@ -60,6 +74,7 @@ impl Failures {
                     reason,
                     count: 0,
                     examples: Vec::new(),
+                    lines: Vec::new(),
                 });
                 groups.len() - 1
             }
@@ -69,6 +84,7 @@ impl Failures {
         group.count += 1;
         if group.examples.len() < EXAMPLES {
             group.examples.push(email.to_string());
+            group.lines.extend(line);
         }
     }
 

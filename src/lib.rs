@@ -18,6 +18,7 @@ pub mod dry_run;
 pub mod failures;
 pub mod html;
 pub mod journal;
+pub mod json;
 pub mod new;
 pub mod pipeline;
 pub mod plan;

@@ -2,13 +2,19 @@
 //! to an exit code (see `exit.rs`). Everything else lives in the library.
 
 mod cli;
+mod scripting;
 
 /// `println!` that cannot panic: after SIGHUP the terminal may be gone, or stdout is a pipe whose
-/// reader has quit (`| head`), and the exit code must still say how the run ended.
+/// reader has quit (`| head`), and the exit code must still say how the run ended. Under `--json`
+/// the lines go to stderr: stdout holds the object alone.
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        if scripting::human_on_stderr() {
+            let _ = writeln!(std::io::stderr(), $($arg)*);
+        } else {
+            let _ = writeln!(std::io::stdout(), $($arg)*);
+        }
     }};
 }
 
@@ -28,26 +34,32 @@ use clap::Parser;
 use campaign::campaign::Campaign;
 use campaign::check::Severity;
 use campaign::exit::ExitCode;
+use campaign::json::Context;
 use cli::{CheckArgs, Cli, Command, NewArgs, RunArgs, ShowArgs, TestArgs};
 
 fn main() {
-    let cli = Cli::parse();
-    let code = match run(cli) {
+    let started = chrono::Utc::now();
+    let cli = Cli::try_parse().unwrap_or_else(|e| scripting::refused_command_line(e, started));
+    let json = scripting::set_up(&cli, started);
+    let code = match run(cli, json.as_ref()) {
         Ok(code) => code,
         Err(e) => {
             // One line: the message already names the file and holds its cause (the OS's reason).
             warn!("error: {e}");
+            if let Some(context) = &json {
+                scripting::print_object(&campaign::json::failure(context, &e));
+            }
             e.exit_code()
         }
     };
     std::process::exit(code.code());
 }
 
-fn run(cli: Cli) -> campaign::Result<ExitCode> {
+fn run(cli: Cli, json: Option<&Context>) -> campaign::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) if args.dry_run => dry_run(args),
-        Command::Run(args) => send(args),
-        Command::Check(args) => check(args),
+        Command::Run(args) if args.dry_run => dry_run(args, json),
+        Command::Run(args) => send(args, json),
+        Command::Check(args) => check(args, json),
         Command::New(args) => new(args),
         Command::Show(args) => show(args),
         Command::Test(args) => test(args),
@@ -84,7 +96,7 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
     Ok(campaign)
 }
 
-fn dry_run(args: RunArgs) -> campaign::Result<ExitCode> {
+fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
     let report = campaign::dry_run::preview(&campaign, &out, args.limit)?;
@@ -105,11 +117,15 @@ fn dry_run(args: RunArgs) -> campaign::Result<ExitCode> {
     print_rows("Failed to render", &report.failed);
     say!("Previews: {}", out.display());
     say!("Open {} in a browser.", report.index.display());
-    Ok(if report.failed.is_empty() {
+    let code = if report.failed.is_empty() {
         ExitCode::Success
     } else {
         ExitCode::SomeFailed
-    })
+    };
+    if let Some(context) = json {
+        scripting::print_object(&campaign::json::dry_run(context, &report, &out, code));
+    }
+    Ok(code)
 }
 
 /// Lists (line, address, reason) rows, at most 20 of them.
@@ -127,14 +143,21 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     }
 }
 
-fn send(args: RunArgs) -> campaign::Result<ExitCode> {
+fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
+    let last_words = json.cloned().map(|context| {
+        campaign::run::LastWords(std::sync::Arc::new(move |report| {
+            scripting::print_object(&campaign::json::send(&context, report));
+        }))
+    });
     let options = campaign::run::SendOptions {
         log: args.log,
         limit: args.limit,
         retry_failed: args.retry_failed,
         retry_unknown: args.retry_unknown,
-        plain_progress: args.no_progress,
+        // No bar under --json: plain lines on stderr, readable in a CI log.
+        plain_progress: args.no_progress || json.is_some(),
+        last_words,
     };
     // On a terminal, the plan and a question first; cron and CI never wait for an answer.
     let interactive =
@@ -150,6 +173,9 @@ fn send(args: RunArgs) -> campaign::Result<ExitCode> {
     let confirm: Option<&mut dyn FnMut(&campaign::plan::Plan) -> bool> =
         interactive.then_some(&mut ask);
     let report = campaign::run::send(&campaign, &options, confirm)?;
+    if let Some(context) = json {
+        scripting::print_object(&campaign::json::send(context, &report));
+    }
     if report.declined {
         say!("Nothing was sent.");
         return Ok(ExitCode::Success);
@@ -195,7 +221,7 @@ fn send(args: RunArgs) -> campaign::Result<ExitCode> {
     Ok(report.exit_code())
 }
 
-fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
+fn check(args: CheckArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load(&args.dir)?;
     let dns = args.dns.then(|| campaign::check::DnsOptions {
         resolver: args.resolver,
@@ -203,6 +229,41 @@ fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
     });
     let options = campaign::check::CheckOptions { dns };
     let report = campaign::check::report(&campaign, &options)?;
+    print_problems(&report);
+    let (errors, warnings) = (report.errors(), report.warnings());
+    say!(
+        "{}: rendered {} recipient(s); {errors} error(s), {warnings} warning(s).",
+        args.dir.display(),
+        report.rendered
+    );
+    let relay = args.smtp.then(|| campaign::check::smtp::relay(&campaign));
+    if let Some(Ok(found)) = &relay {
+        for line in found.lines() {
+            say!("{line}");
+        }
+    }
+    let code = match &relay {
+        Some(Err(e)) => e.exit_code(),
+        _ if errors > 0 || (args.strict && warnings > 0) => ExitCode::InvalidCampaign,
+        _ => ExitCode::Success,
+    };
+    let Some(context) = json else {
+        return relay.transpose().map(|_| code);
+    };
+    scripting::print_object(&campaign::json::check::check(
+        context,
+        &report,
+        relay.as_ref(),
+        code,
+    ));
+    if let Some(Err(e)) = &relay {
+        warn!("error: {e}");
+    }
+    Ok(code)
+}
+
+/// What `check` read and the problems it found, with why and what to do, for people.
+fn print_problems(report: &campaign::check::CheckReport) {
     for input in &report.inputs {
         say!("{input}");
     }
@@ -220,22 +281,6 @@ fn check(args: CheckArgs) -> campaign::Result<ExitCode> {
             say!("  fix: {fix}");
         }
     }
-    let (errors, warnings) = (report.errors(), report.warnings());
-    say!(
-        "{}: rendered {} recipient(s); {errors} error(s), {warnings} warning(s).",
-        args.dir.display(),
-        report.rendered
-    );
-    if args.smtp {
-        for line in campaign::check::smtp::relay(&campaign)?.lines() {
-            say!("{line}");
-        }
-    }
-    Ok(if errors > 0 || (args.strict && warnings > 0) {
-        ExitCode::InvalidCampaign
-    } else {
-        ExitCode::Success
-    })
 }
 
 fn new(args: NewArgs) -> campaign::Result<ExitCode> {

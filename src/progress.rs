@@ -15,6 +15,8 @@ pub struct Counters {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
+    /// Of the skipped, those on a suppression list.
+    pub suppressed: AtomicU64,
     /// Messages whose final dot went out without a valid verdict (may have been delivered).
     pub unknown: AtomicU64,
     /// Recipients already handled by an earlier run (not sent again).
@@ -29,6 +31,8 @@ pub struct Snapshot {
     pub sent: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Of `skipped`, those on a suppression list.
+    pub suppressed: u64,
     pub unknown: u64,
     pub already_done: u64,
 }
@@ -39,6 +43,7 @@ impl Counters {
             sent: self.sent.load(Ordering::Relaxed),
             failed: self.failed.load(Ordering::Relaxed),
             skipped: self.skipped.load(Ordering::Relaxed),
+            suppressed: self.suppressed.load(Ordering::Relaxed),
             unknown: self.unknown.load(Ordering::Relaxed),
             already_done: self.already_done.load(Ordering::Relaxed),
         }

@@ -34,6 +34,19 @@ pub struct SendOptions {
     /// Also send to recipients whose outcome was logged `unknown` (the user checked the relay).
     pub retry_unknown: bool,
     pub plain_progress: bool,
+    /// Called with the report so far when a second stop signal ends the process at once (the
+    /// `--json` object must still be printed).
+    pub last_words: Option<LastWords>,
+}
+
+/// What to do with the report of a run a second stop signal ends at once.
+#[derive(Clone)]
+pub struct LastWords(pub Arc<dyn Fn(&SendReport) + Send + Sync>);
+
+impl std::fmt::Debug for LastWords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LastWords")
+    }
 }
 
 /// What a send did.
@@ -42,6 +55,8 @@ pub struct SendReport {
     pub counts: Snapshot,
     /// This run's failures grouped by reply code and reason, most recipients first.
     pub failures: Vec<crate::failures::Group>,
+    /// When sending started (after the plan was accepted), and how long it took.
+    pub started: chrono::DateTime<Utc>,
     pub elapsed: Duration,
     pub log: PathBuf,
     /// Recipients not reached because of `--limit` or `daily_limit`.
@@ -60,6 +75,7 @@ impl SendReport {
         SendReport {
             counts: Snapshot::default(),
             failures: Vec::new(),
+            started: Utc::now(),
             elapsed: Duration::ZERO,
             log,
             limited: false,
@@ -189,7 +205,13 @@ pub fn send(
         decision
     };
     // A skipped row is logged once: not again when its address already has a row.
-    let report_skip = |s: &crate::campaign::Skipped| history.status(&s.email).is_none();
+    let report_skip = |s: &crate::campaign::Skipped| {
+        let new = history.status(&s.email).is_none();
+        if new && s.reason == crate::campaign::SkipReason::Suppressed {
+            counters.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+        new
+    };
     let feed = Feed {
         limit,
         stop: Arc::clone(&stop),
@@ -198,6 +220,33 @@ pub fn send(
     };
 
     let started = Instant::now();
+    let started_at = Utc::now();
+    let last_words = {
+        let (counters, log, words) = (
+            Arc::clone(&counters),
+            log.clone(),
+            options.last_words.clone(),
+        );
+        move |signal: i32, abandoned: u64| {
+            let Some(LastWords(words)) = words else {
+                return;
+            };
+            let mut counts = counters.snapshot();
+            counts.unknown += abandoned; // logged `unknown` by the second signal
+            words(&SendReport {
+                counts,
+                failures: counters.failures.groups(),
+                started: started_at,
+                elapsed: started.elapsed(),
+                log,
+                limited: false,
+                daily_limit_reached: false,
+                stopped_by: Some(signal),
+                declined: false,
+                fatal: None,
+            });
+        }
+    };
     let reporter = Reporter::start(
         Arc::clone(&counters),
         recipients.rows(),
@@ -208,7 +257,7 @@ pub fn send(
     let capacity = concurrency * 4 + 64;
     let (_, fed) = pipeline::drive(&recipients, &renderer, feed, capacity, |rx| {
         runtime.block_on(async {
-            let watch = signals.watch(Arc::clone(&workers), Arc::clone(&stopped_by));
+            let watch = signals.watch(Arc::clone(&workers), Arc::clone(&stopped_by), last_words);
             tokio::spawn(watch);
             workers.run(concurrency, rx.clone()).await;
         });
@@ -219,6 +268,7 @@ pub fn send(
     Ok(SendReport {
         counts,
         failures: counters.failures.groups(),
+        started: started_at,
         elapsed: started.elapsed(),
         log,
         limited: fed.limited,
@@ -260,7 +310,12 @@ impl StopSignals {
     /// First signal: stop taking recipients, let the messages in flight finish and get their rows
     /// (the run then exits with 128 + the signal). Second: log those still in flight as `unknown`,
     /// flush the log and leave at once.
-    async fn watch(mut self, workers: Arc<Workers>, stopped_by: Arc<AtomicI32>) {
+    async fn watch(
+        mut self,
+        workers: Arc<Workers>,
+        stopped_by: Arc<AtomicI32>,
+        last_words: impl FnOnce(i32, u64),
+    ) {
         let (number, name) = self.next().await;
         stopped_by.store(number, Ordering::SeqCst);
         workers.request_stop();
@@ -274,7 +329,8 @@ impl StopSignals {
              the end of the message: it may have been delivered; check with the relay (search for \
              the Message-ID), then run with --retry-unknown to send it again"
         );
-        match workers.journal.abandon(&detail) {
+        let abandoned = workers.journal.abandon(&detail);
+        match &abandoned {
             Ok(n) => say(&format!(
                 "{again}: abandoned {n} message(s) in flight, logged as unknown (they may have \
                  been delivered; --retry-unknown sends them again); the next run resumes from the \
@@ -282,6 +338,7 @@ impl StopSignals {
             )),
             Err(e) => say(&format!("{again}: abandoned the messages in flight: {e}")),
         }
+        last_words(number, abandoned.unwrap_or(0) as u64);
         std::process::exit(ExitCode::Stopped(number).code());
     }
 }

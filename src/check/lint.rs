@@ -244,7 +244,9 @@ impl<'c> ContentLints<'c> {
                     format!("{what} ({affected}; {example}: {})", hits.detail)
                 }
             };
-            problems.push(describe(rule, campaign, at));
+            let problem = describe(rule, campaign, at).rule(&format!("{rule:?}"));
+            let recipients = Some(hits.count);
+            problems.push(problem.at(&campaign.recipients, vec![hits.line], recipients));
         }
         problems
     }

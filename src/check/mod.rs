@@ -19,6 +19,7 @@ use crate::error::Result;
 use crate::pipeline::{self, Feed, Item};
 use crate::render::Renderer;
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 pub use dns::DnsOptions;
 
@@ -32,6 +33,16 @@ pub struct Problem {
     pub why: Option<String>,
     /// What to do about it.
     pub fix: Option<String>,
+    /// Where it comes from: `row`, `render`, `campaign`, `content`, `dns` (for `--json`).
+    pub kind: &'static str,
+    /// The lint rule (`image_alt`, `one_click`…), for the content rules.
+    pub rule: Option<String>,
+    /// The file it is about, with the lines (for the recipients CSV: of the rows it affects, or
+    /// the first of them).
+    pub file: Option<PathBuf>,
+    pub lines: Vec<u64>,
+    /// How many recipients it affects, where that is known.
+    pub recipients: Option<u64>,
 }
 
 impl Problem {
@@ -41,7 +52,41 @@ impl Problem {
             text: text.into(),
             why: None,
             fix: None,
+            kind: "",
+            rule: None,
+            file: None,
+            lines: Vec::new(),
+            recipients: None,
         }
+    }
+
+    /// Sets where the problem comes from (see [`Problem::kind`]), unless it is set already.
+    pub fn kind(mut self, kind: &'static str) -> Problem {
+        if self.kind.is_empty() {
+            self.kind = kind;
+        }
+        self
+    }
+
+    /// The rule's name, written `snake_case` (a type name such as `OneClick` becomes `one_click`).
+    pub fn rule(mut self, name: &str) -> Problem {
+        let mut rule = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                rule.push('_');
+            }
+            rule.extend(c.to_lowercase());
+        }
+        self.rule = Some(rule);
+        self
+    }
+
+    /// The file and lines the problem is about, and how many recipients it affects.
+    pub fn at(mut self, file: &Path, lines: Vec<u64>, recipients: Option<u64>) -> Problem {
+        self.file = Some(file.to_path_buf());
+        self.lines = lines;
+        self.recipients = recipients;
+        self
     }
 
     pub fn error(text: impl Into<String>) -> Problem {
@@ -85,6 +130,10 @@ pub struct CheckOptions {
 /// What `check` found.
 #[derive(Debug, Default)]
 pub struct CheckReport {
+    /// Data rows in the recipients CSV.
+    pub rows: u64,
+    /// Rows that would be skipped, by reason ([`skip_key`]).
+    pub skipped: BTreeMap<&'static str, u64>,
     pub rendered: u64,
     /// What was read from each input file, one line each (`recipients.csv: 8 rows on 9 lines`).
     pub inputs: Vec<String>,
@@ -108,6 +157,26 @@ impl CheckReport {
     }
 }
 
+/// The reasons a row is skipped, as `--json` names them.
+pub const SKIP_REASONS: [&str; 5] = [
+    "empty_address",
+    "invalid_address",
+    "duplicate",
+    "malformed_row",
+    "suppressed",
+];
+
+/// The name of a skip reason in [`SKIP_REASONS`].
+pub fn skip_key(reason: &SkipReason) -> &'static str {
+    match reason {
+        SkipReason::EmptyAddress => SKIP_REASONS[0],
+        SkipReason::InvalidAddress(_) => SKIP_REASONS[1],
+        SkipReason::Duplicate { .. } => SKIP_REASONS[2],
+        SkipReason::MalformedRow { .. } => SKIP_REASONS[3],
+        SkipReason::Suppressed => SKIP_REASONS[4],
+    }
+}
+
 /// Renders every recipient of an already loaded campaign and collects the problems: CSV rows and
 /// render failures first (sorted), then the deliverability lints, then (with `options.dns`) the
 /// DNS checks.
@@ -118,6 +187,7 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     let suppression = crate::campaign::suppress::Suppression::load(&campaign.suppress)?;
     let feed = Feed::unless_suppressed(&suppression, None);
     let mut report = CheckReport {
+        rows: recipients.rows(),
         inputs: crate::campaign::inputs_read(&recipients, &suppression),
         ..CheckReport::default()
     };
@@ -144,11 +214,15 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
                     SkipReason::Suppressed => Severity::Note,
                     _ => Severity::Warning,
                 };
+                *report.skipped.entry(skip_key(&skipped.reason)).or_insert(0) += 1;
                 let text = format!(
                     "{csv}: line {}: {} will be skipped: {}",
                     skipped.line, skipped.email, skipped.reason
                 );
                 Problem::new(severity, text)
+                    .kind("row")
+                    .rule(skip_key(&skipped.reason))
+                    .at(&campaign.recipients, vec![skipped.line], Some(1))
             }
             Item::RenderFailed {
                 error, recipient, ..
@@ -167,22 +241,31 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     }
     for (message, (first, mut lines)) in render_failures {
         lines.sort_unstable();
-        report.problems.push(Problem::error(match lines.len() {
+        let n = lines.len() as u64;
+        let text = match n {
             1 => first,
             n => format!(
                 "{message} — {} recipients, lines {}",
-                crate::campaign::recipients::thousands(n as u64),
+                crate::campaign::recipients::thousands(n),
                 line_ranges(&lines)
             ),
-        }));
+        };
+        let problem = Problem::error(text).kind("render");
+        report
+            .problems
+            .push(problem.at(&campaign.recipients, lines, Some(n)));
     }
     report.problems.sort_by(|a, b| a.text.cmp(&b.text));
-    report
-        .problems
-        .extend(campaign_rules::campaign_lints(campaign));
-    report.problems.extend(content.finish());
+    let toml = campaign.dir.join("campaign.toml");
+    let on_toml = campaign_rules::campaign_lints(campaign)
+        .into_iter()
+        .map(|p| p.kind("campaign").at(&toml, Vec::new(), None));
+    report.problems.extend(on_toml);
+    let on_content = content.finish().into_iter().map(|p| p.kind("content"));
+    report.problems.extend(on_content);
     if let Some(dns) = &options.dns {
-        report.problems.extend(dns::check(campaign, dns));
+        let on_dns = dns::check(campaign, dns).into_iter().map(|p| p.kind("dns"));
+        report.problems.extend(on_dns);
     }
     Ok(report)
 }

@@ -4,8 +4,9 @@
 //! session does with each message ([`session`]) and the commands of its transaction
 //! ([`transaction`], pipelined where the server allows), pacing ([`rate`]), the retry policy
 //! ([`retry`]), the queue of messages waiting for a retry ([`queue`]), the workers that tie them
-//! together ([`workers`]).
+//! together ([`workers`]); `-v` prints the first session's [`dialogue`].
 
+pub mod dialogue;
 pub mod greeting;
 pub mod queue;
 pub mod rate;

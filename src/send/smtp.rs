@@ -9,6 +9,7 @@ use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 
+use super::dialogue::{self, Transcript};
 use super::greeting;
 use super::session::{Session, TlsFacts};
 use super::stream::{Capped, too_long};
@@ -84,7 +85,8 @@ impl Connector {
     /// Opens a session: connect, TLS, EHLO, AUTH. A refused certificate is fatal at once, unless
     /// the server presents one of `ca_file`'s certificates (see [`super::tls`]).
     pub async fn connect(&self) -> Result<Session, ConnectError> {
-        let (conn, tls) = match self.open().await {
+        let dialogue = dialogue::claim(); // `-v`: the first session's dialogue
+        let (conn, tls) = match self.open(dialogue.clone()).await {
             Ok(opened) => opened,
             Err(Opening::Failed(e)) => return Err(e),
             Err(Opening::Tls(failure)) => {
@@ -92,7 +94,7 @@ impl Connector {
                 if !tls.try_pin(&failure) {
                     return Err(self.tls_fatal(&failure));
                 }
-                match self.open().await {
+                match self.open(dialogue).await {
                     Ok(opened) => opened,
                     Err(Opening::Failed(e)) => return Err(e),
                     Err(Opening::Tls(_)) => return Err(self.tls_fatal(&failure)),
@@ -114,11 +116,15 @@ impl Connector {
     /// TCP, the greeting, and TLS (implicit, or STARTTLS) with the pin checked when it is in use;
     /// then lettre's session on it, every reply read through [`Capped`]. With TLS, also what the
     /// session learned of it (lettre's session on our stream cannot tell).
-    async fn open(&self) -> Result<(AsyncSmtpConnection, Option<TlsFacts>), Opening> {
+    async fn open(
+        &self,
+        dialogue: Option<dialogue::Sink>,
+    ) -> Result<(AsyncSmtpConnection, Option<TlsFacts>), Opening> {
         let server = self.server();
         let timeout = self.settings.timeout;
+        let greeted = self.greeted(dialogue.map(Transcript::new));
         let (mut stream, greeting) =
-            match tokio::time::timeout(self.greeting_timeout, self.greeted()).await {
+            match tokio::time::timeout(self.greeting_timeout, greeted).await {
                 Err(_) => return Err(Opening::Failed(ConnectError::Transient(self.no_greeting()))),
                 Ok(opened) => opened?,
             };
@@ -155,15 +161,26 @@ impl Connector {
     }
 
     /// TCP (and TLS at once when `security = "tls"`) and the server's greeting, judged.
-    async fn greeted(&self) -> Result<(Capped, String), Opening> {
+    async fn greeted(&self, transcript: Option<Transcript>) -> Result<(Capped, String), Opening> {
         let implicit = match self.settings.security {
             Security::Tls => self.tls.as_ref().map(|tls| tls.parameters().clone()),
             _ => None,
         };
         let address = (self.settings.host.as_str(), self.settings.port);
-        let mut stream = Capped::connect(address, self.settings.timeout, implicit)
-            .await
-            .map_err(|e| self.connect_error("connect", &e))?;
+        let tls_at_once = implicit.is_some();
+        let connected = Capped::connect(address, self.settings.timeout, implicit).await;
+        if connected.is_err() && transcript.is_some() {
+            dialogue::give_back(); // nothing to show: the next session to connect is shown
+        }
+        let mut stream = connected
+            .map_err(|e| self.connect_error("connect", &e))?
+            .with_transcript(transcript);
+        stream.note(&format!("connected to {}", self.server()));
+        if tls_at_once {
+            stream.note(
+                "TLS from the start (security = \"tls\"): all of it is encrypted on the wire",
+            );
+        }
         let greeting = greeting::read(&mut stream, &self.server())
             .await
             .map_err(Opening::Failed)?;

@@ -12,6 +12,9 @@
 //! here rather than by lettre ([`Capped::read_reply`]), so that they can be judged in plain words
 //! (`super::greeting`); what lettre must still read (the greeting, when it opens its session) is
 //! handed back with [`Capped::unread`].
+//!
+//! Every byte each way passes here, so this is also where `-v` reads the dialogue of the first
+//! session (`super::dialogue`): a connection without a transcript pays one branch per read or write.
 
 // lettre's `AsyncNetworkStream` is "not meant to be public", but it is what lettre's sessions run
 // on, and with it the connect and TLS (certificate checks, `TlsParameters`) are lettre's own. It is
@@ -27,6 +30,8 @@ use std::time::Duration;
 use futures_io::{AsyncRead as FuturesRead, AsyncWrite as FuturesWrite};
 use lettre::transport::smtp::client::{AsyncNetworkStream, AsyncTokioStream, TlsParameters};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::dialogue::Transcript;
 
 /// The longest reply line accepted, in octets without the line end.
 pub const LINE_LIMIT: usize = 4096;
@@ -77,6 +82,8 @@ pub struct Capped {
     counter: Counter,
     /// A limit was exceeded: every later read fails too.
     failed: Option<ReplyTooLong>,
+    /// `-v`: this session's dialogue, printed as it passes (see `super::dialogue`).
+    transcript: Option<Box<Transcript>>,
 }
 
 /// Where the server is in its replies, as far as the limits care.
@@ -97,6 +104,20 @@ impl Capped {
             pending: Vec::new(),
             counter: Counter::default(),
             failed: None,
+            transcript: None,
+        }
+    }
+
+    /// The same connection with its dialogue printed from here on (`-v`).
+    pub fn with_transcript(mut self, transcript: Option<Transcript>) -> Capped {
+        self.transcript = transcript.map(Box::new);
+        self
+    }
+
+    /// A note in the transcript, if there is one.
+    pub fn note(&mut self, text: &str) {
+        if let Some(t) = &mut self.transcript {
+            t.note(text);
         }
     }
 
@@ -119,7 +140,10 @@ impl Capped {
     ) -> Result<Capped, lettre::transport::smtp::Error> {
         let mut inner = self.inner;
         inner.upgrade_tls(tls).await?;
-        Ok(Capped::new(inner))
+        let mut upgraded = Capped::new(inner);
+        upgraded.transcript = self.transcript;
+        upgraded.note("TLS started (STARTTLS): what follows is encrypted on the wire");
+        Ok(upgraded)
     }
 
     /// The certificate the server presented (DER), once TLS is up.
@@ -165,6 +189,9 @@ impl Capped {
             Poll::Ready(Ok(n)) => n,
             other => return other,
         };
+        if let Some(t) = &mut self.transcript {
+            t.received(&buf[..n]);
+        }
         match self.counter.count(&buf[..n]) {
             Ok(()) => Poll::Ready(Ok(n)),
             Err(limit) => {
@@ -249,7 +276,12 @@ impl AsyncWrite for Capped {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let (Some(t), Poll::Ready(Ok(n))) = (&mut this.transcript, &written) {
+            t.sent(&buf[..*n]);
+        }
+        written
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
