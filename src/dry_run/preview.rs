@@ -11,9 +11,10 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::images::{self, ImageCopies};
 use crate::error::{Error, Result};
 
 /// Marks an index.html as ours. Previews from before the manifest are found through it.
@@ -42,18 +43,23 @@ pub enum Entry {
 /// Writes preview files and the index.
 pub struct PreviewWriter {
     out: PathBuf,
-    index: BufWriter<File>,
+    campaign_name: String,
+    /// The index rows so far, in CSV order: an unnamed file in `out` (gone if the run dies),
+    /// copied into index.html under the summary when the run ends.
+    rows: BufWriter<File>,
     /// The names written so far, one a line ([`MANIFEST_NEW`]).
     manifest: BufWriter<File>,
+    images: ImageCopies,
     pending: BTreeMap<u64, Entry>,
     next_seq: u64,
 }
 
 impl PreviewWriter {
-    /// Creates (or refreshes) the preview folder and starts the index.
-    pub fn create(out: &Path, campaign_name: &str) -> Result<PreviewWriter> {
+    /// Creates (or refreshes) the preview folder; images are copied from inside `campaign_dir`.
+    pub fn create(out: &Path, campaign_name: &str, campaign_dir: &Path) -> Result<PreviewWriter> {
         std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
         clear_old_previews(out)?;
+        let images = ImageCopies::prepare(out, campaign_dir)?;
         let manifest_path = out.join(MANIFEST_NEW);
         let file =
             create_fresh(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
@@ -63,23 +69,13 @@ impl PreviewWriter {
             "# files written by campaign's dry run; the next one removes them\nindex.html"
         )
         .map_err(|e| Error::output("write", &manifest_path, e))?;
-        let path = out.join("index.html");
-        let file = create_fresh(&path).map_err(|e| Error::output("write", &path, e))?;
-        let mut index = BufWriter::new(file);
-        write!(
-            index,
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\">{GENERATOR}<title>Preview: {name}</title>\
-             <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-             td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}\
-             .skipped{{color:#a00}}</style></head><body><h1>Preview: {name}</h1>\n\
-             <table><tr><th>Line</th><th>Recipient</th><th>Subject / reason</th><th>Files</th></tr>\n",
-            name = escape(campaign_name)
-        )
-        .map_err(|e| Error::output("write", &path, e))?;
+        let rows = tempfile::tempfile_in(out).map_err(|e| Error::output("write in", out, e))?;
         Ok(PreviewWriter {
             out: out.to_path_buf(),
-            index,
+            campaign_name: campaign_name.to_string(),
+            rows: BufWriter::new(rows),
             manifest,
+            images,
             pending: BTreeMap::new(),
             next_seq: 1,
         })
@@ -101,13 +97,22 @@ impl PreviewWriter {
         format!("{line:06}-{safe}")
     }
 
-    /// Writes one message's `.eml` and `.html`, listing each in the manifest first.
-    pub fn write_message(&mut self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
-        let html = with_policy(html);
-        for (ext, bytes) in [("eml", eml), ("html", html.as_bytes())] {
+    /// Writes one message's `.eml`, `.html` (its images pointing at their copies in `images/`)
+    /// and `.txt` (the text part as sent, decoded), listing each in the manifest first.
+    pub fn write_message(&mut self, stem: &str, eml: &[u8], html: &str, text: &str) -> Result<()> {
+        let (manifest, manifest_path) = (&mut self.manifest, self.out.join(MANIFEST_NEW));
+        let html = self.images.localize(html, |name| {
+            writeln!(manifest, "{name}").map_err(|e| Error::output("write", &manifest_path, e))
+        })?;
+        let html = with_policy(&html);
+        for (ext, bytes) in [
+            ("eml", eml),
+            ("html", html.as_bytes()),
+            ("txt", text.as_bytes()),
+        ] {
             let name = format!("{stem}.{ext}");
             writeln!(self.manifest, "{name}")
-                .map_err(|e| Error::output("write", &self.out.join(MANIFEST_NEW), e))?;
+                .map_err(|e| Error::output("write", &manifest_path, e))?;
             let path = self.out.join(name);
             create_fresh(&path)
                 .and_then(|mut file| file.write_all(bytes))
@@ -135,7 +140,7 @@ impl PreviewWriter {
                 file_stem,
             } => format!(
                 "<tr><td>{line}</td><td>{}</td><td>{}</td><td><a href=\"{s}.html\">html</a> \
-                 <a href=\"{s}.eml\">eml</a></td></tr>\n",
+                 <a href=\"{s}.txt\">text</a> <a href=\"{s}.eml\">eml</a></td></tr>\n",
                 escape(email),
                 escape(subject),
                 s = escape(file_stem)
@@ -150,21 +155,38 @@ impl PreviewWriter {
                 escape(reason)
             ),
         };
-        self.index
+        self.rows
             .write_all(row.as_bytes())
             .map_err(|e| Error::output("write", &self.out.join("index.html"), e))
     }
 
-    /// Writes any rows still buffered (a stopped run leaves gaps) and closes the index.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    /// Writes any rows still buffered (a stopped run leaves gaps), then index.html: the summary
+    /// (`summary`, HTML) at the top, then every row.
+    pub fn finish(mut self, summary: &str) -> Result<PathBuf> {
         for (_, entry) in std::mem::take(&mut self.pending) {
             self.write_row(&entry)?;
         }
         let path = self.out.join("index.html");
-        self.index
+        let failed = |e| Error::output("write", &path, e);
+        let mut rows = self.rows.into_inner().map_err(|e| failed(e.into_error()))?;
+        rows.seek(SeekFrom::Start(0)).map_err(failed)?;
+        let mut index = BufWriter::new(create_fresh(&path).map_err(failed)?);
+        write!(
+            index,
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">{GENERATOR}<title>Preview: {name}</title>\
+             <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+             td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}\
+             .skipped,.bad{{color:#a00}}.summary{{margin-bottom:2em}}small{{color:#555}}</style></head>\
+             <body><h1>Preview: {name}</h1>\n{summary}\
+             <table><tr><th>Line</th><th>Recipient</th><th>Subject / reason</th><th>Files</th></tr>\n",
+            name = escape(&self.campaign_name)
+        )
+        .map_err(failed)?;
+        std::io::copy(&mut rows, &mut index).map_err(failed)?;
+        index
             .write_all(b"</table></body></html>\n")
-            .and_then(|()| self.index.flush())
-            .map_err(|e| Error::output("write", &path, e))?;
+            .and_then(|()| index.flush())
+            .map_err(failed)?;
         let (new, manifest) = (self.out.join(MANIFEST_NEW), self.out.join(MANIFEST));
         self.manifest
             .flush()
@@ -176,7 +198,7 @@ impl PreviewWriter {
 
 /// Creates `path` as a new file, removing what is there first: never writing through a link
 /// someone put in the folder (`O_CREAT | O_EXCL` does not follow links).
-fn create_fresh(path: &Path) -> std::io::Result<File> {
+pub(super) fn create_fresh(path: &Path) -> std::io::Result<File> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.is_dir() => std::fs::remove_file(path)?,
         _ => {}
@@ -239,21 +261,43 @@ fn linked_previews(index: &str) -> impl Iterator<Item = &str> {
 }
 
 /// Removes each `names` entry that is a plain file name (no folder, no `..`) of a regular file
-/// directly in `out`; links and anything else are left alone.
+/// directly in `out`, or one in `out/images/` when that is a real folder (not a link); links and
+/// anything else are left alone. `images/` goes too when that leaves it empty.
 fn remove_plain_files<'a>(out: &Path, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
+    let mut from_images = false;
     for name in names {
-        let mut parts = Path::new(name).components();
-        let plain = matches!(
-            (parts.next(), parts.next()),
-            (Some(std::path::Component::Normal(_)), None)
-        );
-        let path = out.join(name);
-        if !plain || !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        let Some((path, in_images)) = preview_file(out, name) else {
+            continue;
+        };
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
             continue;
         }
         std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
+        from_images |= in_images;
+    }
+    if from_images {
+        // A file of the user's own in it keeps the folder.
+        let _ = std::fs::remove_dir(out.join(images::FOLDER));
     }
     Ok(())
+}
+
+/// Where a name from a manifest leads, and whether it is in `images/`: a plain name directly in
+/// `out`, or `images/<plain name>` when `out/images` is a folder and not a link.
+fn preview_file(out: &Path, name: &str) -> Option<(PathBuf, bool)> {
+    use std::path::Component::Normal;
+    let mut parts = Path::new(name).components();
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Normal(_)), None, None) => Some((out.join(name), false)),
+        (Some(Normal(folder)), Some(Normal(file)), None) if folder == images::FOLDER => {
+            let folder = out.join(images::FOLDER);
+            std::fs::symlink_metadata(&folder)
+                .ok()
+                .filter(|m| m.is_dir())?;
+            Some((folder.join(file), true))
+        }
+        _ => None,
+    }
 }
 
 /// A Content-Security-Policy for the browser copy, opened from disk: images (the embedded ones
