@@ -3,7 +3,6 @@
 //! files it writes are [`preview`]'s.
 
 mod images;
-mod parts;
 pub mod preview;
 mod summary;
 
@@ -119,9 +118,9 @@ fn consume(
         Item::Message { seq, message } => {
             let file_stem = PreviewWriter::file_stem(message.line, &message.email);
             let html = message.preview_html.as_deref().unwrap_or_default();
-            let parts = parts::read(&message.bytes);
-            writer.write_message(&file_stem, &message.bytes, html, &parts.text)?;
-            summary.rendered(&message, parts.html_bytes);
+            let text = message.preview_text.as_deref().unwrap_or_default();
+            writer.write_message(&file_stem, &message.bytes, html, text)?;
+            summary.rendered(&message);
             report.rendered += 1;
             writer.add(
                 seq,

@@ -16,6 +16,9 @@ use crate::render::Rendered;
 
 use super::preview::escape;
 
+/// How many messages (the first ones) the content rules read; `check` reads them all.
+pub const LINTED: u64 = 100;
+
 /// Everything the summary says, gathered as the rows arrive.
 pub struct Summary<'c> {
     campaign: &'c Campaign,
@@ -48,10 +51,14 @@ impl<'c> Summary<'c> {
         }
     }
 
-    /// A rendered message whose HTML part is `html_bytes` long (decoded).
-    pub fn rendered(&mut self, message: &Rendered, html_bytes: usize) {
+    /// A rendered message.
+    pub fn rendered(&mut self, message: &Rendered) {
         self.rendered += 1;
-        self.lints.observe(message);
+        // The content rules parse the message back: on a sample, as a dry run is a preview.
+        if self.rendered <= LINTED {
+            self.lints.observe(message);
+        }
+        let html_bytes = message.html_bytes;
         match &self.subject {
             None => self.subject = Some(message.subject.clone()),
             Some(first) => self.subjects_vary |= *first != message.subject,
@@ -108,7 +115,7 @@ impl<'c> Summary<'c> {
             html += &format!("<tr><th>{name}</th><td>{value}</td></tr>\n");
         }
         html += "</table>\n";
-        html += &warnings(campaign, self.lints);
+        html += &warnings(campaign, self.lints, self.rendered);
         html += "</section>\n";
         html
     }
@@ -177,18 +184,28 @@ impl<'c> Summary<'c> {
     }
 }
 
-/// The warnings `check` would give for the content and the settings, as a list.
-fn warnings(campaign: &Campaign, lints: ContentLints<'_>) -> String {
+/// The warnings `check` would give for the content and the settings, as a list; past
+/// [`LINTED`] messages, saying the content rules read only those.
+fn warnings(campaign: &Campaign, lints: ContentLints<'_>, rendered: u64) -> String {
     let mut problems: Vec<Problem> = campaign_rules::campaign_lints(campaign);
     problems.extend(lints.finish());
     problems.retain(|p| p.severity != Severity::Note);
-    if problems.is_empty() {
-        return "<p>Warnings from <code>campaign check</code>'s content rules: none.</p>\n".into();
-    }
+    let scope = if rendered > LINTED {
+        format!(
+            " (content rules on the first {LINTED} messages; <code>campaign check</code> reads \
+             all {rendered})"
+        )
+    } else {
+        String::new()
+    };
     let mut html = format!(
-        "<h2>{} warning(s) <code>campaign check</code> gives</h2>\n<ul class=\"warnings\">\n",
+        "<h2>{} warning(s) from <code>campaign check</code>'s rules{scope}</h2>\n",
         problems.len()
     );
+    if problems.is_empty() {
+        return html;
+    }
+    html += "<ul class=\"warnings\">\n";
     for p in problems {
         html += &format!("<li>{}", escape(&p.text));
         for extra in [p.why, p.fix].into_iter().flatten() {
