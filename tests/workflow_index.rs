@@ -136,11 +136,11 @@ fn the_index_opens_with_counts_subject_addresses_sizes_and_the_warnings_check_gi
         check.stdout
     );
     assert!(warnings.iter().any(|w| w.contains("no [dkim] section")));
+    // Content IDs are numbered in the order images are first read, which differs between runs.
+    let summary = without_cid_numbers(summary);
     for warning in warnings {
-        assert!(
-            summary.contains(&escape(warning)),
-            "{warning}\nin:\n{summary}"
-        );
+        let warning = without_cid_numbers(&escape(warning));
+        assert!(summary.contains(&warning), "{warning}\nin:\n{summary}");
     }
 }
 
