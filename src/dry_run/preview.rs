@@ -1,7 +1,9 @@
 //! The dry run's last step: instead of SMTP, each message is written as `<line>-<address>.eml` (the
-//! exact bytes that would be sent) and `.html` (for a browser), and `index.html` lists every
-//! recipient with links to both. Rows arrive out of order from the parallel renderer; a small
-//! reorder buffer writes the index in CSV order without holding the whole list.
+//! exact bytes that would be sent), `.html` (for a browser, its images copied beside it by
+//! [`super::images`]) and `.txt` (the text part as sent), and `index.html` lists every recipient
+//! with links to all three, under the summary of [`super::summary`]. Rows arrive out of order from
+//! the parallel renderer; a small reorder buffer writes them in CSV order to an unnamed file, copied
+//! under the summary when the run ends, so the whole list is never held.
 //!
 //! Every file written is listed in a manifest in the folder, so that the next dry run removes
 //! exactly those and nothing else (a folder of the user's own, a file added beside the previews).
