@@ -294,3 +294,31 @@ fn a_link_named_images_in_the_preview_folder_is_replaced_not_written_through() {
     assert!(meta.is_dir(), "a folder of its own");
     assert_eq!(images_in(&fx.preview()).len(), 6);
 }
+
+#[test]
+fn past_a_hundred_messages_the_summary_says_the_content_rules_read_the_first_hundred() {
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..105 {
+        csv += &format!("r{i:03}@example.com,R{i}\n");
+    }
+    let html = "<html><body><p>Hello {{ first_name }}</p><img src=\"https://cdn.example.com/a.png\"></body></html>";
+    let fx = Fixture::with(TOML, html, &csv).file("unsubscribed.txt", "gone@example.net\n");
+    fx.dry_run_ok(&[]);
+    let index = fs::read_to_string(fx.preview().join("index.html")).unwrap();
+    let summary = summary(&index);
+    assert!(
+        summary.contains("105 rendered · 0 skipped · 0 failed to render"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "content rules on the first 100 messages rendered; <code>campaign check</code> reads all 105"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("(all 100 messages; first: line 2"),
+        "{summary}"
+    );
+    assert!(summary.contains("News for R0 <em>(the first; it varies per recipient)</em>"));
+}

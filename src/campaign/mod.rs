@@ -83,7 +83,7 @@ const RESERVED_HEADERS: &[&str] = &[
 
 impl Campaign {
     /// Loads and validates `<dir>/campaign.toml` and everything it names. Every problem found is
-    /// reported together, each at its line ([`problems`]); only a TOML syntax error comes alone.
+    /// reported together, each at its line (`problems.rs`); a TOML syntax error comes alone.
     pub fn load(dir: &Path) -> Result<Campaign> {
         let config_path = dir.join("campaign.toml");
         let source = std::fs::read_to_string(&config_path).map_err(|e| {

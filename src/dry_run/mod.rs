@@ -2,6 +2,7 @@
 //! nothing and opens no network connection; bad input is found before anything is written. The
 //! files it writes are [`preview`]'s.
 
+mod clear;
 mod images;
 pub mod preview;
 mod summary;

@@ -16,7 +16,8 @@ use crate::render::Rendered;
 
 use super::preview::escape;
 
-/// How many messages (the first ones) the content rules read; `check` reads them all.
+/// How many messages the content rules read: the first to be rendered (rendering is parallel, so
+/// these are near the top of the list, not exactly its first rows); `check` reads them all.
 pub const LINTED: u64 = 100;
 
 /// Everything the summary says, gathered as the rows arrive.
@@ -26,7 +27,10 @@ pub struct Summary<'c> {
     rendered: u64,
     skipped: BTreeMap<&'static str, u64>,
     failed: u64,
-    subject: Option<String>,
+    /// (line, subject) of the first rendered message in CSV order (they arrive in any order).
+    subject: Option<(u64, String)>,
+    /// Whether any subject differs from another: each is compared with the first so far, which
+    /// is replaced only after it was compared.
     subjects_vary: bool,
     /// Message size in 100-byte steps → how many messages.
     sizes: BTreeMap<usize, u64>,
@@ -59,9 +63,15 @@ impl<'c> Summary<'c> {
             self.lints.observe(message);
         }
         let html_bytes = message.html_bytes;
-        match &self.subject {
-            None => self.subject = Some(message.subject.clone()),
-            Some(first) => self.subjects_vary |= *first != message.subject,
+        if let Some((_, first)) = &self.subject {
+            self.subjects_vary |= *first != message.subject;
+        }
+        if self
+            .subject
+            .as_ref()
+            .is_none_or(|(line, _)| message.line < *line)
+        {
+            self.subject = Some((message.line, message.subject.clone()));
         }
         let size = message.bytes.len();
         *self.sizes.entry(size / 100).or_default() += 1;
@@ -97,7 +107,7 @@ impl<'c> Summary<'c> {
     pub fn into_html(self) -> String {
         let campaign = self.campaign;
         let mut facts = vec![("Recipients", self.counts())];
-        let subject = match (&self.subject, self.subjects_vary) {
+        let subject = match (self.subject.as_ref().map(|(_, s)| s), self.subjects_vary) {
             (None, _) => "(no message rendered)".to_string(),
             (Some(s), false) => escape(s),
             (Some(s), true) => format!(
@@ -192,8 +202,8 @@ fn warnings(campaign: &Campaign, lints: ContentLints<'_>, rendered: u64) -> Stri
     problems.retain(|p| p.severity != Severity::Note);
     let scope = if rendered > LINTED {
         format!(
-            " (content rules on the first {LINTED} messages; <code>campaign check</code> reads \
-             all {rendered})"
+            " (content rules on the first {LINTED} messages rendered; <code>campaign check</code> \
+             reads all {rendered})"
         )
     } else {
         String::new()
