@@ -322,3 +322,17 @@ fn past_a_hundred_messages_the_summary_says_the_content_rules_read_the_first_hun
     );
     assert!(summary.contains("News for R0 <em>(the first; it varies per recipient)</em>"));
 }
+
+#[test]
+fn a_file_named_images_in_the_preview_folder_refuses_it_before_anything_changes() {
+    let fx = fixture();
+    fx.dry_run(&[]);
+    let images = fx.preview().join("images");
+    fs::remove_dir_all(&images).unwrap();
+    fs::write(&images, "mine").unwrap();
+    let before = fx.snapshot();
+    let run = fx.dry_run(&[]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(run.stderr.contains("is not a folder"), "{}", run.stderr);
+    assert_eq!(fx.snapshot(), before, "nothing removed or written");
+}

@@ -36,23 +36,27 @@ pub struct ImageCopies {
 }
 
 impl ImageCopies {
-    /// Checks `<out>/images` (a link there is removed; a file or anything else refuses `out`);
-    /// the folder itself is made with the first copy.
-    pub fn prepare(out: &Path, campaign_dir: &Path) -> Result<ImageCopies> {
+    /// Refuses `out` when its `images` is neither a folder nor a link (a file of the user's): a
+    /// check only, made before anything in `out` changes.
+    pub fn check_folder(out: &Path) -> Result<()> {
         let folder = out.join(FOLDER);
         match std::fs::symlink_metadata(&folder) {
-            Ok(meta) if meta.is_symlink() => {
-                std::fs::remove_file(&folder).map_err(|e| Error::output("remove", &folder, e))?;
-            }
-            Ok(meta) if !meta.is_dir() => {
-                return Err(invalid!(
-                    "--out {}: {} is not a folder, and a dry run copies the images there; move it \
-                     away or choose another folder",
-                    out.display(),
-                    folder.display()
-                ));
-            }
-            _ => {}
+            Ok(meta) if !meta.is_dir() && !meta.is_symlink() => Err(invalid!(
+                "--out {}: {} is not a folder, and a dry run copies the images there; move it \
+                 away or choose another folder",
+                out.display(),
+                folder.display()
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Ready to copy into `<out>/images`, a link of that name removed (a folder replaces it with
+    /// the first copy).
+    pub fn prepare(out: &Path, campaign_dir: &Path) -> Result<ImageCopies> {
+        let folder = out.join(FOLDER);
+        if std::fs::symlink_metadata(&folder).is_ok_and(|m| m.is_symlink()) {
+            std::fs::remove_file(&folder).map_err(|e| Error::output("remove", &folder, e))?;
         }
         Ok(ImageCopies {
             folder,

@@ -53,6 +53,7 @@ impl PreviewWriter {
     /// Creates (or refreshes) the preview folder; images are copied from inside `campaign_dir`.
     pub fn create(out: &Path, campaign_name: &str, campaign_dir: &Path) -> Result<PreviewWriter> {
         std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
+        ImageCopies::check_folder(out)?;
         clear_old_previews(out)?;
         let images = ImageCopies::prepare(out, campaign_dir)?;
         let manifest_path = out.join(MANIFEST_NEW);
