@@ -16,7 +16,7 @@ use crate::invalid;
 
 /// `<campaign>/campaign.toml`. A required key that is missing or unusable is empty here; the
 /// problem is noted.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CampaignFile {
     /// A Tera template rendered per recipient.
     pub subject: String,
@@ -102,54 +102,57 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
         table: &whole,
     };
     top.unknown_keys(&mut problems);
-    let mut file = CampaignFile {
-        reply_to: top.string(&mut problems, "reply_to"),
-        html: top.string(&mut problems, "html"),
-        text: top.string(&mut problems, "text"),
-        recipients: top.string(&mut problems, "recipients"),
-        templates: top.string(&mut problems, "templates"),
-        attachments: top.strings(&mut problems, "attachments"),
-        suppress: top.strings(&mut problems, "suppress"),
-        headers: top.headers(&mut problems),
-        vars: top
-            .table(&mut problems, "vars")
-            .cloned()
-            .unwrap_or_default(),
-        ..CampaignFile::default()
+    let p = &mut problems;
+    let file = CampaignFile {
+        subject: top.required(p, "subject", "\"April news for {{ name }}\""),
+        from: top.required(p, "from", "\"Acme News <news@acme.example>\""),
+        reply_to: top.string(p, "reply_to"),
+        html: top.string(p, "html"),
+        text: top.string(p, "text"),
+        recipients: top.string(p, "recipients"),
+        templates: top.string(p, "templates"),
+        attachments: top.strings(p, "attachments"),
+        suppress: top.strings(p, "suppress"),
+        headers: top.headers(p),
+        vars: top.table(p, "vars").cloned().unwrap_or_default(),
+        unsubscribe: top.section(p, "unsubscribe").map(|s| UnsubscribeSection {
+            url: s.string(p, "url"),
+            mailto: s.string(p, "mailto"),
+        }),
+        dkim: top.section(p, "dkim").map(|s| DkimSection {
+            domain: s.required(p, "domain", "\"acme.example\""),
+            selector: s.required(p, "selector", "\"news\""),
+            private_key: s.string(p, "private_key"),
+            algorithm: s.string(p, "algorithm"),
+        }),
+        smtp: top.section(p, "smtp").map(|s| smtp(s, p)),
+        send: top.section(p, "send").map(|s| send(s, p)),
     };
-    file.subject = top.required(&mut problems, "subject", "\"April news for {{ name }}\"");
-    file.from = top.required(&mut problems, "from", "\"Acme News <news@acme.example>\"");
-    file.unsubscribe = top
-        .section(&mut problems, "unsubscribe")
-        .map(|s| UnsubscribeSection {
-            url: s.string(&mut problems, "url"),
-            mailto: s.string(&mut problems, "mailto"),
-        });
-    file.dkim = top.section(&mut problems, "dkim").map(|s| DkimSection {
-        domain: s.required(&mut problems, "domain", "\"acme.example\""),
-        selector: s.required(&mut problems, "selector", "\"news\""),
-        private_key: s.string(&mut problems, "private_key"),
-        algorithm: s.string(&mut problems, "algorithm"),
-    });
-    file.smtp = top.section(&mut problems, "smtp").map(|s| SmtpSection {
-        host: s.required(&mut problems, "host", "\"smtp.example.com\""),
-        port: s.number(&mut problems, "port", 1, u16::MAX.into()),
-        security: s.string(&mut problems, "security"),
-        username: s.string(&mut problems, "username"),
-        ca_file: s.string(&mut problems, "ca_file"),
-        timeout: s.number(&mut problems, "timeout", 0, i64::MAX),
-        data_timeout: s.number(&mut problems, "data_timeout", 0, i64::MAX),
-        hello_name: s.string(&mut problems, "hello_name"),
-    });
-    file.send = top.section(&mut problems, "send").map(|s| SendSection {
-        rate: s.string(&mut problems, "rate"),
-        concurrency: s.number(&mut problems, "concurrency", 0, i64::MAX),
-        retries: s.number(&mut problems, "retries", 0, u32::MAX.into()),
-        daily_limit: s.number(&mut problems, "daily_limit", 0, i64::MAX),
-        stop_after_rejections: s.number(&mut problems, "stop_after_rejections", 0, u32::MAX.into()),
-        throttle_pause: s.number(&mut problems, "throttle_pause", 0, i64::MAX),
-    });
     Ok((file, problems))
+}
+
+fn smtp(s: Section<'_>, p: &mut Problems) -> SmtpSection {
+    SmtpSection {
+        host: s.required(p, "host", "\"smtp.example.com\""),
+        port: s.number(p, "port", 1, u16::MAX.into()),
+        security: s.string(p, "security"),
+        username: s.string(p, "username"),
+        ca_file: s.string(p, "ca_file"),
+        timeout: s.number(p, "timeout", 0, i64::MAX),
+        data_timeout: s.number(p, "data_timeout", 0, i64::MAX),
+        hello_name: s.string(p, "hello_name"),
+    }
+}
+
+fn send(s: Section<'_>, p: &mut Problems) -> SendSection {
+    SendSection {
+        rate: s.string(p, "rate"),
+        concurrency: s.number(p, "concurrency", 0, i64::MAX),
+        retries: s.number(p, "retries", 0, u32::MAX.into()),
+        daily_limit: s.number(p, "daily_limit", 0, i64::MAX),
+        stop_after_rejections: s.number(p, "stop_after_rejections", 0, u32::MAX.into()),
+        throttle_pause: s.number(p, "throttle_pause", 0, i64::MAX),
+    }
 }
 
 /// One table of the file: the top level (`name` empty) or `[name]`.

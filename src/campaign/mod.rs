@@ -96,62 +96,22 @@ impl Campaign {
         let (file, mut problems) = config::read(&source, &config_path)?;
         let p = &mut problems;
         let from = mailbox(p, "from", &file.from);
-        let reply_to = file
-            .reply_to
-            .as_deref()
-            .and_then(|r| mailbox(p, "reply_to", r));
-        let html = template(p, dir, "html", file.html.as_deref().unwrap_or("email.html"));
-        let text = match &file.text {
-            Some(name) => template(p, dir, "text", name),
-            None if dir.join("email.txt").is_file() => Some(TemplateFile {
-                path: dir.join("email.txt"),
-                name: "email.txt".into(),
-            }),
-            None => None,
-        };
-        let recipients_name = file.recipients.as_deref().unwrap_or("recipients.csv");
-        let recipients = p.check(
-            "recipients",
-            paths::inside(dir, "recipients", recipients_name),
-        );
-        let attachments = (file.attachments.iter().enumerate())
-            .filter_map(|(i, name)| {
-                p.check(&format!("attachments.{i}"), load_attachment(dir, name))
-            })
-            .collect();
+        let reply_to = (file.reply_to.as_deref()).and_then(|r| mailbox(p, "reply_to", r));
+        let inputs = Inputs::resolve(p, dir, &file);
         let headers = check_headers(p, file.headers);
-        let ca_file = (file.smtp.as_ref().and_then(|s| s.ca_file.as_deref()))
-            .and_then(|name| p.check("smtp.ca_file", paths::inside(dir, "[smtp] ca_file", name)));
-        let mut smtp = (file.smtp).and_then(|s| SmtpSettings::from_section(s, ca_file, p));
-        if let Some(smtp) = smtp.as_mut().filter(|s| s.username.is_some()) {
-            smtp.password =
-                deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
-        }
+        let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
         let send = SendSettings::from_section(file.send, p);
-        let suppress = (file.suppress.iter().enumerate())
-            .filter_map(|(i, name)| {
-                p.check(
-                    &format!("suppress.{i}"),
-                    paths::inside(dir, "suppress", name),
-                )
-            })
-            .collect();
-        let unsubscribe = file
-            .unsubscribe
-            .and_then(|u| deliverability::unsubscribe(u, p));
+        let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
         let dkim = file.dkim.and_then(|d| deliverability::dkim(dir, d, p));
-        let layouts = match paths::layouts(dir, file.templates.as_deref()) {
-            Ok(layouts) => layouts,
-            Err(e) if file.templates.is_some() => {
-                p.add("templates", e);
-                None
-            }
-            Err(e) => {
-                p.add_other(e);
-                None
-            }
-        };
         problems.finish()?;
+        let Inputs {
+            html,
+            text,
+            recipients,
+            layouts,
+            attachments,
+            suppress,
+        } = inputs;
         let (Some(from), Some(html), Some(recipients)) = (from, html, recipients) else {
             unreachable!("each value missing was noted as a problem");
         };
@@ -207,6 +167,88 @@ pub fn inputs_read(recipients: &RecipientList, suppression: &suppress::Suppressi
     let mut inputs = vec![recipients.summary()];
     inputs.extend(suppression.summaries());
     inputs
+}
+
+/// The files campaign.toml names, each resolved inside the campaign directory (`None` or left out
+/// when it cannot be: the problem is noted).
+struct Inputs {
+    html: Option<TemplateFile>,
+    text: Option<TemplateFile>,
+    recipients: Option<PathBuf>,
+    layouts: Option<PathBuf>,
+    attachments: Vec<Attachment>,
+    suppress: Vec<PathBuf>,
+}
+
+impl Inputs {
+    fn resolve(p: &mut Problems, dir: &Path, file: &config::CampaignFile) -> Inputs {
+        let text = match &file.text {
+            Some(name) => template(p, dir, "text", name),
+            None if dir.join("email.txt").is_file() => Some(TemplateFile {
+                path: dir.join("email.txt"),
+                name: "email.txt".into(),
+            }),
+            None => None,
+        };
+        let recipients = file.recipients.as_deref().unwrap_or("recipients.csv");
+        Inputs {
+            html: template(p, dir, "html", file.html.as_deref().unwrap_or("email.html")),
+            text,
+            recipients: p.check("recipients", paths::inside(dir, "recipients", recipients)),
+            attachments: each(p, "attachments", &file.attachments, |name| {
+                load_attachment(dir, name)
+            }),
+            suppress: each(p, "suppress", &file.suppress, |name| {
+                paths::inside(dir, "suppress", name)
+            }),
+            layouts: layouts(p, dir, file.templates.as_deref()),
+        }
+    }
+}
+
+/// `resolve` applied to each name of the list `key`, each failure noted at its element's line.
+fn each<T>(
+    p: &mut Problems,
+    key: &str,
+    names: &[String],
+    resolve: impl Fn(&str) -> std::result::Result<T, String>,
+) -> Vec<T> {
+    let resolved = names.iter().enumerate();
+    resolved
+        .filter_map(|(i, name)| p.check(&format!("{key}.{i}"), resolve(name)))
+        .collect()
+}
+
+/// The layouts folder ([`paths::layouts`]); a `templates` key naming no folder is a problem of
+/// the file, a bad `CAMPAIGN_TEMPLATES` one of the environment.
+fn layouts(p: &mut Problems, dir: &Path, configured: Option<&str>) -> Option<PathBuf> {
+    match paths::layouts(dir, configured) {
+        Ok(layouts) => layouts,
+        Err(e) if configured.is_some() => {
+            p.add("templates", e);
+            None
+        }
+        Err(e) => {
+            p.add_other(e);
+            None
+        }
+    }
+}
+
+/// `[smtp]` validated, its `ca_file` resolved and, with a username, the password read.
+fn smtp_settings(
+    p: &mut Problems,
+    dir: &Path,
+    section: config::SmtpSection,
+) -> Option<SmtpSettings> {
+    let ca_file = (section.ca_file.as_deref())
+        .and_then(|name| p.check("smtp.ca_file", paths::inside(dir, "[smtp] ca_file", name)));
+    let mut smtp = SmtpSettings::from_section(section, ca_file, p)?;
+    if smtp.username.is_some() {
+        smtp.password =
+            deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
+    }
+    Some(smtp)
 }
 
 /// The address in `key` (`from`, `reply_to`), or `None` with the problem noted (a missing `from`
