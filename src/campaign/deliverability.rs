@@ -5,11 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::Result;
-use crate::invalid;
-
 use super::config::{DkimSection, UnsubscribeSection};
 use super::paths;
+use super::problems::Problems;
 
 /// The environment variable that may hold the DKIM private key (PEM text).
 pub const DKIM_KEY_VAR: &str = "CAMPAIGN_DKIM_KEY";
@@ -68,48 +66,59 @@ pub fn env_or_dotenv(dir: &Path, key: &str) -> Option<String> {
         .map(|(_, value)| value)
 }
 
-pub(super) fn dkim(dir: &Path, section: DkimSection) -> Result<DkimSettings> {
-    let toml = dir.join("campaign.toml");
+/// `[dkim]` validated and its key read; each problem is noted in `problems` (and `None` returned).
+pub(super) fn dkim(
+    dir: &Path,
+    section: DkimSection,
+    problems: &mut Problems,
+) -> Option<DkimSettings> {
+    let before = problems.len();
     let algorithm = match section.algorithm.as_deref().unwrap_or("rsa-sha256") {
         "rsa-sha256" => DkimAlgorithm::RsaSha256,
         "ed25519-sha256" => DkimAlgorithm::Ed25519Sha256,
         other => {
-            return Err(invalid!(
-                "{}: [dkim] algorithm = {other:?} is not \"rsa-sha256\" or \"ed25519-sha256\"",
-                toml.display()
-            ));
+            problems.add(
+                "dkim.algorithm",
+                format!("[dkim] algorithm = {other:?} is not \"rsa-sha256\" or \"ed25519-sha256\""),
+            );
+            DkimAlgorithm::RsaSha256
         }
     };
-    if section.domain.trim().is_empty() || section.selector.trim().is_empty() {
-        return Err(invalid!(
-            "{}: [dkim] domain and selector must not be empty",
-            toml.display()
-        ));
+    for (key, value) in [("domain", &section.domain), ("selector", &section.selector)] {
+        if value.trim().is_empty() && problems.line(&format!("dkim.{key}")).is_some() {
+            problems.add(
+                &format!("dkim.{key}"),
+                format!("[dkim] {key} must not be empty"),
+            );
+        }
     }
-    let (key_pem, key_source) = match &section.private_key {
-        Some(name) => {
-            let path = paths::inside(dir, "[dkim] private_key", name)?;
-            let pem = std::fs::read_to_string(&path).map_err(|e| {
-                invalid!(
-                    "{}: [dkim] private_key: cannot read {}: {e}",
-                    toml.display(),
+    let key = match &section.private_key {
+        Some(name) => paths::inside(dir, "[dkim] private_key", name)
+            .and_then(|path| match std::fs::read_to_string(&path) {
+                Ok(pem) => Ok((pem, path.display().to_string())),
+                Err(e) => Err(format!(
+                    "[dkim] private_key: cannot read {}: {e}",
                     path.display()
-                )
-            })?;
-            (pem, path.display().to_string())
-        }
+                )),
+            })
+            .map_err(|e| problems.add("dkim.private_key", e))
+            .ok(),
         None => {
-            let pem = env_or_dotenv(dir, DKIM_KEY_VAR).ok_or_else(|| {
-                invalid!(
-                    "{}: [dkim] has no private_key and {DKIM_KEY_VAR} is not set: set one of them",
-                    toml.display()
-                )
-            })?;
-            // Environment values often carry the PEM's line breaks as "\n".
-            (pem.replace("\\n", "\n"), DKIM_KEY_VAR.to_string())
+            match env_or_dotenv(dir, DKIM_KEY_VAR) {
+                // Environment values often carry the PEM's line breaks as "\n".
+                Some(pem) => Some((pem.replace("\\n", "\n"), DKIM_KEY_VAR.to_string())),
+                None => {
+                    problems.add(
+                    "dkim",
+                    format!("[dkim] has no private_key and {DKIM_KEY_VAR} is not set: set one of them"),
+                );
+                    None
+                }
+            }
         }
     };
-    Ok(DkimSettings {
+    let (key_pem, key_source) = key.filter(|_| problems.len() == before)?;
+    Some(DkimSettings {
         domain: section.domain.trim().to_ascii_lowercase(),
         selector: section.selector.trim().to_string(),
         algorithm,
@@ -118,23 +127,25 @@ pub(super) fn dkim(dir: &Path, section: DkimSection) -> Result<DkimSettings> {
     })
 }
 
-pub(super) fn unsubscribe(dir: &Path, section: UnsubscribeSection) -> Result<UnsubscribeSettings> {
-    let toml = dir.join("campaign.toml");
+/// `[unsubscribe]` validated; each problem is noted in `problems` (and `None` returned).
+pub(super) fn unsubscribe(
+    section: UnsubscribeSection,
+    problems: &mut Problems,
+) -> Option<UnsubscribeSettings> {
     if section.url.is_none() && section.mailto.is_none() {
-        return Err(invalid!(
-            "{}: [unsubscribe] needs url, mailto or both",
-            toml.display()
-        ));
+        problems.add("unsubscribe", "[unsubscribe] needs url, mailto or both");
+        return None;
     }
     if let Some(mailto) = &section.mailto
         && mailto.parse::<lettre::Address>().is_err()
     {
-        return Err(invalid!(
-            "{}: [unsubscribe] mailto = {mailto:?} is not an email address",
-            toml.display()
-        ));
+        problems.add(
+            "unsubscribe.mailto",
+            format!("[unsubscribe] mailto = {mailto:?} is not an email address"),
+        );
+        return None;
     }
-    Ok(UnsubscribeSettings {
+    Some(UnsubscribeSettings {
         url: section.url,
         mailto: section.mailto,
     })

@@ -5,8 +5,10 @@
 mod config;
 mod csv_lines;
 pub mod deliverability;
+mod did_you_mean;
 pub(crate) mod paths;
 pub mod pick;
+mod problems;
 pub mod recipients;
 pub mod settings;
 pub mod suppress;
@@ -21,6 +23,7 @@ use lettre::message::Mailbox;
 use crate::error::Result;
 use crate::invalid;
 pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
+use problems::Problems;
 pub use recipients::{Recipient, RecipientList, RecipientReader, Row, SkipReason, Skipped};
 pub use settings::{Rate, Security, SendSettings, SmtpSettings};
 
@@ -79,7 +82,8 @@ const RESERVED_HEADERS: &[&str] = &[
 ];
 
 impl Campaign {
-    /// Loads and validates `<dir>/campaign.toml` and everything it names.
+    /// Loads and validates `<dir>/campaign.toml` and everything it names. Every problem found is
+    /// reported together, each at its line (`problems.rs`); a TOML syntax error comes alone.
     pub fn load(dir: &Path) -> Result<Campaign> {
         let config_path = dir.join("campaign.toml");
         let source = std::fs::read_to_string(&config_path).map_err(|e| {
@@ -89,67 +93,28 @@ impl Campaign {
                 dir.display()
             )
         })?;
-        let file: config::CampaignFile =
-            toml::from_str(&source).map_err(|e| toml_error(&config_path, &source, &e))?;
-        let at = |what: String| invalid!("{}: {what}", config_path.display());
-
-        let from =
-            parse_mailbox(&file.from).map_err(|e| at(format!("from = {:?}: {e}", file.from)))?;
-        let reply_to = match &file.reply_to {
-            Some(r) => Some(parse_mailbox(r).map_err(|e| at(format!("reply_to = {r:?}: {e}")))?),
-            None => None,
+        let (file, mut problems) = config::read(&source, &config_path)?;
+        let p = &mut problems;
+        let from = mailbox(p, "from", &file.from);
+        let reply_to = (file.reply_to.as_deref()).and_then(|r| mailbox(p, "reply_to", r));
+        let inputs = Inputs::resolve(p, dir, &file);
+        let headers = check_headers(p, file.headers);
+        let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
+        let send = SendSettings::from_section(file.send, p);
+        let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
+        let dkim = file.dkim.and_then(|d| deliverability::dkim(dir, d, p));
+        problems.finish()?;
+        let Inputs {
+            html,
+            text,
+            recipients,
+            layouts,
+            attachments,
+            suppress,
+        } = inputs;
+        let (Some(from), Some(html), Some(recipients)) = (from, html, recipients) else {
+            unreachable!("each value missing was noted as a problem");
         };
-        let html_name = file.html.clone().unwrap_or_else(|| "email.html".into());
-        let html = TemplateFile {
-            path: paths::inside(dir, "html", &html_name)?,
-            name: html_name,
-        };
-        let text = match &file.text {
-            Some(name) => Some(TemplateFile {
-                path: paths::inside(dir, "text", name)?,
-                name: name.clone(),
-            }),
-            None if dir.join("email.txt").is_file() => Some(TemplateFile {
-                path: dir.join("email.txt"),
-                name: "email.txt".into(),
-            }),
-            None => None,
-        };
-        let recipients_name = file.recipients.as_deref().unwrap_or("recipients.csv");
-        let recipients = paths::inside(dir, "recipients", recipients_name)?;
-        let attachments = file
-            .attachments
-            .iter()
-            .map(|name| load_attachment(dir, name))
-            .collect::<Result<Vec<_>>>()?;
-        let headers = check_headers(file.headers).map_err(at)?;
-        let ca_file = match file.smtp.as_ref().and_then(|s| s.ca_file.as_deref()) {
-            Some(name) => Some(paths::inside(dir, "[smtp] ca_file", name)?),
-            None => None,
-        };
-        let mut smtp = file
-            .smtp
-            .map(|s| SmtpSettings::from_section(s, ca_file))
-            .transpose()
-            .map_err(|e| at(e.to_string()))?;
-        if let Some(smtp) = smtp.as_mut().filter(|s| s.username.is_some()) {
-            smtp.password =
-                deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
-        }
-        let send = SendSettings::from_section(file.send).map_err(|e| at(e.to_string()))?;
-        let suppress = file
-            .suppress
-            .iter()
-            .map(|name| paths::inside(dir, "suppress", name))
-            .collect::<Result<Vec<_>>>()?;
-        let unsubscribe = file
-            .unsubscribe
-            .map(|u| deliverability::unsubscribe(dir, u))
-            .transpose()?;
-        let dkim = file
-            .dkim
-            .map(|d| deliverability::dkim(dir, d))
-            .transpose()?;
         Ok(Campaign {
             dir: dir.to_path_buf(),
             subject: file.subject,
@@ -158,7 +123,7 @@ impl Campaign {
             html,
             text,
             recipients,
-            layouts: paths::layouts(dir, file.templates.as_deref())?,
+            layouts,
             attachments,
             headers,
             vars: file.vars,
@@ -204,6 +169,96 @@ pub fn inputs_read(recipients: &RecipientList, suppression: &suppress::Suppressi
     inputs
 }
 
+/// The files campaign.toml names, each resolved inside the campaign directory (`None` or left out
+/// when it cannot be: the problem is noted).
+struct Inputs {
+    html: Option<TemplateFile>,
+    text: Option<TemplateFile>,
+    recipients: Option<PathBuf>,
+    layouts: Option<PathBuf>,
+    attachments: Vec<Attachment>,
+    suppress: Vec<PathBuf>,
+}
+
+impl Inputs {
+    fn resolve(p: &mut Problems, dir: &Path, file: &config::CampaignFile) -> Inputs {
+        let text = match &file.text {
+            Some(name) => template(p, dir, "text", name),
+            None if dir.join("email.txt").is_file() => Some(TemplateFile {
+                path: dir.join("email.txt"),
+                name: "email.txt".into(),
+            }),
+            None => None,
+        };
+        let recipients = file.recipients.as_deref().unwrap_or("recipients.csv");
+        Inputs {
+            html: template(p, dir, "html", file.html.as_deref().unwrap_or("email.html")),
+            text,
+            recipients: p.check("recipients", paths::inside(dir, "recipients", recipients)),
+            attachments: each(p, "attachments", &file.attachments, |name| {
+                load_attachment(dir, name)
+            }),
+            suppress: each(p, "suppress", &file.suppress, |name| {
+                paths::inside(dir, "suppress", name)
+            }),
+            layouts: layouts(p, dir, file.templates.as_deref()),
+        }
+    }
+}
+
+/// `resolve` applied to each name of the list `key`, each failure noted at its element's line.
+fn each<T>(
+    p: &mut Problems,
+    key: &str,
+    names: &[String],
+    resolve: impl Fn(&str) -> std::result::Result<T, String>,
+) -> Vec<T> {
+    let resolved = names.iter().enumerate();
+    resolved
+        .filter_map(|(i, name)| p.check(&format!("{key}.{i}"), resolve(name)))
+        .collect()
+}
+
+/// The layouts folder ([`paths::layouts`]); a `templates` key naming no folder is a problem of
+/// the file, a bad `CAMPAIGN_TEMPLATES` one of the environment.
+fn layouts(p: &mut Problems, dir: &Path, configured: Option<&str>) -> Option<PathBuf> {
+    match paths::layouts(dir, configured) {
+        Ok(layouts) => layouts,
+        Err(e) if configured.is_some() => {
+            p.add("templates", e);
+            None
+        }
+        Err(e) => {
+            p.add_other(e);
+            None
+        }
+    }
+}
+
+/// `[smtp]` validated, its `ca_file` resolved and, with a username, the password read.
+fn smtp_settings(
+    p: &mut Problems,
+    dir: &Path,
+    section: config::SmtpSection,
+) -> Option<SmtpSettings> {
+    let ca_file = (section.ca_file.as_deref())
+        .and_then(|name| p.check("smtp.ca_file", paths::inside(dir, "[smtp] ca_file", name)));
+    let mut smtp = SmtpSettings::from_section(section, ca_file, p)?;
+    if smtp.username.is_some() {
+        smtp.password =
+            deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
+    }
+    Some(smtp)
+}
+
+/// The address in `key` (`from`, `reply_to`), or `None` with the problem noted (a missing `from`
+/// was noted when the file was read).
+fn mailbox(problems: &mut Problems, key: &str, text: &str) -> Option<Mailbox> {
+    problems.line(key)?;
+    let parsed = parse_mailbox(text).map_err(|e| format!("{key} = {text:?}: {e}"));
+    problems.check(key, parsed)
+}
+
 fn parse_mailbox(text: &str) -> std::result::Result<Mailbox, String> {
     if text.contains(['\r', '\n']) {
         return Err("contains a line break".into());
@@ -217,15 +272,19 @@ fn parse_mailbox(text: &str) -> std::result::Result<Mailbox, String> {
     ))
 }
 
-fn load_attachment(dir: &Path, name: &str) -> Result<Attachment> {
+/// The template file `name` of setting `key` (`html`, `text`), if it can be opened.
+fn template(problems: &mut Problems, dir: &Path, key: &str, name: &str) -> Option<TemplateFile> {
+    let path = problems.check(key, paths::inside(dir, key, name))?;
+    Some(TemplateFile {
+        path,
+        name: name.to_string(),
+    })
+}
+
+fn load_attachment(dir: &Path, name: &str) -> std::result::Result<Attachment, String> {
     let path = paths::inside(dir, "attachments", name)?;
-    let bytes = std::fs::read(&path).map_err(|e| {
-        invalid!(
-            "{}: attachments: cannot read {}: {e}",
-            dir.join("campaign.toml").display(),
-            path.display()
-        )
-    })?;
+    let bytes = std::fs::read(&path)
+        .map_err(|e| format!("attachments: cannot read {}: {e}", path.display()))?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -243,47 +302,33 @@ fn load_attachment(dir: &Path, name: &str) -> Result<Attachment> {
 }
 
 /// Extra headers must be well-formed field names (RFC 5322 §3.6.8), not ones the tool writes, and
-/// single-line values.
+/// single-line values; each one that is not is noted.
 fn check_headers(
+    problems: &mut Problems,
     headers: std::collections::BTreeMap<String, String>,
-) -> std::result::Result<Vec<(String, String)>, String> {
-    headers
-        .into_iter()
-        .map(|(name, value)| {
-            let well_formed =
-                !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
-            if !well_formed {
-                return Err(format!("headers: {name:?} is not a valid header name"));
-            }
-            if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
-                return Err(format!(
-                    "headers: {name} is written by campaign itself; set it with its own key instead"
-                ));
-            }
-            if value.contains(['\r', '\n']) {
-                return Err(format!(
-                    "headers: the value of {name} contains a line break"
-                ));
-            }
-            Ok((name, value))
-        })
-        .collect()
+) -> Vec<(String, String)> {
+    let checked = headers.into_iter().map(|(name, value)| {
+        let key = format!("headers.{name}");
+        problems.check(&key, check_header(name, value))
+    });
+    checked.flatten().collect()
 }
 
-/// `campaign.toml:LINE:COLUMN: message` from a TOML error's byte span; the column counts
-/// characters, as an editor does.
-fn toml_error(path: &Path, source: &str, e: &toml::de::Error) -> crate::error::Error {
-    let (line, column) = match e.span() {
-        Some(span) => {
-            let before = &source[..span.start.min(source.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
-                .chars()
-                .count()
-                + 1;
-            (line, column)
-        }
-        None => (1, 1),
-    };
-    invalid!("{}:{line}:{column}: {}", path.display(), e.message().trim())
+fn check_header(name: String, value: String) -> std::result::Result<(String, String), String> {
+    let well_formed =
+        !name.is_empty() && name.bytes().all(|b| (33..=126).contains(&b) && b != b':');
+    if !well_formed {
+        return Err(format!("headers: {name:?} is not a valid header name"));
+    }
+    if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "headers: {name} is written by campaign itself; set it with its own key instead"
+        ));
+    }
+    if value.contains(['\r', '\n']) {
+        return Err(format!(
+            "headers: the value of {name} contains a line break"
+        ));
+    }
+    Ok((name, value))
 }

@@ -74,13 +74,13 @@ impl From<Refusal> for String {
 }
 
 /// Resolves `name` (from the `key` setting) inside the campaign directory `dir`; the file must exist
-/// and be a regular file (or a link to one inside `dir`).
-pub fn inside(dir: &Path, key: &str, name: &str) -> Result<PathBuf> {
+/// and be a regular file (or a link to one inside `dir`). The refusal is worded after the setting
+/// (`html = "x.html": cannot open …`), for campaign.toml's list of problems.
+pub fn inside(dir: &Path, key: &str, name: &str) -> std::result::Result<PathBuf, String> {
     let refused = |why: Refusal| {
         // "key = name: cannot open …", "key = name leaves …"
         let sep = if why.after_colon() { ": " } else { " " };
-        let toml = dir.join("campaign.toml");
-        invalid!("{}: {key} = {name:?}{sep}{why}", toml.display())
+        format!("{key} = {name:?}{sep}{why}")
     };
     let path = confined(dir, name).map_err(refused)?;
     regular_file(&path).map_err(refused)?;
@@ -185,8 +185,7 @@ pub fn layouts(dir: &Path, configured: Option<&str>) -> Result<Option<PathBuf>> 
         let path = dir.join(name);
         if !path.is_dir() {
             return Err(invalid!(
-                "{}: templates = {name:?}: {} is not a folder",
-                dir.join("campaign.toml").display(),
+                "templates = {name:?}: {} is not a folder",
                 path.display()
             ));
         }
@@ -222,12 +221,10 @@ mod tests {
         std::fs::write(dir.path().join("a.txt"), "x").unwrap();
         assert!(inside(dir.path(), "html", "a.txt").is_ok());
         for bad in ["../a.txt", "/etc/passwd", "x/../../a.txt"] {
-            let err = inside(dir.path(), "html", bad).unwrap_err().to_string();
+            let err = inside(dir.path(), "html", bad).unwrap_err();
             assert!(err.contains("leaves the campaign directory"), "{err}");
         }
-        let err = inside(dir.path(), "html", "missing.html")
-            .unwrap_err()
-            .to_string();
+        let err = inside(dir.path(), "html", "missing.html").unwrap_err();
         assert!(err.contains("cannot open"), "{err}");
     }
 

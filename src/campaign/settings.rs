@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::invalid;
 
 use super::config::{SendSection, SmtpSection};
+use super::problems::Problems;
 
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,18 +89,31 @@ impl std::fmt::Debug for Secret {
 }
 
 impl SmtpSettings {
-    pub(super) fn from_section(section: SmtpSection, ca_file: Option<PathBuf>) -> Result<Self> {
-        if section.host.trim().is_empty() {
-            return Err(invalid!(
-                "[smtp] host is empty: set it to your relay's host name"
-            ));
+    /// `[smtp]` validated; each bad value is noted in `problems` (and `None` returned).
+    pub(super) fn from_section(
+        section: SmtpSection,
+        ca_file: Option<PathBuf>,
+        problems: &mut Problems,
+    ) -> Option<Self> {
+        let before = problems.len();
+        if section.host.trim().is_empty() && problems.line("smtp.host").is_some() {
+            problems.add(
+                "smtp.host",
+                "[smtp] host is empty: set it to your relay's host name",
+            );
         }
-        let security = match section.security.as_deref() {
-            Some(s) => Some(Security::parse(s).ok_or_else(|| {
-                invalid!("[smtp] security = {s:?} is not one of \"none\", \"starttls\", \"tls\"")
-            })?),
-            None => None,
-        };
+        let security = section.security.as_deref().and_then(|s| {
+            let parsed = Security::parse(s);
+            if parsed.is_none() {
+                problems.add(
+                    "smtp.security",
+                    format!(
+                        "[smtp] security = {s:?} is not one of \"none\", \"starttls\", \"tls\""
+                    ),
+                );
+            }
+            parsed
+        });
         let (port, security) = match (section.port, security) {
             (Some(port), Some(security)) => (port, security),
             (Some(port), None) => (port, Security::for_port(port)),
@@ -108,15 +122,19 @@ impl SmtpSettings {
         };
         let timeout = section.timeout.unwrap_or(30);
         if timeout == 0 {
-            return Err(invalid!("[smtp] timeout must be at least 1 (seconds)"));
+            problems.add(
+                "smtp.timeout",
+                "[smtp] timeout must be at least 1 (seconds)",
+            );
         }
         let data_timeout = section.data_timeout.unwrap_or(600);
         if data_timeout == 0 {
-            return Err(invalid!(
-                "[smtp] data_timeout must be at least 1 (seconds; the default is 600)"
-            ));
+            problems.add(
+                "smtp.data_timeout",
+                "[smtp] data_timeout must be at least 1 (seconds; the default is 600)",
+            );
         }
-        Ok(SmtpSettings {
+        (problems.len() == before).then(|| SmtpSettings {
             host: section.host.trim().to_string(),
             port,
             security,
@@ -192,41 +210,34 @@ pub struct SendSettings {
 pub const STOP_AFTER_REJECTIONS: u32 = 20;
 
 impl SendSettings {
-    pub(super) fn from_section(section: Option<SendSection>) -> Result<Self> {
-        let section = section.unwrap_or(SendSection {
-            rate: None,
-            concurrency: None,
-            retries: None,
-            daily_limit: None,
-            stop_after_rejections: None,
-            throttle_pause: None,
+    /// `[send]` validated; each bad value is noted in `problems` and its default used instead.
+    pub(super) fn from_section(section: Option<SendSection>, problems: &mut Problems) -> Self {
+        let section = section.unwrap_or_default();
+        let rate = section.rate.as_deref().and_then(|rate| {
+            let parsed = Rate::parse(rate).map_err(|e| format!("[send] {e}"));
+            problems.check("send.rate", parsed)
         });
-        let rate = section
-            .rate
-            .as_deref()
-            .map(Rate::parse)
-            .transpose()
-            .map_err(|e| invalid!("[send] {e}"))?;
         let concurrency = section.concurrency.unwrap_or(4);
-        check_concurrency(concurrency).map_err(|e| invalid!("[send] {e}"))?;
-        Ok(SendSettings {
+        let checked = check_concurrency(concurrency).map_err(|e| format!("[send] {e}"));
+        problems.check("send.concurrency", checked);
+        let throttle_pause = section.throttle_pause.unwrap_or(60);
+        if throttle_pause == 0 {
+            problems.add(
+                "send.throttle_pause",
+                "[send] throttle_pause must be at least 1 (seconds)",
+            );
+        }
+        SendSettings {
             rate,
             concurrency,
             retries: section.retries.unwrap_or(3),
             daily_limit: section.daily_limit,
-            throttle_pause: match section.throttle_pause.unwrap_or(60) {
-                0 => {
-                    return Err(invalid!(
-                        "[send] throttle_pause must be at least 1 (seconds)"
-                    ));
-                }
-                s => Duration::from_secs(s),
-            },
+            throttle_pause: Duration::from_secs(throttle_pause.max(1)),
             stop_after_rejections: match section.stop_after_rejections {
                 Some(0) => None,
                 n => Some(n.unwrap_or(STOP_AFTER_REJECTIONS)),
             },
-        })
+        }
     }
 }
 
@@ -277,18 +288,15 @@ mod tests {
         }
     }
 
-    fn smtp(port: Option<u16>, security: Option<&str>) -> Result<SmtpSettings> {
+    fn smtp(port: Option<u16>, security: Option<&str>) -> Option<SmtpSettings> {
         let section = SmtpSection {
             host: "relay.example".into(),
             port,
             security: security.map(str::to_string),
-            username: None,
-            ca_file: None,
-            timeout: None,
-            data_timeout: None,
-            hello_name: None,
+            ..SmtpSection::default()
         };
-        SmtpSettings::from_section(section, None)
+        let mut problems = Problems::without_lines(std::path::Path::new("campaign.toml"));
+        SmtpSettings::from_section(section, None, &mut problems)
     }
 
     #[test]
@@ -300,6 +308,6 @@ mod tests {
         assert_eq!(smtp(None, Some("tls")).unwrap().port, 465);
         assert_eq!(smtp(None, Some("starttls")).unwrap().port, 587);
         assert_eq!(smtp(None, Some("none")).unwrap().port, 25);
-        assert!(smtp(None, Some("ssl")).is_err());
+        assert!(smtp(None, Some("ssl")).is_none());
     }
 }

@@ -2,7 +2,10 @@
 //! nothing and opens no network connection; bad input is found before anything is written. The
 //! files it writes are [`preview`]'s.
 
+mod clear;
+mod images;
 pub mod preview;
+mod summary;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +17,7 @@ use crate::invalid;
 use crate::pipeline::{self, Feed, Item};
 use crate::render::Renderer;
 use preview::{Entry, PreviewWriter};
+use summary::Summary;
 
 /// What a dry run did.
 #[derive(Debug, Default)]
@@ -37,16 +41,17 @@ pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<Dr
 
     let name = campaign.name();
     let suppression = Suppression::load(&campaign.suppress)?;
-    let mut writer = PreviewWriter::create(out, &name)?;
+    let mut writer = PreviewWriter::create(out, &name, &campaign.dir)?;
+    let mut summary = Summary::new(campaign);
     let feed = Feed::unless_suppressed(&suppression, limit);
     let mut report = DryRunReport {
         inputs: crate::campaign::inputs_read(&recipients, &suppression),
         ..DryRunReport::default()
     };
     pipeline::drive_each(&recipients, &renderer, feed, |item| {
-        consume(&mut writer, &mut report, item)
+        consume(&mut writer, &mut summary, &mut report, item)
     })?;
-    report.index = writer.finish()?;
+    report.index = writer.finish(&summary.into_html())?;
     Ok(report)
 }
 
@@ -104,12 +109,19 @@ fn input_folders(c: &Campaign) -> Vec<(String, PathBuf)> {
     folders
 }
 
-fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) -> Result<()> {
+fn consume(
+    writer: &mut PreviewWriter,
+    summary: &mut Summary,
+    report: &mut DryRunReport,
+    item: Item,
+) -> Result<()> {
     match item {
         Item::Message { seq, message } => {
             let file_stem = PreviewWriter::file_stem(message.line, &message.email);
             let html = message.preview_html.as_deref().unwrap_or_default();
-            writer.write_message(&file_stem, &message.bytes, html)?;
+            let text = message.preview_text.as_deref().unwrap_or_default();
+            writer.write_message(&file_stem, &message.bytes, html, text)?;
+            summary.rendered(&message);
             report.rendered += 1;
             writer.add(
                 seq,
@@ -122,6 +134,7 @@ fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) ->
             )
         }
         Item::Skipped { seq, skipped } => {
+            summary.skipped(&skipped.reason);
             let reason = skipped.reason.to_string();
             report
                 .skipped
@@ -140,6 +153,7 @@ fn consume(writer: &mut PreviewWriter, report: &mut DryRunReport, item: Item) ->
             recipient,
             error,
         } => {
+            summary.failed();
             report
                 .failed
                 .push((recipient.line, recipient.email.clone(), error.to_string()));

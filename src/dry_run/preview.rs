@@ -1,7 +1,9 @@
 //! The dry run's last step: instead of SMTP, each message is written as `<line>-<address>.eml` (the
-//! exact bytes that would be sent) and `.html` (for a browser), and `index.html` lists every
-//! recipient with links to both. Rows arrive out of order from the parallel renderer; a small
-//! reorder buffer writes the index in CSV order without holding the whole list.
+//! exact bytes that would be sent), `.html` (for a browser, its images copied beside it by
+//! [`super::images`]) and `.txt` (the text part as sent), and `index.html` lists every recipient
+//! with links to all three, under the summary of [`super::summary`]. Rows arrive out of order from
+//! the parallel renderer; a small reorder buffer writes them in CSV order to an unnamed file, copied
+//! under the summary when the run ends, so the whole list is never held.
 //!
 //! Every file written is listed in a manifest in the folder, so that the next dry run removes
 //! exactly those and nothing else (a folder of the user's own, a file added beside the previews).
@@ -11,18 +13,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use super::clear::{GENERATOR, MANIFEST, MANIFEST_NEW, clear_old_previews};
+use super::images::ImageCopies;
 use crate::error::{Error, Result};
-
-/// Marks an index.html as ours. Previews from before the manifest are found through it.
-const GENERATOR: &str = r#"<meta name="generator" content="campaign preview">"#;
-
-/// The list of files the last dry run wrote into the folder (one name a line).
-const MANIFEST: &str = ".campaign-preview-manifest";
-/// The list being written by this run, renamed over [`MANIFEST`] when it ends.
-const MANIFEST_NEW: &str = ".campaign-preview-manifest.new";
 
 /// One row of the index, in CSV order.
 pub enum Entry {
@@ -42,18 +38,24 @@ pub enum Entry {
 /// Writes preview files and the index.
 pub struct PreviewWriter {
     out: PathBuf,
-    index: BufWriter<File>,
+    campaign_name: String,
+    /// The index rows so far, in CSV order: an unnamed file in `out` (gone if the run dies),
+    /// copied into index.html under the summary when the run ends.
+    rows: BufWriter<File>,
     /// The names written so far, one a line ([`MANIFEST_NEW`]).
     manifest: BufWriter<File>,
+    images: ImageCopies,
     pending: BTreeMap<u64, Entry>,
     next_seq: u64,
 }
 
 impl PreviewWriter {
-    /// Creates (or refreshes) the preview folder and starts the index.
-    pub fn create(out: &Path, campaign_name: &str) -> Result<PreviewWriter> {
+    /// Creates (or refreshes) the preview folder; images are copied from inside `campaign_dir`.
+    pub fn create(out: &Path, campaign_name: &str, campaign_dir: &Path) -> Result<PreviewWriter> {
         std::fs::create_dir_all(out).map_err(|e| Error::output("create", out, e))?;
+        ImageCopies::check_folder(out)?;
         clear_old_previews(out)?;
+        let images = ImageCopies::prepare(out, campaign_dir)?;
         let manifest_path = out.join(MANIFEST_NEW);
         let file =
             create_fresh(&manifest_path).map_err(|e| Error::output("write", &manifest_path, e))?;
@@ -63,23 +65,13 @@ impl PreviewWriter {
             "# files written by campaign's dry run; the next one removes them\nindex.html"
         )
         .map_err(|e| Error::output("write", &manifest_path, e))?;
-        let path = out.join("index.html");
-        let file = create_fresh(&path).map_err(|e| Error::output("write", &path, e))?;
-        let mut index = BufWriter::new(file);
-        write!(
-            index,
-            "<!doctype html>\n<html><head><meta charset=\"utf-8\">{GENERATOR}<title>Preview: {name}</title>\
-             <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
-             td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left}}\
-             .skipped{{color:#a00}}</style></head><body><h1>Preview: {name}</h1>\n\
-             <table><tr><th>Line</th><th>Recipient</th><th>Subject / reason</th><th>Files</th></tr>\n",
-            name = escape(campaign_name)
-        )
-        .map_err(|e| Error::output("write", &path, e))?;
+        let rows = tempfile::tempfile_in(out).map_err(|e| Error::output("write in", out, e))?;
         Ok(PreviewWriter {
             out: out.to_path_buf(),
-            index,
+            campaign_name: campaign_name.to_string(),
+            rows: BufWriter::new(rows),
             manifest,
+            images,
             pending: BTreeMap::new(),
             next_seq: 1,
         })
@@ -101,13 +93,22 @@ impl PreviewWriter {
         format!("{line:06}-{safe}")
     }
 
-    /// Writes one message's `.eml` and `.html`, listing each in the manifest first.
-    pub fn write_message(&mut self, stem: &str, eml: &[u8], html: &str) -> Result<()> {
-        let html = with_policy(html);
-        for (ext, bytes) in [("eml", eml), ("html", html.as_bytes())] {
+    /// Writes one message's `.eml`, `.html` (its images pointing at their copies in `images/`)
+    /// and `.txt` (the text part as sent, decoded), listing each in the manifest first.
+    pub fn write_message(&mut self, stem: &str, eml: &[u8], html: &str, text: &str) -> Result<()> {
+        let (manifest, manifest_path) = (&mut self.manifest, self.out.join(MANIFEST_NEW));
+        let html = self.images.localize(html, |name| {
+            writeln!(manifest, "{name}").map_err(|e| Error::output("write", &manifest_path, e))
+        })?;
+        let html = with_policy(&html);
+        for (ext, bytes) in [
+            ("eml", eml),
+            ("html", html.as_bytes()),
+            ("txt", text.as_bytes()),
+        ] {
             let name = format!("{stem}.{ext}");
             writeln!(self.manifest, "{name}")
-                .map_err(|e| Error::output("write", &self.out.join(MANIFEST_NEW), e))?;
+                .map_err(|e| Error::output("write", &manifest_path, e))?;
             let path = self.out.join(name);
             create_fresh(&path)
                 .and_then(|mut file| file.write_all(bytes))
@@ -135,7 +136,7 @@ impl PreviewWriter {
                 file_stem,
             } => format!(
                 "<tr><td>{line}</td><td>{}</td><td>{}</td><td><a href=\"{s}.html\">html</a> \
-                 <a href=\"{s}.eml\">eml</a></td></tr>\n",
+                 <a href=\"{s}.txt\">text</a> <a href=\"{s}.eml\">eml</a></td></tr>\n",
                 escape(email),
                 escape(subject),
                 s = escape(file_stem)
@@ -150,21 +151,38 @@ impl PreviewWriter {
                 escape(reason)
             ),
         };
-        self.index
+        self.rows
             .write_all(row.as_bytes())
             .map_err(|e| Error::output("write", &self.out.join("index.html"), e))
     }
 
-    /// Writes any rows still buffered (a stopped run leaves gaps) and closes the index.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    /// Writes any rows still buffered (a stopped run leaves gaps), then index.html: the summary
+    /// (`summary`, HTML) at the top, then every row.
+    pub fn finish(mut self, summary: &str) -> Result<PathBuf> {
         for (_, entry) in std::mem::take(&mut self.pending) {
             self.write_row(&entry)?;
         }
         let path = self.out.join("index.html");
-        self.index
+        let failed = |e| Error::output("write", &path, e);
+        let mut rows = self.rows.into_inner().map_err(|e| failed(e.into_error()))?;
+        rows.seek(SeekFrom::Start(0)).map_err(failed)?;
+        let mut index = BufWriter::new(create_fresh(&path).map_err(failed)?);
+        write!(
+            index,
+            "<!doctype html>\n<html><head><meta charset=\"utf-8\">{GENERATOR}<title>Preview: {name}</title>\
+             <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse}}\
+             td,th{{padding:4px 10px;border-bottom:1px solid #ddd;text-align:left;vertical-align:top}}\
+             .skipped,.bad{{color:#a00}}.summary{{margin-bottom:2em}}small{{color:#555}}</style></head>\
+             <body><h1>Preview: {name}</h1>\n{summary}\
+             <table><tr><th>Line</th><th>Recipient</th><th>Subject / reason</th><th>Files</th></tr>\n",
+            name = escape(&self.campaign_name)
+        )
+        .map_err(failed)?;
+        std::io::copy(&mut rows, &mut index).map_err(failed)?;
+        index
             .write_all(b"</table></body></html>\n")
-            .and_then(|()| self.index.flush())
-            .map_err(|e| Error::output("write", &path, e))?;
+            .and_then(|()| index.flush())
+            .map_err(failed)?;
         let (new, manifest) = (self.out.join(MANIFEST_NEW), self.out.join(MANIFEST));
         self.manifest
             .flush()
@@ -176,7 +194,7 @@ impl PreviewWriter {
 
 /// Creates `path` as a new file, removing what is there first: never writing through a link
 /// someone put in the folder (`O_CREAT | O_EXCL` does not follow links).
-fn create_fresh(path: &Path) -> std::io::Result<File> {
+pub(super) fn create_fresh(path: &Path) -> std::io::Result<File> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.is_dir() => std::fs::remove_file(path)?,
         _ => {}
@@ -187,77 +205,8 @@ fn create_fresh(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// Removes the files an earlier dry run wrote: those its manifest lists (and those of a run that
-/// died before renaming its list), or, in a folder from before manifests whose index.html we
-/// wrote, the previews that index links to. Only plain files directly in `out` go, never through
-/// a link. An index.html we did not write is never overwritten: `out` is refused.
-fn clear_old_previews(out: &Path) -> Result<()> {
-    let mut listed = false;
-    for list in [MANIFEST, MANIFEST_NEW] {
-        let path = out.join(list);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => {
-                listed = true;
-                let names = text.lines().filter(|l| !l.starts_with('#'));
-                remove_plain_files(out, names)?;
-                remove_plain_files(out, [list])?;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::output("read", &path, e)),
-        }
-    }
-    let index = out.join("index.html");
-    let index_text = match std::fs::symlink_metadata(&index) {
-        Err(_) => return Ok(()),
-        Ok(meta) if meta.is_file() => std::fs::read_to_string(&index).unwrap_or_default(),
-        Ok(_) => String::new(),
-    };
-    if !index_text.contains(GENERATOR) {
-        return Err(crate::invalid!(
-            "--out {}: its index.html was not written by a dry run, which would overwrite it; \
-             choose another folder",
-            out.display()
-        ));
-    }
-    if !listed {
-        remove_plain_files(out, linked_previews(&index_text))?;
-    }
-    Ok(())
-}
-
-/// The preview files an index.html from before manifests links to: `<line>-<address>.eml` and
-/// `.html`, as [`PreviewWriter::file_stem`] names them (six digits, a dash).
-fn linked_previews(index: &str) -> impl Iterator<Item = &str> {
-    index.split("href=\"").skip(1).filter_map(|rest| {
-        let name = &rest[..rest.find('"')?];
-        let stem = name
-            .strip_suffix(".eml")
-            .or_else(|| name.strip_suffix(".html"))?;
-        let (line, _) = stem.split_once('-')?;
-        (line.len() == 6 && line.bytes().all(|b| b.is_ascii_digit())).then_some(name)
-    })
-}
-
-/// Removes each `names` entry that is a plain file name (no folder, no `..`) of a regular file
-/// directly in `out`; links and anything else are left alone.
-fn remove_plain_files<'a>(out: &Path, names: impl IntoIterator<Item = &'a str>) -> Result<()> {
-    for name in names {
-        let mut parts = Path::new(name).components();
-        let plain = matches!(
-            (parts.next(), parts.next()),
-            (Some(std::path::Component::Normal(_)), None)
-        );
-        let path = out.join(name);
-        if !plain || !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
-            continue;
-        }
-        std::fs::remove_file(&path).map_err(|e| Error::output("remove", &path, e))?;
-    }
-    Ok(())
-}
-
 /// A Content-Security-Policy for the browser copy, opened from disk: images (the embedded ones
-/// point at their files) and inline styles load, but no script, frame, object, media or stylesheet
+/// point at their copies in `images/`) and inline styles load, but no script, frame, object, media or stylesheet
 /// file does, so a page cannot show the browser another local file.
 const POLICY: &str = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
      img-src file: https: http: data:; style-src 'unsafe-inline'; font-src https: data:\">";
@@ -314,43 +263,5 @@ mod tests {
         let bare = with_policy("<!doctype html><header>x</header>");
         assert_eq!(bare, format!("<!doctype html>{POLICY}<header>x</header>"));
         assert_eq!(with_policy("<p>x</p>"), format!("{POLICY}<p>x</p>"));
-    }
-
-    #[test]
-    fn an_old_index_gives_only_its_preview_links() {
-        let index = r#"<a href="000002-a@x.example.html">html</a> <a href="000002-a@x.example.eml">eml</a>
-            <a href="../campaign/email.html">x</a> <a href="notes.html">n</a> <a href="12-b.eml">b</a>"#;
-        let names: Vec<&str> = linked_previews(index).collect();
-        assert_eq!(names, ["000002-a@x.example.html", "000002-a@x.example.eml"]);
-    }
-
-    #[test]
-    fn only_plain_files_directly_in_the_folder_are_removed() {
-        let tmp = tempfile::tempdir().unwrap();
-        let (out, other) = (tmp.path().join("out"), tmp.path().join("other"));
-        std::fs::create_dir(&out).unwrap();
-        std::fs::create_dir(&other).unwrap();
-        for name in ["a.eml", "sub/b.eml"] {
-            std::fs::create_dir_all(out.join(name).parent().unwrap()).unwrap();
-            std::fs::write(out.join(name), "x").unwrap();
-        }
-        std::fs::write(other.join("c.eml"), "mine").unwrap();
-        std::os::unix::fs::symlink(other.join("c.eml"), out.join("link.eml")).unwrap();
-        let names = [
-            "a.eml",
-            "sub/b.eml",
-            "../other/c.eml",
-            "link.eml",
-            "sub",
-            "missing.eml",
-        ];
-        remove_plain_files(&out, names).unwrap();
-        assert!(!out.join("a.eml").exists());
-        assert!(out.join("sub/b.eml").exists());
-        assert!(out.join("link.eml").is_symlink());
-        assert_eq!(
-            std::fs::read_to_string(other.join("c.eml")).unwrap(),
-            "mine"
-        );
     }
 }

@@ -20,10 +20,10 @@ pub struct Embedded {
 }
 
 /// Where an `<img src="…">` value sits in an HTML string.
-struct Src<'a> {
-    start: usize,
-    end: usize,
-    value: &'a str,
+pub(crate) struct Src<'a> {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) value: &'a str,
 }
 
 /// The `src` value of every `<img>` tag, found with the one HTML lexer ([`crate::html`]), which
@@ -32,7 +32,7 @@ struct Src<'a> {
 /// attribute value is only ever read as the value of its own attribute. Comments (Outlook reads its
 /// `<!--[if mso]>` blocks) and the raw text of `<noscript>` and the like are the template's own
 /// markup and are read again as markup; `<style>` and `<script>` are not.
-fn img_sources(html: &str) -> Vec<Src<'_>> {
+pub(crate) fn img_sources(html: &str) -> Vec<Src<'_>> {
     let mut found = Vec::new();
     scan(html, Lexer::new(html), &mut found);
     found

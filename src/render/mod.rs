@@ -46,6 +46,10 @@ pub struct Rendered {
     pub bytes: Vec<u8>,
     /// The HTML for a browser preview (images pointing at files), for the dry run only.
     pub preview_html: Option<String>,
+    /// The text part as sent (before line ends become CRLF), for the dry run's `.txt` only.
+    pub preview_text: Option<String>,
+    /// Bytes of the HTML part (before line ends become CRLF): the dry run's size summary.
+    pub html_bytes: usize,
 }
 
 /// Renders messages for one campaign.
@@ -212,6 +216,7 @@ impl<'c> Renderer<'c> {
         let name = recipient.name.as_deref().map(mime::without_controls);
         let message_id =
             message_id.map_or_else(|| new_message_id(campaign.from_domain()), str::to_string);
+        let (preview_text, html_bytes) = (self.preview.then(|| text.clone()), html.len());
         let message = guarded(Step::Mime, || {
             mime::build(mime::Parts {
                 from: &campaign.from,
@@ -242,6 +247,8 @@ impl<'c> Renderer<'c> {
             envelope,
             bytes,
             preview_html,
+            preview_text,
+            html_bytes,
         })
     }
 

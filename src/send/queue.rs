@@ -187,6 +187,8 @@ mod tests {
             envelope: Envelope::new(Some(address.clone()), vec![address]).unwrap(),
             bytes: Vec::new(),
             preview_html: None,
+            preview_text: None,
+            html_bytes: 0,
         }))
     }
 

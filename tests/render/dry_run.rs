@@ -105,11 +105,11 @@ fn dry_run_writes_eml_and_html_per_recipient_and_an_index_linking_both() {
     // One .html per recipient plus index.html.
     assert_eq!(files_with(&preview, "html").len(), 4);
 
-    // The browser copy shows the rendered page with images pointing at the file on disk.
+    // The browser copy shows the rendered page with images pointing at their copies beside it.
     let browser =
         std::fs::read_to_string(preview.join("000002-xiaoming@example.com.html")).unwrap();
     assert!(browser.contains("Hello 小明"), "{browser}");
-    assert!(browser.contains("src=\"file://"), "{browser}");
+    assert!(browser.contains("src=\"images/"), "{browser}");
     assert!(!browser.contains("cid:"), "{browser}");
 }
 
