@@ -14,9 +14,10 @@ use crate::campaign::{Recipient, RecipientList, Row, SkipReason, Skipped};
 use crate::error::{Error, Result};
 use crate::render::{RenderError, Rendered, Renderer};
 
-/// What the delivery side receives for each row, in CSV order of `seq` (arrival order may differ).
+/// A row prepared for the destination: what the delivery side receives for each row, in CSV order
+/// of `seq` (arrival order may differ).
 #[derive(Debug)]
-pub enum Item {
+pub enum Prepared {
     /// A message to deliver (or preview).
     Message { seq: u64, message: Box<Rendered> },
     /// A row that is not sent, with its reason.
@@ -54,8 +55,9 @@ impl Decision {
     }
 }
 
-/// Options for the sequential stage.
-pub struct Feed<'a> {
+/// Which rows go on to be rendered: the sequential stage's decision per recipient (result log,
+/// suppression), its limit and its stop flag.
+pub struct Selection<'a> {
     /// Stop after this many recipients were passed on to render.
     pub limit: Option<u64>,
     /// Set to stop reading more rows (Ctrl-C, fatal error, daily limit).
@@ -66,11 +68,11 @@ pub struct Feed<'a> {
     pub report_skip: Box<dyn Fn(&Skipped) -> bool + Send + Sync + 'a>,
 }
 
-impl<'a> Feed<'a> {
-    /// The feed of a dry run and of `check`: every row up to `limit`, suppressed addresses
+impl<'a> Selection<'a> {
+    /// The selection of a dry run and of `check`: every row up to `limit`, suppressed addresses
     /// skipped, every skipped row reported.
-    pub fn unless_suppressed(suppression: &'a Suppression, limit: Option<u64>) -> Feed<'a> {
-        Feed {
+    pub fn unless_suppressed(suppression: &'a Suppression, limit: Option<u64>) -> Selection<'a> {
+        Selection {
             limit,
             stop: Arc::new(AtomicBool::new(false)),
             decide: Box::new(|r| Decision::unless_suppressed(suppression, r)),
@@ -79,9 +81,9 @@ impl<'a> Feed<'a> {
     }
 }
 
-/// What the sequential stage counted, returned when the CSV is exhausted or the feed stopped.
+/// What the sequential stage counted, returned when the CSV is exhausted or the selection stopped.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct FeedCounts {
+pub struct SelectionCounts {
     pub passed: u64,
     pub already_done: u64,
     /// True when `limit` cut the list short.
@@ -90,19 +92,19 @@ pub struct FeedCounts {
 
 /// Runs the pipeline into `deliver`, the destination: rows are read and rendered on other threads
 /// while `deliver` takes the items from a channel of `capacity` on this one. When `deliver`
-/// returns, the channel is closed and the feed's stop flag set, so reading ends; what the feed
+/// returns, the channel is closed and the selection's stop flag set, so reading ends; what the selection
 /// counted comes back with `deliver`'s result.
 pub fn drive<R>(
     recipients: &RecipientList,
     renderer: &Renderer<'_>,
-    feed: Feed<'_>,
+    selection: Selection<'_>,
     capacity: usize,
-    deliver: impl FnOnce(&async_channel::Receiver<Item>) -> R,
-) -> Result<(R, FeedCounts)> {
-    let stop = Arc::clone(&feed.stop);
-    let (tx, rx) = async_channel::bounded::<Item>(capacity);
+    deliver: impl FnOnce(&async_channel::Receiver<Prepared>) -> R,
+) -> Result<(R, SelectionCounts)> {
+    let stop = Arc::clone(&selection.stop);
+    let (tx, rx) = async_channel::bounded::<Prepared>(capacity);
     std::thread::scope(|scope| {
-        let producer = scope.spawn(move || produce(recipients, renderer, feed, &tx));
+        let producer = scope.spawn(move || produce(recipients, renderer, selection, &tx));
         let delivered = deliver(&rx);
         rx.close();
         stop.store(true, Ordering::SeqCst);
@@ -121,10 +123,10 @@ pub fn drive<R>(
 pub fn drive_each(
     recipients: &RecipientList,
     renderer: &Renderer<'_>,
-    feed: Feed<'_>,
-    mut each: impl FnMut(Item) -> Result<()>,
-) -> Result<FeedCounts> {
-    let (delivered, counts) = drive(recipients, renderer, feed, 256, |rx| {
+    selection: Selection<'_>,
+    mut each: impl FnMut(Prepared) -> Result<()>,
+) -> Result<SelectionCounts> {
+    let (delivered, counts) = drive(recipients, renderer, selection, 256, |rx| {
         while let Ok(item) = rx.recv_blocking() {
             each(item)?;
         }
@@ -139,19 +141,19 @@ pub fn drive_each(
 fn produce(
     recipients: &RecipientList,
     renderer: &Renderer<'_>,
-    feed: Feed<'_>,
-    tx: &async_channel::Sender<Item>,
-) -> FeedCounts {
-    let mut counts = FeedCounts::default();
+    selection: Selection<'_>,
+    tx: &async_channel::Sender<Prepared>,
+) -> SelectionCounts {
+    let mut counts = SelectionCounts::default();
     let mut reader = match recipients.reader() {
         Ok(r) => r,
         Err(e) => {
-            let _ = tx.send_blocking(Item::Abort(e));
+            let _ = tx.send_blocking(Prepared::Abort(e));
             return counts;
         }
     };
     let mut seq = 0u64;
-    let stop = &feed.stop;
+    let stop = &selection.stop;
     let rows = std::iter::from_fn(|| {
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -160,10 +162,10 @@ fn produce(
             let row = reader.next()?;
             seq += 1;
             let item = match row {
-                Err(e) => return Some(Work::Abort(e)),
-                Ok(Row::Skipped(s)) if (feed.report_skip)(&s) => Work::Skip(seq, s),
+                Err(e) => return Some(Action::Abort(e)),
+                Ok(Row::Skipped(s)) if (selection.report_skip)(&s) => Action::Skip(seq, s),
                 Ok(Row::Skipped(_)) => continue,
-                Ok(Row::Recipient(r)) => match (feed.decide)(&r) {
+                Ok(Row::Recipient(r)) => match (selection.decide)(&r) {
                     Decision::AlreadyDone => {
                         counts.already_done += 1;
                         continue;
@@ -174,13 +176,13 @@ fn produce(
                             email: r.email,
                             reason,
                         };
-                        if !(feed.report_skip)(&s) {
+                        if !(selection.report_skip)(&s) {
                             continue;
                         }
-                        Work::Skip(seq, s)
+                        Action::Skip(seq, s)
                     }
                     decision @ (Decision::Deliver | Decision::Resend(_)) => {
-                        if feed.limit.is_some_and(|l| counts.passed >= l) {
+                        if selection.limit.is_some_and(|l| counts.passed >= l) {
                             counts.limited = true;
                             return None;
                         }
@@ -189,7 +191,7 @@ fn produce(
                             Decision::Resend(id) => Some(id),
                             _ => None,
                         };
-                        Work::Render(seq, r, message_id)
+                        Action::Render(seq, r, message_id)
                     }
                 },
             };
@@ -198,20 +200,21 @@ fn produce(
     });
     rows.par_bridge().for_each_with(tx.clone(), |tx, work| {
         let item = match work {
-            Work::Abort(e) => Item::Abort(e),
-            Work::Skip(seq, skipped) => Item::Skipped { seq, skipped },
-            Work::Render(seq, recipient, id) => match renderer.render_as(&recipient, id.as_deref())
-            {
-                Ok(message) => Item::Message {
-                    seq,
-                    message: Box::new(message),
-                },
-                Err(error) => Item::RenderFailed {
-                    seq,
-                    recipient: Box::new(recipient),
-                    error,
-                },
-            },
+            Action::Abort(e) => Prepared::Abort(e),
+            Action::Skip(seq, skipped) => Prepared::Skipped { seq, skipped },
+            Action::Render(seq, recipient, id) => {
+                match renderer.render_as(&recipient, id.as_deref()) {
+                    Ok(message) => Prepared::Message {
+                        seq,
+                        message: Box::new(message),
+                    },
+                    Err(error) => Prepared::RenderFailed {
+                        seq,
+                        recipient: Box::new(recipient),
+                        error,
+                    },
+                }
+            }
         };
         // A closed channel means delivery stopped; the remaining rows are simply not taken.
         if tx.send_blocking(item).is_err() {
@@ -221,7 +224,8 @@ fn produce(
     counts
 }
 
-enum Work {
+/// What the sequential stage does with a row.
+enum Action {
     /// A recipient to render, with the Message-ID to reuse, if any.
     Render(u64, Recipient, Option<String>),
     Skip(u64, Skipped),

@@ -1,5 +1,5 @@
 //! `campaign run` (a real send): open the result log under its run lock, decide per recipient from
-//! its history (resume, `--retry-failed`, `--retry-unknown`, `--limit`, `daily_limit`), feed the
+//! its history (resume, `--retry-failed`, `--retry-unknown`, `--limit`, `daily_limit`), selection the
 //! shared pipeline into the SMTP workers, stop cleanly on SIGINT, SIGTERM or SIGHUP, and report. The
 //! dry run shares everything up to the last step.
 
@@ -16,7 +16,7 @@ use crate::campaign::suppress::Suppression;
 use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::journal::{Journal, Status};
-use crate::pipeline::{self, Decision, Feed};
+use crate::pipeline::{self, Decision, Selection};
 use crate::progress::{Counters, Reporter, Snapshot};
 use crate::render::Renderer;
 use crate::send::rate::Pacer;
@@ -212,7 +212,7 @@ pub fn send(
         }
         new
     };
-    let feed = Feed {
+    let selection = Selection {
         limit,
         stop: Arc::clone(&stop),
         decide: Box::new(decide),
@@ -255,7 +255,7 @@ pub fn send(
     );
     let stopped_by = Arc::new(AtomicI32::new(0));
     let capacity = concurrency * 4 + 64;
-    let (_, fed) = pipeline::drive(&recipients, &renderer, feed, capacity, |rx| {
+    let (_, fed) = pipeline::drive(&recipients, &renderer, selection, capacity, |rx| {
         runtime.block_on(async {
             let watch = signals.watch(Arc::clone(&workers), Arc::clone(&stopped_by), last_words);
             tokio::spawn(watch);

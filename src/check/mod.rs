@@ -16,7 +16,7 @@ pub mod smtp;
 
 use crate::campaign::{Campaign, SkipReason};
 use crate::error::Result;
-use crate::pipeline::{self, Feed, Item};
+use crate::pipeline::{self, Prepared, Selection};
 use crate::render::Renderer;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -185,7 +185,7 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     let renderer = Renderer::new(campaign)?;
     let csv = campaign.recipients.display().to_string();
     let suppression = crate::campaign::suppress::Suppression::load(&campaign.suppress)?;
-    let feed = Feed::unless_suppressed(&suppression, None);
+    let selection = Selection::unless_suppressed(&suppression, None);
     let mut report = CheckReport {
         rows: recipients.rows(),
         inputs: crate::campaign::inputs_read(&recipients, &suppression),
@@ -193,9 +193,9 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     };
     let mut items = Vec::new();
     let mut content = lint::ContentLints::new(campaign);
-    pipeline::drive_each(&recipients, &renderer, feed, |item| {
+    pipeline::drive_each(&recipients, &renderer, selection, |item| {
         match item {
-            Item::Message { message, .. } => {
+            Prepared::Message { message, .. } => {
                 report.rendered += 1;
                 content.observe(&message);
             }
@@ -207,7 +207,7 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     let mut render_failures: BTreeMap<String, (String, Vec<u64>)> = BTreeMap::new();
     for item in items {
         let problem = match item {
-            Item::Skipped { skipped, .. } => {
+            Prepared::Skipped { skipped, .. } => {
                 let severity = match skipped.reason {
                     SkipReason::MalformedRow { .. } => Severity::Error,
                     // Not mailing a suppressed address is the point of the list, not a problem.
@@ -224,7 +224,7 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
                     .rule(skip_key(&skipped.reason))
                     .at(&campaign.recipients, vec![skipped.line], Some(1))
             }
-            Item::RenderFailed {
+            Prepared::RenderFailed {
                 error, recipient, ..
             } => {
                 let text = error.to_string();
@@ -234,8 +234,8 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
                 group.1.push(recipient.line);
                 continue;
             }
-            Item::Abort(e) => return Err(e),
-            Item::Message { .. } => continue,
+            Prepared::Abort(e) => return Err(e),
+            Prepared::Message { .. } => continue,
         };
         report.problems.push(problem);
     }

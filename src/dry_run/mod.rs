@@ -14,7 +14,7 @@ use crate::campaign::suppress::Suppression;
 use crate::campaign::{Campaign, paths};
 use crate::error::Result;
 use crate::invalid;
-use crate::pipeline::{self, Feed, Item};
+use crate::pipeline::{self, Prepared, Selection};
 use crate::render::Renderer;
 use preview::{Entry, PreviewWriter};
 use summary::Summary;
@@ -43,12 +43,12 @@ pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<Dr
     let suppression = Suppression::load(&campaign.suppress)?;
     let mut writer = PreviewWriter::create(out, &name, &campaign.dir)?;
     let mut summary = Summary::new(campaign);
-    let feed = Feed::unless_suppressed(&suppression, limit);
+    let selection = Selection::unless_suppressed(&suppression, limit);
     let mut report = DryRunReport {
         inputs: crate::campaign::inputs_read(&recipients, &suppression),
         ..DryRunReport::default()
     };
-    pipeline::drive_each(&recipients, &renderer, feed, |item| {
+    pipeline::drive_each(&recipients, &renderer, selection, |item| {
         consume(&mut writer, &mut summary, &mut report, item)
     })?;
     report.index = writer.finish(&summary.into_html())?;
@@ -113,10 +113,10 @@ fn consume(
     writer: &mut PreviewWriter,
     summary: &mut Summary,
     report: &mut DryRunReport,
-    item: Item,
+    item: Prepared,
 ) -> Result<()> {
     match item {
-        Item::Message { seq, message } => {
+        Prepared::Message { seq, message } => {
             let file_stem = PreviewWriter::file_stem(message.line, &message.email);
             let html = message.preview_html.as_deref().unwrap_or_default();
             let text = message.preview_text.as_deref().unwrap_or_default();
@@ -133,7 +133,7 @@ fn consume(
                 },
             )
         }
-        Item::Skipped { seq, skipped } => {
+        Prepared::Skipped { seq, skipped } => {
             summary.skipped(&skipped.reason);
             let reason = skipped.reason.to_string();
             report
@@ -148,7 +148,7 @@ fn consume(
                 },
             )
         }
-        Item::RenderFailed {
+        Prepared::RenderFailed {
             seq,
             recipient,
             error,
@@ -166,6 +166,6 @@ fn consume(
                 },
             )
         }
-        Item::Abort(e) => Err(e),
+        Prepared::Abort(e) => Err(e),
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use crate::error::Error;
 use crate::failures::Kind;
 use crate::journal::{Journal, RunLock, Status};
-use crate::pipeline::Item;
+use crate::pipeline::Prepared;
 use crate::progress::{Counters, note};
 
 mod results;
@@ -113,13 +113,13 @@ impl Workers {
     /// Resolves once the renderer's channel is drained and closed and no retry is pending: a worker
     /// waiting to open a session has nothing left to send. Checked again whenever the queue
     /// changes or a worker ends (the others end when they find the channel drained).
-    async fn no_work_left(&self, rx: &async_channel::Receiver<Item>) {
+    async fn no_work_left(&self, rx: &async_channel::Receiver<Prepared>) {
         let drained = || rx.is_closed() && rx.is_empty() && !self.queue.pending();
         self.queue.until(drained).await;
     }
 
     /// Runs `concurrency` workers until the channel is drained and no retry is pending, or a stop.
-    pub async fn run(self: &Arc<Self>, concurrency: usize, rx: async_channel::Receiver<Item>) {
+    pub async fn run(self: &Arc<Self>, concurrency: usize, rx: async_channel::Receiver<Prepared>) {
         let tasks: Vec<_> = (0..concurrency)
             .map(|slot| tokio::spawn(Arc::clone(self).worker(slot, rx.clone())))
             .collect();
@@ -129,7 +129,7 @@ impl Workers {
     }
 
     /// One SMTP session's loop; `slot` is its place in the journal's in-flight record.
-    async fn worker(self: Arc<Self>, slot: usize, rx: async_channel::Receiver<Item>) {
+    async fn worker(self: Arc<Self>, slot: usize, rx: async_channel::Receiver<Prepared>) {
         let mut session: Option<Session> = None;
         let mut refused = 0;
         while let Some(mut job) = self.next_job(&rx).await {
@@ -239,7 +239,7 @@ impl Workers {
     }
 
     /// The next message to send, recording skipped and unrenderable rows on the way.
-    async fn next_job(&self, rx: &async_channel::Receiver<Item>) -> Option<Job> {
+    async fn next_job(&self, rx: &async_channel::Receiver<Prepared>) -> Option<Job> {
         loop {
             if self.stopped() {
                 return None;
@@ -253,13 +253,13 @@ impl Workers {
                 item = rx.recv() => item,
             };
             match item {
-                Ok(Item::Message { message, .. }) => return Some(Job::new(message)),
-                Ok(Item::Skipped { skipped, .. }) => {
+                Ok(Prepared::Message { message, .. }) => return Some(Job::new(message)),
+                Ok(Prepared::Skipped { skipped, .. }) => {
                     let detail = skipped.reason.to_string();
                     self.never_sent(Status::Skipped, &skipped.email, &detail)
                         .await;
                 }
-                Ok(Item::RenderFailed {
+                Ok(Prepared::RenderFailed {
                     recipient, error, ..
                 }) => {
                     let detail = format!("not rendered: {error}");
@@ -267,7 +267,7 @@ impl Workers {
                     self.never_sent(Status::Failed, &recipient.email, &detail)
                         .await;
                 }
-                Ok(Item::Abort(e)) => {
+                Ok(Prepared::Abort(e)) => {
                     self.stop_with(e);
                     return None;
                 }
