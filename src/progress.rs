@@ -1,10 +1,13 @@
 //! Progress of a send: shared counters that the workers bump, and a reporter that shows them — an
 //! indicatif bar on stderr when stderr is a terminal, or a plain line every few seconds when it is
-//! not (cron, CI), so logs stay readable.
+//! not (cron, CI), so logs stay readable. The bar takes two lines that fit any terminal width (80
+//! columns and less: the bar and the counts shrink, the counts are cut rather than wrapped), and
+//! every other line printed while it shows ([`note`]) is printed above it, so no stale frame is
+//! left behind, also when a stop signal ends the run.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -21,6 +24,8 @@ pub struct Counters {
     pub unknown: AtomicU64,
     /// Recipients already handled by an earlier run (not sent again).
     pub already_done: AtomicU64,
+    /// Messages waiting for another attempt (a temporary failure, a relay asking to slow down).
+    pub waiting: Arc<AtomicU64>,
     /// This run's failures, grouped for the summary.
     pub failures: crate::failures::Failures,
 }
@@ -35,6 +40,8 @@ pub struct Snapshot {
     pub suppressed: u64,
     pub unknown: u64,
     pub already_done: u64,
+    /// Waiting for another attempt (not done yet).
+    pub waiting: u64,
 }
 
 impl Counters {
@@ -46,6 +53,7 @@ impl Counters {
             suppressed: self.suppressed.load(Ordering::Relaxed),
             unknown: self.unknown.load(Ordering::Relaxed),
             already_done: self.already_done.load(Ordering::Relaxed),
+            waiting: self.waiting.load(Ordering::Relaxed),
         }
     }
 }
@@ -65,23 +73,50 @@ pub struct Reporter {
 /// How often a plain progress line is printed when stderr is not a terminal.
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 
+/// The most characters of the campaign's name the bar shows.
+const LABEL_WIDTH: usize = 24;
+
+/// The bar on the terminal, while one shows: [`note`] prints above it.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+fn shown() -> std::sync::MutexGuard<'static, Option<ProgressBar>> {
+    SHOWN.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The bar: the campaign, the bar itself and the counts of rows on the first line; what happened
+/// to them on the second, cut to the terminal's width.
+fn bar(total: u64, label: &str) -> ProgressBar {
+    let label: String = match label.chars().count() > LABEL_WIDTH {
+        true => label.chars().take(LABEL_WIDTH - 1).chain(['…']).collect(),
+        false => label.to_string(),
+    };
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    let template = format!(
+        "{label} {{wide_bar:.cyan/blue}} {{human_pos}}/{{human_len}} ETA {{eta}}\n  {{wide_msg}}"
+    );
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .expect("valid template")
+            .progress_chars("█▉▊▋▌▍▎▏ "),
+    );
+    *shown() = Some(bar.clone());
+    bar
+}
+
+/// Clears the bar for good (the run ends without its reporter finishing: a second stop signal).
+pub fn clear() {
+    if let Some(bar) = shown().take() {
+        bar.finish_and_clear();
+    }
+}
+
 impl Reporter {
     /// Starts reporting `counters` against `total` rows, counting only this run's work (rows an
     /// earlier run handled leave the total as they are found), labelled with the campaign's name.
     /// `plain` forces progress lines.
     pub fn start(counters: Arc<Counters>, total: u64, label: String, plain: bool) -> Reporter {
         let stop = Arc::new(AtomicBool::new(false));
-        let bar = (!plain && std::io::stderr().is_terminal()).then(|| {
-            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template(&format!(
-                    "{label} {{bar:20.cyan/blue}} {{pos}}/{{len}} {{msg}} [{{elapsed_precise}}, ETA {{eta}}]"
-                ))
-                .expect("valid template")
-                .progress_chars("█▉▊▋▌▍▎▏ "),
-            );
-            bar
-        });
+        let bar = (!plain && std::io::stderr().is_terminal()).then(|| bar(total, &label));
         let flag = Arc::clone(&stop);
         let thread = std::thread::spawn(move || report(&counters, total, &label, bar, &flag));
         Reporter {
@@ -134,15 +169,7 @@ fn report(
         } else {
             0.0
         };
-        let unknown = if s.unknown > 0 {
-            format!(" unknown {}", s.unknown)
-        } else {
-            String::new()
-        };
-        let msg = format!(
-            "sent {} failed {} skipped {}{unknown} · {rate:.1}/s",
-            s.sent, s.failed, s.skipped
-        );
+        let msg = counts_line(&s, rate, now - start);
         // This run's work: rows an earlier run handled are neither done nor to do.
         let work = total.saturating_sub(s.already_done);
         let done = s.done() - s.already_done;
@@ -164,21 +191,50 @@ fn report(
                 // panic the thread.
                 let _ = writeln!(
                     std::io::stderr(),
-                    "{} {label} progress: {done}/{work} {msg}, elapsed {}s, ETA {eta}",
+                    "{} {label} progress: {done}/{work} · {msg} · ETA {eta}",
                     chrono::Local::now().format("%Y-%m-%d %H:%M:%S"),
-                    (now - start).as_secs()
                 );
             }
             None => {}
         }
     }
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if bar.is_some() {
+        clear();
     }
+}
+
+/// What happened so far, most telling first; counts that are zero are left out.
+fn counts_line(s: &Snapshot, rate: f64, elapsed: Duration) -> String {
+    let mut parts = vec![format!("sent {}", s.sent)];
+    for (count, what) in [
+        (s.failed, "failed"),
+        (s.unknown, "unknown"),
+        (s.waiting, "waiting to retry"),
+        (s.skipped, "skipped"),
+    ] {
+        if count > 0 {
+            parts.push(format!("{what} {count}"));
+        }
+    }
+    let secs = elapsed.as_secs();
+    parts.push(format!("{rate:.1}/s"));
+    parts.push(format!(
+        "{}:{:02}:{:02}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    ));
+    parts.join(" · ")
 }
 
 /// A line for the user on stderr, beside the progress display. Never panics: after SIGHUP the
 /// terminal may be gone, and a failed write must not change how the run ends.
 pub fn note(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    let write = || {
+        let _ = writeln!(std::io::stderr(), "{line}");
+    };
+    match shown().as_ref() {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
 }

@@ -3,7 +3,6 @@
 //! shared pipeline into the SMTP workers, stop cleanly on SIGINT, SIGTERM or SIGHUP, and report. The
 //! dry run shares everything up to the last step.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -17,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::exit::ExitCode;
 use crate::journal::{Journal, Status};
 use crate::pipeline::{self, Decision, Selection};
-use crate::progress::{Counters, Reporter, Snapshot};
+use crate::progress::{self, Counters, Reporter, Snapshot};
 use crate::render::Renderer;
 use crate::send::rate::Pacer;
 use crate::send::retry::Streaks;
@@ -319,7 +318,7 @@ impl StopSignals {
         let (number, name) = self.next().await;
         stopped_by.store(number, Ordering::SeqCst);
         workers.request_stop();
-        say(&format!(
+        progress::note(&format!(
             "\n{name}: stopping: no new recipients; finishing the messages in flight (a second \
              signal abandons them)"
         ));
@@ -331,14 +330,15 @@ impl StopSignals {
         );
         let abandoned = workers.journal.abandon(&detail);
         match &abandoned {
-            Ok(n) => say(&format!(
+            Ok(n) => progress::note(&format!(
                 "{again}: abandoned {n} message(s) in flight, logged as unknown (they may have \
                  been delivered; --retry-unknown sends them again); the next run resumes from the \
                  result log"
             )),
-            Err(e) => say(&format!("{again}: abandoned the messages in flight: {e}")),
+            Err(e) => progress::note(&format!("{again}: abandoned the messages in flight: {e}")),
         }
         last_words(number, abandoned.unwrap_or(0) as u64);
+        progress::clear();
         std::process::exit(ExitCode::Stopped(number).code());
     }
 }
@@ -348,9 +348,4 @@ mod libc_number {
     pub const SIGHUP: i32 = 1;
     pub const SIGINT: i32 = 2;
     pub const SIGTERM: i32 = 15;
-}
-
-/// A line on stderr that cannot panic: after SIGHUP the terminal may be gone.
-fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
 }

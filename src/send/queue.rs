@@ -10,8 +10,8 @@
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
-use std::sync::Mutex;
 use std::sync::atomic::{self, AtomicU64};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -54,6 +54,8 @@ pub struct Retries {
     /// Orders messages due at the same instant by when they were scheduled.
     scheduled: AtomicU64,
     changed: Notify,
+    /// How many messages are in the queue, shared with the progress display.
+    waiting: Arc<AtomicU64>,
 }
 
 /// A message and when it is due.
@@ -84,6 +86,14 @@ impl Ord for Due {
 }
 
 impl Retries {
+    /// A queue that keeps `waiting` equal to the number of messages in it.
+    pub fn counting(waiting: Arc<AtomicU64>) -> Retries {
+        Retries {
+            waiting,
+            ..Retries::default()
+        }
+    }
+
     /// The queue; poisoning is recovered from because every change to it is a single push or pop.
     fn queue(&self) -> std::sync::MutexGuard<'_, BinaryHeap<Reverse<Due>>> {
         self.due.lock().unwrap_or_else(|p| p.into_inner())
@@ -102,6 +112,7 @@ impl Retries {
     fn push(&self, job: Job, at: Instant) {
         let seq = self.scheduled.fetch_add(1, atomic::Ordering::Relaxed);
         self.queue().push(Reverse(Due { at, seq, job }));
+        self.waiting.fetch_add(1, atomic::Ordering::Relaxed);
         self.wake();
     }
 
@@ -114,6 +125,7 @@ impl Retries {
                 _ => None,
             }
         }?;
+        self.waiting.fetch_sub(1, atomic::Ordering::Relaxed);
         self.wake();
         Some(job)
     }

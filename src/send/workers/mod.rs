@@ -66,6 +66,7 @@ impl Workers {
         stop: Arc<AtomicBool>,
         streaks: Streaks,
     ) -> Workers {
+        let queue = Retries::counting(Arc::clone(&counters.waiting));
         Workers {
             connector,
             pacer,
@@ -75,7 +76,7 @@ impl Workers {
             stop,
             streaks,
             fatal: Mutex::new(None),
-            queue: Retries::default(),
+            queue,
             live: AtomicUsize::new(0),
             said_fewer: AtomicBool::new(false),
         }
