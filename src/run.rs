@@ -52,6 +52,8 @@ pub struct SendReport {
     /// The person at the terminal said no to the plan: nothing was sent.
     pub declined: bool,
     pub fatal: Option<Error>,
+    /// `report.html` (or why it could not be written), built from the log after the run.
+    pub report: Option<Result<PathBuf>>,
 }
 
 impl SendReport {
@@ -67,6 +69,7 @@ impl SendReport {
             stopped_by: None,
             declined: true,
             fatal: None,
+            report: None,
         }
     }
 
@@ -216,6 +219,7 @@ pub fn send(
     reporter.finish();
     let flushed = workers.journal.sync();
     let counts = counters.snapshot();
+    let report = Some(crate::report::after_send(campaign, &log));
     Ok(SendReport {
         counts,
         failures: counters.failures.groups(),
@@ -227,6 +231,7 @@ pub fn send(
         stopped_by: Some(stopped_by.load(Ordering::SeqCst)).filter(|&n| n != 0),
         declined: false,
         fatal: workers.take_fatal().or(flushed.err()),
+        report,
     })
 }
 

@@ -34,7 +34,7 @@ pub const BAR_COLOUR: &str = "#2b6cb0";
 const WIDTH: f64 = 1000.0;
 const HEIGHT: f64 = 300.0;
 const LEFT: f64 = 70.0;
-const RIGHT: f64 = 15.0;
+const RIGHT: f64 = 40.0;
 const TOP: f64 = 15.0;
 const BOTTOM: f64 = 60.0;
 

@@ -93,6 +93,7 @@ pub fn write(log: &Path, out: &Path, name: &str, settings: &Settings) -> Result<
     let mut temp = tempfile::Builder::new()
         .prefix(".report-")
         .suffix(".html.tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
         .tempfile_in(dir)
         .map_err(|e| Error::output("write the report in", dir, e))?;
     temp.write_all(html.as_bytes())

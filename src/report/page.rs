@@ -24,18 +24,19 @@ const CHARTS: usize = 10;
 const CSS: &str = "
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#1a202c;
-background:#fff;margin:0;padding:16px;overflow-wrap:anywhere}
+background:#fff;margin:0;padding:16px;overflow-wrap:break-word}
 main{max-width:1100px;margin:0 auto}
 h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.2em;margin:1.6em 0 .4em;border-bottom:1px solid #cbd5e0}
 p.when{color:#4a5568;margin:.2em 0 1em}
 table{border-collapse:collapse;width:100%;margin:.4em 0}
 th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e2e8f0;vertical-align:top}
-td.n,th.n{text-align:right;white-space:nowrap}
+td.n,th.n{text-align:right}td.n{white-space:nowrap}td.long,p.when code{overflow-wrap:anywhere}
+div.scroll{overflow-x:auto}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
 .card{flex:1 1 130px;border:1px solid #e2e8f0;border-radius:6px;padding:8px 12px}
 .card b{display:block;font-size:1.6em}
 .sent b{color:#276749}.failed b{color:#c53030}.unknown b{color:#b7791f}.skipped b{color:#4a5568}
-svg.chart{width:100%;height:auto;display:block}
+figure{margin:1em 0;overflow-x:auto}svg.chart{width:100%;min-width:640px;height:auto;display:block}
 .note{color:#4a5568;font-size:.92em}
 @media (max-width:600px){body{padding:8px;font-size:14px}th,td{padding:3px 4px}
 table.wide td:nth-child(4),table.wide th:nth-child(4){display:none}}
@@ -126,16 +127,15 @@ fn counts(s: &mut String, c: &Counts) {
 
 fn runs(s: &mut String, runs: &[Run]) {
     s.push_str(
-        "<h2>Runs and throughput</h2><table id=\"runs\"><tr><th>run</th><th>started (UTC)</th>\
-         <th class=\"n\">took</th><th class=\"n\">sent</th><th class=\"n\">failed</th>\
-         <th class=\"n\">unknown</th><th class=\"n\">skipped</th></tr>",
+        "<h2>Runs and throughput</h2><div class=\"scroll\"><table id=\"runs\"><tr><th>run</th>\
+         <th>started (UTC)</th><th class=\"n\">took</th><th>rows</th></tr>",
     );
     for (i, run) in runs.iter().enumerate() {
         let c = run.counts;
         let _ = write!(
             s,
-            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
-             <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{} sent, {} failed, {} \
+             unknown, {} skipped</td></tr>",
             i + 1,
             time(run.start),
             took(run.end.timestamp() - run.start.timestamp()),
@@ -146,7 +146,7 @@ fn runs(s: &mut String, runs: &[Run]) {
         );
     }
     s.push_str(
-        "</table><p class=\"note\">The log has one row per recipient per run; a run is a stretch \
+        "</table></div><p class=\"note\">The log has one row per recipient per run; a run is a stretch \
          of rows without a pause of more than 15 minutes and without an address twice.</p>",
     );
     let first_drawn = runs.len().saturating_sub(CHARTS);
@@ -172,20 +172,21 @@ fn failures(s: &mut String, figures: &Figures) {
         return;
     }
     s.push_str(
-        "<table class=\"wide\" id=\"failures\"><tr><th class=\"n\">recipients</th>\
+        "<div class=\"scroll\"><table class=\"wide\" id=\"failures\"><tr><th class=\"n\">recipients</th>\
          <th>code</th><th>reply or reason</th><th>for example</th></tr>",
     );
     for g in figures.failures.iter().take(GROUPS) {
         let code = g.code.map(|c| c.to_string()).unwrap_or_default();
         let _ = write!(
             s,
-            "<tr><td class=\"n\">{}</td><td>{code}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"n\">{}</td><td>{code}</td><td class=\"long\">{}</td>\
+             <td class=\"long\">{}</td></tr>",
             g.count,
             escape(&g.reason),
             escape(&g.examples.join(", "))
         );
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
     if figures.failures.len() > GROUPS {
         let more = figures.failures.len() - GROUPS;
         let _ = write!(s, "<p class=\"note\">… and {more} more kinds.</p>");
@@ -230,13 +231,13 @@ fn domains(s: &mut String, domains: &[Domain]) {
         return;
     }
     s.push_str(
-        "<table id=\"slowest\"><tr><th>domain</th><th class=\"n\">attempts per message</th>\
+        "<div class=\"scroll\"><table id=\"slowest\"><tr><th>domain</th><th class=\"n\">attempts per message</th>\
          <th class=\"n\">messages retried</th><th class=\"n\">messages</th></tr>",
     );
     for d in slowest.iter().take(TOP) {
         let _ = write!(
             s,
-            "<tr><td>{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td>\
+            "<tr><td class=\"long\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td></tr>",
             escape(&d.name),
             d.attempts_per_message(),
@@ -244,7 +245,7 @@ fn domains(s: &mut String, domains: &[Domain]) {
             d.messages
         );
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
 }
 
 fn domain_table(s: &mut String, id: &str, domains: &[&Domain], none: &str) {
@@ -254,13 +255,13 @@ fn domain_table(s: &mut String, id: &str, domains: &[&Domain], none: &str) {
     }
     let _ = write!(
         s,
-        "<table id=\"{id}\"><tr><th>domain</th><th class=\"n\">failed</th>\
+        "<div class=\"scroll\"><table id=\"{id}\"><tr><th>domain</th><th class=\"n\">failed</th>\
          <th class=\"n\">recipients</th><th class=\"n\">share failed</th></tr>"
     );
     for d in domains.iter().take(TOP) {
         let _ = write!(
             s,
-            "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
+            "<tr><td class=\"long\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td></tr>",
             escape(&d.name),
             d.failed,
@@ -268,24 +269,24 @@ fn domain_table(s: &mut String, id: &str, domains: &[&Domain], none: &str) {
             percent(d.failed, d.recipients)
         );
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
 }
 
 fn settings_table(s: &mut String, settings: &Settings) {
     let _ = write!(
         s,
-        "<h2>Settings</h2><p class=\"note\">{}</p><table id=\"settings\">",
+        "<h2>Settings</h2><p class=\"note\">{}</p><div class=\"scroll\"><table id=\"settings\">",
         escape(&settings.source)
     );
     for (name, value) in &settings.lines {
         let _ = write!(
             s,
-            "<tr><th>{}</th><td>{}</td></tr>",
+            "<tr><th>{}</th><td class=\"long\">{}</td></tr>",
             escape(name),
             escape(value)
         );
     }
-    s.push_str("</table>");
+    s.push_str("</table></div>");
 }
 
 fn percent(n: u64, of: u64) -> String {
