@@ -54,7 +54,12 @@ fn chromium(page: &Path, width: u32, height: u32, extra: &[&str]) -> String {
 fn screenshot(page: &Path, width: u32, height: u32) -> Shot {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("shot.png");
-    chromium(page, width, height, &[&format!("--screenshot={}", png.display())]);
+    chromium(
+        page,
+        width,
+        height,
+        &[&format!("--screenshot={}", png.display())],
+    );
     if let Ok(keep) = std::env::var("CAMPAIGN_KEEP_SCREENSHOT") {
         std::fs::copy(&png, format!("{keep}-{width}.png")).unwrap();
     }
@@ -125,7 +130,9 @@ fn message_times(log: &Path) -> Vec<i64> {
 /// The report's path, from the last line of a send's or `campaign report`'s output.
 fn printed_report(stdout: &str) -> PathBuf {
     let last = stdout.lines().last().unwrap_or_default();
-    let path = last.strip_prefix("report: ").unwrap_or_else(|| panic!("{stdout}"));
+    let path = last
+        .strip_prefix("report: ")
+        .unwrap_or_else(|| panic!("{stdout}"));
     PathBuf::from(path)
 }
 
@@ -182,16 +189,33 @@ fn a_send_writes_report_html_that_chromium_shows_with_counts_chart_and_failures(
     let span = times.iter().max().unwrap() - times.iter().min().unwrap();
     assert!(span >= 2, "the run spans seconds at 6/s: {span}");
     let bars = dom.matches("<rect class=\"bar\"").count() as i64;
-    assert_eq!(bars, span + 1, "one bar per second from the first message to the last");
+    assert_eq!(
+        bars,
+        span + 1,
+        "one bar per second from the first message to the last"
+    );
     assert!(dom.contains("messages per second") && dom.contains("time (UTC)"));
-    assert!(!dom.contains("<script"), "the reply's markup is text:\n{dom}");
+    assert!(
+        !dom.contains("<script"),
+        "the reply's markup is text:\n{dom}"
+    );
     assert!(dom.contains("&lt;script&gt;alert('x')&lt;/script&gt; no such user here"));
     let by_domain = section(&dom, "id=\"failures-by-domain\"");
-    assert!(by_domain.contains("bounce.example</td><td class=\"n\">6</td>"), "{by_domain}");
+    assert!(
+        by_domain.contains("bounce.example</td><td class=\"n\">6</td>"),
+        "{by_domain}"
+    );
     let slowest = section(&dom, "id=\"slowest\"");
-    assert!(slowest.contains("slow.example</td><td class=\"n\">2.00</td>"), "{slowest}");
+    assert!(
+        slowest.contains("slow.example</td><td class=\"n\">2.00</td>"),
+        "{slowest}"
+    );
     let settings = section(&dom, "id=\"settings\"");
-    for value in [&format!("127.0.0.1:{}", server.port), "6/s", "Hello {{ first_name }}"] {
+    for value in [
+        &format!("127.0.0.1:{}", server.port),
+        "6/s",
+        "Hello {{ first_name }}",
+    ] {
         assert!(settings.contains(value), "{value} in {settings}");
     }
 
@@ -200,11 +224,17 @@ fn a_send_writes_report_html_that_chromium_shows_with_counts_chart_and_failures(
     assert_eq!((shot.width, shot.height), (1200, 1600));
     let rows = shot.content_rows();
     assert!(rows.len() > 600, "content on {} rows of 1600", rows.len());
-    assert!(*rows.last().unwrap() > 1000, "the page goes on below the chart");
+    assert!(
+        *rows.last().unwrap() > 1000,
+        "the page goes on below the chart"
+    );
     let (n, (x0, y0, x1, y1)) = shot.find(BAR);
     assert!(n > 5000, "bar-coloured pixels: {n}");
     assert!(x1 - x0 > 600, "bars spread over the chart: x {x0}..{x1}");
-    assert!(y0 > 300 && y1 < 1000 && y1 - y0 > 100, "the chart, below the counts: y {y0}..{y1}");
+    assert!(
+        y0 > 300 && y1 < 1000 && y1 - y0 > 100,
+        "the chart, below the counts: y {y0}..{y1}"
+    );
 
     // On a phone, nothing runs past the right edge, and the chart is there.
     let phone = screenshot(&report, 375, 1400);
@@ -215,7 +245,9 @@ fn a_send_writes_report_html_that_chromium_shows_with_counts_chart_and_failures(
 
 /// The text of the element that opens with `marker`, up to its table's (or paragraph's) end.
 fn section<'a>(dom: &'a str, marker: &str) -> &'a str {
-    let start = dom.find(marker).unwrap_or_else(|| panic!("{marker} in\n{dom}"));
+    let start = dom
+        .find(marker)
+        .unwrap_or_else(|| panic!("{marker} in\n{dom}"));
     let rest = &dom[start..];
     let end = rest.find("</table>").or_else(|| rest.find("</p>")).unwrap();
     &rest[..end]
@@ -239,7 +271,10 @@ fn an_interrupted_send_leaves_the_report_of_what_the_log_holds() {
     let html = std::fs::read_to_string(&report).unwrap();
     let sent = fx.rows_with("sent").len();
     assert!(sent < 40, "stopped early: {sent}");
-    assert!(html.contains(&format!("class=\"card sent\" data-count=\"{sent}\"")), "{html}");
+    assert!(
+        html.contains(&format!("class=\"card sent\" data-count=\"{sent}\"")),
+        "{html}"
+    );
 }
 
 #[test]
@@ -262,7 +297,11 @@ fn campaign_report_reads_any_log_and_refuses_when_there_is_none() {
     let fx = Fixture::from_spec(&Spec::new(9));
     let none = fx.spawn_command("report", &[], &[]).wait();
     none.expect(2);
-    assert!(none.stderr.contains("results.csv: no result log there"), "{}", none.stderr);
+    assert!(
+        none.stderr.contains("results.csv: no result log there"),
+        "{}",
+        none.stderr
+    );
     assert!(!fx.dir().join("report.html").exists());
 
     // Two logs in one folder: two reports.
@@ -272,13 +311,19 @@ fn campaign_report_reads_any_log_and_refuses_when_there_is_none() {
     first.expect(0);
     assert_eq!(printed_report(&first.stdout), fx.dir().join("report.html"));
     let april = fx.dir().join("april.csv");
-    let second = fx.spawn_command("report", &["--log", april.to_str().unwrap()], &[]).wait();
+    let second = fx
+        .spawn_command("report", &["--log", april.to_str().unwrap()], &[])
+        .wait();
     second.expect(0);
     let april_report = fx.dir().join("april.report.html");
     assert_eq!(printed_report(&second.stdout), april_report);
     for report in [fx.dir().join("report.html"), april_report] {
         let html = std::fs::read_to_string(report).unwrap();
-        for card in ["sent\" data-count=\"1\"", "failed\" data-count=\"1\"", "skipped\" data-count=\"1\""] {
+        for card in [
+            "sent\" data-count=\"1\"",
+            "failed\" data-count=\"1\"",
+            "skipped\" data-count=\"1\"",
+        ] {
             assert!(html.contains(card), "{card} in\n{html}");
         }
     }
@@ -286,10 +331,15 @@ fn campaign_report_reads_any_log_and_refuses_when_there_is_none() {
     // --out anywhere; a folder without campaign.toml still gets its report, without settings.
     std::fs::remove_file(fx.dir().join("campaign.toml")).unwrap();
     let out = fx.root().join("elsewhere.html");
-    let third = fx.spawn_command("report", &["--out", out.to_str().unwrap()], &[]).wait();
+    let third = fx
+        .spawn_command("report", &["--out", out.to_str().unwrap()], &[])
+        .wait();
     third.expect(0);
     let html = std::fs::read_to_string(&out).unwrap();
-    assert!(html.contains("Not shown:") && html.contains("campaign.toml"), "{html}");
+    assert!(
+        html.contains("Not shown:") && html.contains("campaign.toml"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -313,7 +363,12 @@ fn the_report_shows_the_username_and_never_the_password() {
     server.wait_for(3, Duration::from_secs(10));
     let html = std::fs::read_to_string(printed_report(&run.stdout)).unwrap();
     let settings = section(&html, "id=\"settings\"");
-    for value in ["starttls", &format!("localhost:{}", server.port), USER, "news@acme.example"] {
+    for value in [
+        "starttls",
+        &format!("localhost:{}", server.port),
+        USER,
+        "news@acme.example",
+    ] {
         assert!(settings.contains(value), "{value} in {settings}");
     }
     assert!(!html.contains(PASSWORD), "the password is never shown");

@@ -77,10 +77,7 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
 /// the whole lines, then a torn last row when it can be honoured. Returns the plan for the end of
 /// the file; [`Tail::WriteHeader`] when there is no log, or no more than (part of) its header.
 /// The one reader of the log: a send's history and the report both read it here.
-pub fn each_row(
-    path: &Path,
-    mut each: impl FnMut(&Row<'_>, u64) -> Result<()>,
-) -> Result<Tail> {
+pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) -> Result<Tail> {
     let mut file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::WriteHeader),

@@ -117,7 +117,11 @@ fn axes(s: &mut String, first: i64, bars: i64, size: i64, most: u64, unit: &str)
     let step = (right - LEFT) / bars as f64;
     let ticks = bars.clamp(1, 5);
     for k in 0..ticks {
-        let bar = if ticks == 1 { 0 } else { k * (bars - 1) / (ticks - 1) };
+        let bar = if ticks == 1 {
+            0
+        } else {
+            k * (bars - 1) / (ticks - 1)
+        };
         let _ = write!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>",
@@ -141,9 +145,8 @@ fn axes(s: &mut String, first: i64, bars: i64, size: i64, most: u64, unit: &str)
 
 /// `HH:MM:SS` of a time in seconds since the epoch (UTC).
 fn clock(seconds: i64) -> String {
-    DateTime::<Utc>::from_timestamp(seconds, 0).map_or_else(String::new, |t| {
-        t.format("%H:%M:%S").to_string()
-    })
+    DateTime::<Utc>::from_timestamp(seconds, 0)
+        .map_or_else(String::new, |t| t.format("%H:%M:%S").to_string())
 }
 
 #[cfg(test)]

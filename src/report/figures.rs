@@ -157,7 +157,8 @@ impl Reading {
         let new_run = match self.figures.runs.last() {
             None => true,
             Some(run) => {
-                time - run.end.timestamp() > RUN_GAP || key.is_some_and(|k| self.in_run.contains(&k))
+                time - run.end.timestamp() > RUN_GAP
+                    || key.is_some_and(|k| self.in_run.contains(&k))
             }
         };
         if new_run {
@@ -227,4 +228,3 @@ fn kind(code: Option<u16>, detail: &str) -> Kind {
         _ => Kind::Permanent,
     }
 }
-

@@ -36,7 +36,7 @@ div.scroll{overflow-x:auto}
 .card{flex:1 1 130px;border:1px solid #e2e8f0;border-radius:6px;padding:8px 12px}
 .card b{display:block;font-size:1.6em}
 .sent b{color:#276749}.failed b{color:#c53030}.unknown b{color:#b7791f}.skipped b{color:#4a5568}
-figure{margin:1em 0;overflow-x:auto}svg.chart{width:100%;min-width:640px;height:auto;display:block}
+figure{margin:1em 0;overflow-x:auto}svg.chart{width:100%;min-width:560px;height:auto;display:block}
 .note{color:#4a5568;font-size:.92em}
 @media (max-width:600px){body{padding:8px;font-size:14px}th,td{padding:3px 4px}
 table.wide td:nth-child(4),table.wide th:nth-child(4){display:none}}
@@ -217,9 +217,10 @@ fn domains(s: &mut String, domains: &[Domain]) {
 
     let mut slowest: Vec<&Domain> = domains.iter().filter(|d| d.retried > 0).collect();
     slowest.sort_by(|a, b| {
-        (b.attempts_per_message().total_cmp(&a.attempts_per_message()))
-            .then(b.retried.cmp(&a.retried))
-            .then(a.name.cmp(&b.name))
+        (b.attempts_per_message()
+            .total_cmp(&a.attempts_per_message()))
+        .then(b.retried.cmp(&a.retried))
+        .then(a.name.cmp(&b.name))
     });
     s.push_str(
         "<h2>Slowest domains</h2><p class=\"note\">The log records no time per message, so this \

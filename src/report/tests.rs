@@ -12,8 +12,15 @@ fn log(rows: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let mut text = format!("{HEADER}\n");
     for (i, row) in rows.iter().enumerate() {
         let f: Vec<&str> = row.splitn(6, ',').collect();
-        let id = if f[1] == "skipped" { String::new() } else { format!("m{i}@x") };
-        text += &format!("{},{},{},{},{id},{},{}\n", f[0], f[1], f[2], f[3], f[4], f[5]);
+        let id = if f[1] == "skipped" {
+            String::new()
+        } else {
+            format!("m{i}@x")
+        };
+        text += &format!(
+            "{},{},{},{},{id},{},{}\n",
+            f[0], f[1], f[2], f[3], f[4], f[5]
+        );
     }
     std::fs::write(&path, text).unwrap();
     (dir, path)
@@ -21,9 +28,18 @@ fn log(rows: &[&str]) -> (tempfile::TempDir, PathBuf) {
 
 #[test]
 fn two_logs_in_one_folder_keep_two_reports() {
-    assert_eq!(path_for(Path::new("/x/results.csv")), Path::new("/x/report.html"));
-    assert_eq!(path_for(Path::new("/x/april.csv")), Path::new("/x/april.report.html"));
-    assert_eq!(path_for(Path::new("may.log")), Path::new("may.log.report.html"));
+    assert_eq!(
+        path_for(Path::new("/x/results.csv")),
+        Path::new("/x/report.html")
+    );
+    assert_eq!(
+        path_for(Path::new("/x/april.csv")),
+        Path::new("/x/april.report.html")
+    );
+    assert_eq!(
+        path_for(Path::new("may.log")),
+        Path::new("may.log.report.html")
+    );
     assert_eq!(path_for(Path::new("results.csv")), Path::new("report.html"));
 }
 
@@ -43,14 +59,25 @@ fn a_resumed_send_counts_each_address_once_at_its_best_status() {
     let f = figures::read(&path).unwrap();
     assert_eq!(f.rows, 7);
     let c = f.counts;
-    assert_eq!((c.sent, c.failed, c.unknown, c.skipped), (2, 0, 1, 1), "{c:?}");
+    assert_eq!(
+        (c.sent, c.failed, c.unknown, c.skipped),
+        (2, 0, 1, 1),
+        "{c:?}"
+    );
     assert_eq!(f.runs.len(), 3, "{:?}", f.runs);
     assert_eq!(f.runs[0].counts.failed, 2);
     assert_eq!(f.runs[0].times.len(), 3, "skipped rows are no messages");
     assert_eq!(f.runs[1].counts.sent, 1);
-    assert!(f.failures.is_empty(), "nobody is failed now: {:?}", f.failures);
+    assert!(
+        f.failures.is_empty(),
+        "nobody is failed now: {:?}",
+        f.failures
+    );
     let one = f.domains.iter().find(|d| d.name == "one.example").unwrap();
-    assert_eq!((one.recipients, one.messages, one.attempts, one.retried), (2, 3, 6, 2));
+    assert_eq!(
+        (one.recipients, one.messages, one.attempts, one.retried),
+        (2, 3, 6, 2)
+    );
 }
 
 #[test]
@@ -95,16 +122,29 @@ fn every_value_from_the_log_and_the_settings_is_escaped() {
         "x@<b>dom</b>.example,sent,1,250,ok,2026-04-01T10:00:01Z",
     ]);
     let figures = figures::read(&path).unwrap();
-    assert!(figures.domains.iter().any(|d| d.name == "<b>dom</b>.example"));
+    assert!(
+        figures
+            .domains
+            .iter()
+            .any(|d| d.name == "<b>dom</b>.example")
+    );
     let settings = Settings {
         source: "<script>s</script>".into(),
         lines: vec![("subject", "Hi <script>alert(4)</script> {{ name }}".into())],
     };
-    let html = page::html("<script>n</script>", "<script>l</script>", &figures, &settings);
+    let html = page::html(
+        "<script>n</script>",
+        "<script>l</script>",
+        &figures,
+        &settings,
+    );
     assert!(!html.contains("<script"), "{html}");
     assert!(!html.contains("<img"), "{html}");
     assert!(!html.contains("<b>dom"), "{html}");
-    assert!(html.contains("&lt;script&gt;alert(2)&lt;/script&gt; &amp; &lt;img"), "{html}");
+    assert!(
+        html.contains("&lt;script&gt;alert(2)&lt;/script&gt; &amp; &lt;img"),
+        "{html}"
+    );
     assert!(html.contains("Hi &lt;script&gt;alert(4)"), "{html}");
     assert!(html.contains("Content-Security-Policy"));
 }
