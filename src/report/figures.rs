@@ -7,11 +7,10 @@
 //! The log has one row per recipient per run and no run number, so runs are told apart by what a
 //! run cannot do: pause for more than [`RUN_GAP`] without writing a row, or log one address twice.
 
-use std::collections::HashSet;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::campaign::recipients::address_key;
 use crate::error::Result;
@@ -97,13 +96,14 @@ pub struct Figures {
     pub runs: Vec<Run>,
 }
 
-/// Where one address stands.
+/// Where one address stands: its most telling status and its domain (small, one per address).
 struct Standing {
     status: Status,
-    domain: usize,
-    /// For a `failed` address: its last failure's code, reply and address.
-    failure: Option<(Option<u16>, String, String)>,
+    domain: u32,
 }
+
+/// A `failed` row's code, reply and address.
+type Failure = (Option<u16>, String, String);
 
 /// Reads the log at `log` (which must exist) into figures.
 pub fn read(log: &Path) -> Result<Figures> {
@@ -119,9 +119,11 @@ pub fn read(log: &Path) -> Result<Figures> {
 struct Reading {
     figures: Figures,
     standing: FxHashMap<u64, Standing>,
-    domain_index: FxHashMap<String, usize>,
+    /// The last failure of each address whose status is `failed`.
+    failure: FxHashMap<u64, Failure>,
+    domain_index: FxHashMap<String, u32>,
     /// The addresses of the current run.
-    in_run: HashSet<u64>,
+    in_run: FxHashSet<u64>,
 }
 
 impl Reading {
@@ -134,20 +136,22 @@ impl Reading {
             return;
         };
         let domain = self.domain(row.email);
-        let d = &mut self.figures.domains[domain];
+        let d = &mut self.figures.domains[domain as usize];
         d.messages += 1;
         d.attempts += u64::from(row.attempts);
         d.retried += u64::from(row.attempts > 1);
-        let failure = (row.status == Status::Failed)
-            .then(|| (row.code, row.detail.to_string(), row.email.to_string()));
         let standing = self.standing.entry(key).or_insert(Standing {
             status: row.status,
             domain,
-            failure: None,
         });
         if rank(row.status) >= rank(standing.status) {
             standing.status = row.status;
-            standing.failure = failure;
+            if row.status == Status::Failed {
+                let failure = (row.code, row.detail.to_string(), row.email.to_string());
+                self.failure.insert(key, failure);
+            } else {
+                self.failure.remove(&key);
+            }
         }
     }
 
@@ -179,7 +183,7 @@ impl Reading {
         }
     }
 
-    fn domain(&mut self, email: &str) -> usize {
+    fn domain(&mut self, email: &str) -> u32 {
         let name = email
             .rsplit_once('@')
             .map_or("(no domain)", |(_, d)| d)
@@ -190,17 +194,17 @@ impl Reading {
                 name: name.clone(),
                 ..Domain::default()
             });
-            domains.len() - 1
+            (domains.len() - 1) as u32
         })
     }
 
     fn finish(mut self) -> Figures {
         let failures = Failures::default();
-        for standing in self.standing.values() {
+        for (key, standing) in &self.standing {
             self.figures.counts.add(standing.status);
-            let domain = &mut self.figures.domains[standing.domain];
+            let domain = &mut self.figures.domains[standing.domain as usize];
             domain.recipients += 1;
-            if let Some((code, detail, email)) = &standing.failure {
+            if let Some((code, detail, email)) = self.failure.get(key) {
                 domain.failed += 1;
                 failures.record(kind(*code, detail), *code, detail, email);
             }
