@@ -278,6 +278,32 @@ fn an_interrupted_send_leaves_the_report_of_what_the_log_holds() {
 }
 
 #[test]
+fn a_resumed_send_is_a_second_run_and_counts_each_recipient_once() {
+    let (fx, server) = send_with_refusals();
+    fx.send(&[], None).expect(1);
+    server.wait_for(18, WAIT);
+    let again = fx.send(&["--retry-failed"], None);
+    again.expect(1);
+    let html = std::fs::read_to_string(printed_report(&again.stdout)).unwrap();
+    let runs = section(&html, "id=\"runs\"");
+    assert!(
+        runs.contains("<td>2</td>") && !runs.contains("<td>3</td>"),
+        "{runs}"
+    );
+    assert!(
+        runs.contains("0 sent, 6 failed"),
+        "the second run retried the 6: {runs}"
+    );
+    assert!(html.contains("id=\"throughput-1\"") && html.contains("id=\"throughput-2\""));
+    for card in ["sent\" data-count=\"18\"", "failed\" data-count=\"6\""] {
+        assert!(
+            html.contains(card),
+            "{card}: each address once over both runs"
+        );
+    }
+}
+
+#[test]
 fn a_dry_run_writes_no_report() {
     let fx = Fixture::from_spec(&Spec::new(9));
     let run = fx.spawn_command("run", &["--dry-run"], &[]).wait();
