@@ -9,6 +9,9 @@
 //! was known, so it is honoured), and cut off otherwise; either way no later row can be swallowed by
 //! an open quote. The plan for it is returned, and applied by the caller only once the whole file
 //! has been read without error, so bad input leaves the file as it was.
+//!
+//! [`each_row`] is the one reader of the log: a send's history ([`scan`]) and the report
+//! (`report/figures.rs`) both read it through it.
 
 use std::collections::HashSet;
 use std::fs::File;

@@ -21,26 +21,8 @@ const GROUPS: usize = 20;
 /// Charts drawn: the latest runs.
 const CHARTS: usize = 10;
 
-const CSS: &str = "
-*{box-sizing:border-box}
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif;color:#1a202c;
-background:#fff;margin:0;padding:16px;overflow-wrap:break-word}
-main{max-width:1100px;margin:0 auto}
-h1{font-size:1.6em;margin:.2em 0}h2{font-size:1.2em;margin:1.6em 0 .4em;border-bottom:1px solid #cbd5e0}
-p.when{color:#4a5568;margin:.2em 0 1em}
-table{border-collapse:collapse;width:100%;margin:.4em 0}
-th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e2e8f0;vertical-align:top}
-td.n,th.n{text-align:right}td.n{white-space:nowrap}td.long,p.when code{overflow-wrap:anywhere}
-div.scroll{overflow-x:auto}
-.cards{display:flex;flex-wrap:wrap;gap:10px}
-.card{flex:1 1 130px;border:1px solid #e2e8f0;border-radius:6px;padding:8px 12px}
-.card b{display:block;font-size:1.6em}
-.sent b{color:#276749}.failed b{color:#c53030}.unknown b{color:#b7791f}.skipped b{color:#4a5568}
-figure{margin:1em 0;overflow-x:auto}svg.chart{width:100%;min-width:560px;height:auto;display:block}
-.note{color:#4a5568;font-size:.92em}
-@media (max-width:600px){body{padding:8px;font-size:14px}th,td{padding:3px 4px}
-table.wide td:nth-child(4),table.wide th:nth-child(4){display:none}}
-";
+/// The page's style sheet, inlined into `<style>` (the CSP allows inline styles only).
+const CSS: &str = include_str!("page.css");
 
 /// The whole page.
 pub fn html(name: &str, log: &str, figures: &Figures, settings: &Settings) -> String {
