@@ -202,12 +202,12 @@ fn a_send_writes_report_html_that_chromium_shows_with_counts_chart_and_failures(
     assert!(dom.contains("&lt;script&gt;alert('x')&lt;/script&gt; no such user here"));
     let by_domain = section(&dom, "id=\"failures-by-domain\"");
     assert!(
-        by_domain.contains("bounce.example</td><td class=\"n\">6</td>"),
+        by_domain.contains("bounce.<wbr>example</td><td class=\"n\">6</td>"),
         "{by_domain}"
     );
     let slowest = section(&dom, "id=\"slowest\"");
     assert!(
-        slowest.contains("slow.example</td><td class=\"n\">2.00</td>"),
+        slowest.contains("slow.<wbr>example</td><td class=\"n\">2.00</td>"),
         "{slowest}"
     );
     let settings = section(&dom, "id=\"settings\"");

@@ -222,7 +222,7 @@ fn domains(s: &mut String, domains: &[Domain]) {
             s,
             "<tr><td class=\"long\">{}</td><td class=\"n\">{:.2}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td></tr>",
-            escape(&d.name),
+            domain(&d.name),
             d.attempts_per_message(),
             d.retried,
             d.messages
@@ -246,7 +246,7 @@ fn domain_table(s: &mut String, id: &str, domains: &[&Domain], none: &str) {
             s,
             "<tr><td class=\"long\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td></tr>",
-            escape(&d.name),
+            domain(&d.name),
             d.failed,
             d.recipients,
             percent(d.failed, d.recipients)
@@ -270,6 +270,11 @@ fn settings_table(s: &mut String, settings: &Settings) {
         );
     }
     s.push_str("</table></div>");
+}
+
+/// A domain, escaped, that may break after its dots on a narrow screen.
+fn domain(name: &str) -> String {
+    escape(name).replace('.', ".<wbr>")
 }
 
 fn percent(n: u64, of: u64) -> String {
