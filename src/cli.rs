@@ -68,6 +68,11 @@ pub enum Command {
     /// (through the campaign's relay, DKIM signed; nothing written to the result log).
     #[command(after_help = TEST_HELP)]
     Test(TestArgs),
+    /// Write the HTML report of a result log (a send writes one itself, beside its log).
+    #[command(
+        after_help = "Examples:\n  campaign report campaigns/april                 campaigns/april/report.html\n  campaign report campaigns/april --log /var/log/april.csv --out /tmp/april.html\n\nExit codes: 0 written, 2 no result log (or one that cannot be read), 6 the report could not\nbe written."
+    )]
+    Report(ReportArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
     #[command(
         after_help = "Example:\n  campaign completions bash > ~/.local/share/bash-completion/completions/campaign"
@@ -259,4 +264,17 @@ impl Cli {
             _ => false,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The campaign directory (its campaign.toml gives the settings shown).
+    pub dir: PathBuf,
+    /// The result log [default: <DIR>/results.csv].
+    #[arg(long, value_name = "PATH")]
+    pub log: Option<PathBuf>,
+    /// Where to write the report [default: beside the log: report.html for results.csv,
+    /// NAME.report.html for NAME.csv].
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

@@ -23,6 +23,7 @@ pub mod new;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;
+pub mod report;
 pub mod run;
 pub mod send;
 pub mod show;

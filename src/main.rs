@@ -35,7 +35,7 @@ use campaign::campaign::Campaign;
 use campaign::check::Severity;
 use campaign::exit::ExitCode;
 use campaign::json::Context;
-use cli::{CheckArgs, Cli, Command, NewArgs, RunArgs, ShowArgs, TestArgs};
+use cli::{CheckArgs, Cli, Command, NewArgs, ReportArgs, RunArgs, ShowArgs, TestArgs};
 
 fn main() {
     let started = chrono::Utc::now();
@@ -63,6 +63,7 @@ fn run(cli: Cli, json: Option<&Context>) -> campaign::Result<ExitCode> {
         Command::New(args) => new(args),
         Command::Show(args) => show(args),
         Command::Test(args) => test(args),
+        Command::Report(args) => report(args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             let mut command = Cli::command();
@@ -217,6 +218,11 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
              (see the log); check with the relay, then --retry-unknown sends to them again",
             c.unknown
         );
+    }
+    match &report.report {
+        Some(Ok(path)) => say!("report: {}", path.display()),
+        Some(Err(e)) => warn!("error: the report was not written: {e}"),
+        None => {}
     }
     Ok(report.exit_code())
 }
@@ -388,4 +394,11 @@ fn test(args: TestArgs) -> campaign::Result<ExitCode> {
     } else {
         ExitCode::SomeFailed
     })
+}
+
+/// `campaign report`: the HTML report of a result log.
+fn report(args: ReportArgs) -> campaign::Result<ExitCode> {
+    let out = campaign::report::for_log(&args.dir, args.log.as_deref(), args.out.as_deref())?;
+    say!("report: {}", out.display());
+    Ok(ExitCode::Success)
 }

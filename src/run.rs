@@ -66,6 +66,8 @@ pub struct SendReport {
     /// The person at the terminal said no to the plan: nothing was sent.
     pub declined: bool,
     pub fatal: Option<Error>,
+    /// `report.html` (or why it could not be written), built from the log after the run.
+    pub report: Option<Result<PathBuf>>,
 }
 
 impl SendReport {
@@ -82,6 +84,7 @@ impl SendReport {
             stopped_by: None,
             declined: true,
             fatal: None,
+            report: None,
         }
     }
 
@@ -243,6 +246,7 @@ pub fn send(
                 stopped_by: Some(signal),
                 declined: false,
                 fatal: None,
+                report: None, // a second signal exits at once
             });
         }
     };
@@ -264,6 +268,7 @@ pub fn send(
     reporter.finish();
     let flushed = workers.journal.sync();
     let counts = counters.snapshot();
+    let report = Some(crate::report::after_send(campaign, &log));
     Ok(SendReport {
         counts,
         failures: counters.failures.groups(),
@@ -276,6 +281,7 @@ pub fn send(
         stopped_by: Some(stopped_by.load(Ordering::SeqCst)).filter(|&n| n != 0),
         declined: false,
         fatal: workers.take_fatal().or(flushed.err()),
+        report,
     })
 }
 

@@ -18,6 +18,7 @@ use crate::address_index::AddressIndex;
 use crate::campaign::recipients::address_key;
 
 pub use lock::{InFlight, RunLock};
+pub use read::{Row, Tail, each_row};
 pub use write::Journal;
 
 /// The header row; users script against these column names.

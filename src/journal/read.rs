@@ -9,6 +9,9 @@
 //! was known, so it is honoured), and cut off otherwise; either way no later row can be swallowed by
 //! an open quote. The plan for it is returned, and applied by the caller only once the whole file
 //! has been read without error, so bad input leaves the file as it was.
+//!
+//! [`each_row`] is the one reader of the log: a send's history ([`scan`]) and the report
+//! (`report/figures.rs`) both read it through it.
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -52,17 +55,35 @@ const SHOWN: usize = 10;
 /// Reads the log at `path` (which may not exist). `ids` are Message-IDs whose presence in the log
 /// the caller wants to know (the messages a dead run left in flight).
 pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usize) -> Result<Scan> {
-    let mut scan = Scan {
-        history: History {
+    let mut rows = Rows::new(today, ids, capacity);
+    let tail = each_row(path, |row, offset| rows.add(row, offset))?;
+    if tail == Tail::WriteHeader {
+        let history = History {
             today: Some(today),
             ..History::default()
-        },
-        logged: HashSet::new(),
-        tail: Tail::WriteHeader,
-    };
+        };
+        return Ok(Scan {
+            history,
+            logged: HashSet::new(),
+            tail,
+        });
+    }
+    Ok(Scan {
+        logged: std::mem::take(&mut rows.logged),
+        history: rows.finish(File::open(path).ok())?,
+        tail,
+    })
+}
+
+/// Reads every row of the log at `path` strictly (any unreadable row is an error naming its line,
+/// and `each` may have seen the rows before it), handing each to `each` with the byte it starts at:
+/// the whole lines, then a torn last row when it can be honoured. Returns the plan for the end of
+/// the file; [`Tail::WriteHeader`] when there is no log, or no more than (part of) its header.
+/// The one reader of the log: a send's history and the report both read it here.
+pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) -> Result<Tail> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(scan),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::WriteHeader),
         Err(e) => {
             return Err(invalid!(
                 "{}: cannot read the result log: {e}",
@@ -75,7 +96,7 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
     let (complete, fragment) = split_tail(&mut file).map_err(unreadable)?;
     if complete == 0 {
         if format!("{}\n", HEADER.join(",")).starts_with(&fragment) {
-            return Ok(scan); // empty, or a header torn at the first write
+            return Ok(Tail::WriteHeader); // empty, or a header torn at the first write
         }
         return Err(not_a_log(path));
     }
@@ -87,7 +108,6 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
     if header.iter().ne(HEADER.iter().copied()) {
         return Err(not_a_log(path));
     }
-    let mut rows = Rows::new(today, ids, capacity);
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
@@ -95,7 +115,7 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => match check(&record) {
-                Ok(row) => rows.add(&row, offset)?,
+                Ok(row) => each(&row, offset)?,
                 Err(why) => bad.push((line, why)),
             },
             Err(e) => bad.push((line, e.to_string())),
@@ -104,26 +124,23 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
     if !bad.is_empty() {
         return Err(damaged(path, &bad));
     }
-    scan.tail = match torn(&fragment) {
+    Ok(match torn(&fragment) {
         None => Tail::Clean,
         Some(Torn::Whole(fields)) => {
             let record = csv::StringRecord::from(fields);
-            rows.add(&check(&record).expect("checked"), complete)?;
+            each(&check(&record).expect("checked"), complete)?;
             Tail::AddNewline
         }
         Some(Torn::Honoured(row)) => {
             let record = csv::StringRecord::from(row.clone());
-            rows.add(&check(&record).expect("completed rows check"), complete)?;
+            each(&check(&record).expect("completed rows check"), complete)?;
             Tail::Complete {
                 keep: complete,
                 row,
             }
         }
         Some(Torn::Unusable) => Tail::Cut { keep: complete },
-    };
-    scan.logged = std::mem::take(&mut rows.logged);
-    scan.history = rows.finish(File::open(path).ok())?;
-    Ok(scan)
+    })
 }
 
 fn not_a_log(path: &Path) -> Error {
@@ -159,7 +176,12 @@ fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
 pub struct Row<'r> {
     pub email: &'r str,
     pub status: Status,
+    pub attempts: u32,
+    /// The last SMTP reply code, if there was a reply.
+    pub code: Option<u16>,
     pub message_id: &'r str,
+    /// The reply text, or the reason for a skip or failure.
+    pub detail: &'r str,
     pub time: DateTime<Utc>,
 }
 
@@ -196,9 +218,9 @@ pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String>
     if record[0].trim().is_empty() && status != Status::Skipped {
         return Err(format!("no email for a {} row", status.as_str()));
     }
-    if record[2].parse::<u32>().is_err() {
-        return Err(format!("attempts {:?} is not a number", &record[2]));
-    }
+    let attempts = record[2]
+        .parse::<u32>()
+        .map_err(|_| format!("attempts {:?} is not a number", &record[2]))?;
     let code = &record[3];
     if !code.is_empty() && !is_reply_code(code) {
         return Err(format!("code {code:?} is not a 3-digit SMTP reply code"));
@@ -209,7 +231,10 @@ pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String>
     Ok(Row {
         email: &record[0],
         status,
+        attempts,
+        code: code.parse().ok(),
         message_id: &record[4],
+        detail: &record[5],
         time,
     })
 }

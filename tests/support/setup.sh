@@ -9,10 +9,13 @@
 #   * the `openssl` CLI, from the `openssl` package: tests/dkim.rs makes its DKIM
 #     keys with it;
 #   * strace (/usr/bin/strace): tests/exactly_once.rs traces the binary to check
-#     that result rows are synced to disk (the test is skipped without it).
+#     that result rows are synced to disk (the test is skipped without it);
+#   * Chromium (/usr/bin/chromium), from Debian's `chromium` package:
+#     tests/workflow_report.rs opens report.html in it headless, screenshots it
+#     and reads the DOM it built.
 #
 # Safe to rerun: anything already present is skipped. Needs root (or sudo) for
-# apt-get when Postfix, dnsmasq, openssl or strace is missing.
+# apt-get when Postfix, dnsmasq, openssl, strace or Chromium is missing.
 #
 # Environment:
 #   CAMPAIGN_TEST_PYTHON   python interpreter to install into / run the
@@ -93,6 +96,19 @@ else
     log "installing strace (the durability test traces fsync/fdatasync)"
     as_root apt-get -q update
     as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y strace
+fi
+
+# --------------------------------------------------------------- chromium ---
+if [ -x /usr/bin/chromium ]; then
+    log "chromium already installed ($(/usr/bin/chromium --version 2>/dev/null | head -n 1))"
+else
+    log "installing chromium (the report test renders report.html headless)"
+    as_root apt-get -q update
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get -q install -y --no-install-recommends chromium
+    if [ ! -x /usr/bin/chromium ]; then
+        log "chromium installed but /usr/bin/chromium is missing"
+        exit 1
+    fi
 fi
 
 # ----------------------------------------------------------------- python ---

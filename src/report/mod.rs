@@ -1,0 +1,153 @@
+//! The report of a send, `report.html`: built from the result log after the run (off the hot path:
+//! the send only appends rows; this reads them back once at the end) and by `campaign report` for
+//! any log. One page, self-contained, safe to open and to mail to a colleague: [`figures`] reads the
+//! log (through the journal's one reader), [`chart`] draws the throughput, [`page`] writes the
+//! HTML. It is written atomically (a temporary file renamed over the old report), so a reader
+//! never sees half a page.
+
+pub mod chart;
+pub mod figures;
+pub mod page;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::campaign::Campaign;
+use crate::error::{Error, Result};
+use crate::invalid;
+
+/// The settings shown at the end of the page, as `(name, value)` lines. Built from a loaded
+/// campaign by choosing fields, so that no secret (the SMTP password, the DKIM key) can reach it.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Where they come from, in a sentence.
+    pub source: String,
+    pub lines: Vec<(&'static str, String)>,
+}
+
+impl Settings {
+    /// The settings a send used: campaign.toml with the command line's `--rate` and
+    /// `--concurrency` applied.
+    pub fn of(campaign: &Campaign, source: &str) -> Settings {
+        let (relay, security, username) = match &campaign.smtp {
+            Some(smtp) => (
+                format!("{}:{}", smtp.host, smtp.port),
+                format!("{:?}", smtp.security).to_lowercase(),
+                smtp.username.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+            None => ("(no [smtp] section)".into(), "–".into(), "–".into()),
+        };
+        let send = &campaign.send;
+        let rate = send.rate.map_or_else(
+            || "unlimited".into(),
+            |r| format!("{}/{}", r.count, unit(r.per.as_secs())),
+        );
+        let daily = send
+            .daily_limit
+            .map_or_else(|| "none".into(), |n| n.to_string());
+        Settings {
+            source: source.into(),
+            lines: vec![
+                ("relay", relay),
+                ("security", security),
+                ("username", username),
+                ("rate", rate),
+                ("concurrency", send.concurrency.to_string()),
+                ("retries", send.retries.to_string()),
+                ("daily limit", daily),
+                ("from", campaign.from.to_string()),
+                ("subject", campaign.subject.clone()),
+            ],
+        }
+    }
+}
+
+fn unit(seconds: u64) -> &'static str {
+    match seconds {
+        1 => "s",
+        60 => "min",
+        _ => "h",
+    }
+}
+
+/// Where the report of the log at `log` goes: beside it, `report.html` for the default
+/// `results.csv`, else the log's name with `.csv` replaced by `.report.html` (`april.csv` →
+/// `april.report.html`), so that two logs in one folder keep two reports.
+pub fn path_for(log: &Path) -> PathBuf {
+    let name = log.file_name().map(|n| n.to_string_lossy().into_owned());
+    let file = match name.as_deref() {
+        Some("results.csv") | None => "report.html".to_string(),
+        Some(name) => format!("{}.report.html", name.strip_suffix(".csv").unwrap_or(name)),
+    };
+    log.with_file_name(file)
+}
+
+/// Writes the report of the log at `log` (which must exist) to `out`, atomically.
+pub fn write(log: &Path, out: &Path, name: &str, settings: &Settings) -> Result<()> {
+    let figures = figures::read(log)?;
+    let html = page::html(name, &log.display().to_string(), &figures, settings);
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".report-")
+        .suffix(".html.tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .tempfile_in(dir)
+        .map_err(|e| Error::output("write the report in", dir, e))?;
+    temp.write_all(html.as_bytes())
+        .and_then(|()| temp.as_file().sync_data())
+        .map_err(|e| Error::output("write", temp.path(), e))?;
+    temp.persist(out)
+        .map_err(|e| Error::output("write", out, e.error))?;
+    Ok(())
+}
+
+/// The report at the end of a send, beside its log: the path written.
+pub fn after_send(campaign: &Campaign, log: &Path) -> Result<PathBuf> {
+    let out = path_for(log);
+    let settings = Settings::of(
+        campaign,
+        "As this send used them (campaign.toml and the command line). The password is never shown.",
+    );
+    write(log, &out, &campaign.name(), &settings)?;
+    Ok(out)
+}
+
+/// `campaign report DIR`: the report of `log` (default `<DIR>/results.csv`) into `out` (default
+/// beside the log). A campaign.toml that cannot be loaded only leaves the settings out.
+pub fn for_log(dir: &Path, log: Option<&Path>, out: Option<&Path>) -> Result<PathBuf> {
+    let log = log.map_or_else(|| dir.join("results.csv"), Path::to_path_buf);
+    if !log.exists() {
+        return Err(invalid!(
+            "{}: no result log there (a send writes it); pass --log PATH for a log kept \
+             elsewhere",
+            log.display()
+        ));
+    }
+    let out = out.map_or_else(|| path_for(&log), Path::to_path_buf);
+    let (name, settings) = match Campaign::load(dir) {
+        Ok(campaign) => (
+            campaign.name(),
+            Settings::of(
+                &campaign,
+                "From campaign.toml as it is now (a send's --rate or --concurrency is not \
+                 recorded). The password is never shown.",
+            ),
+        ),
+        Err(e) => (
+            dir.file_name()
+                .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned()),
+            Settings {
+                source: format!("Not shown: {e}"),
+                lines: Vec::new(),
+            },
+        ),
+    };
+    write(&log, &out, &name, &settings)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
