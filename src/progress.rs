@@ -103,6 +103,29 @@ fn bar(total: u64, label: &str) -> ProgressBar {
     bar
 }
 
+/// Called when Ctrl-C stops the run, before the first line about it. The terminal echoes `^C`
+/// where the cursor is: at the end of the bar's last line, so the echo wraps to a new row and the
+/// bar is one row higher than indicatif believes, which would leave its first line behind. The
+/// `^C` row is cleared and the cursor put back where indicatif left it. Without a bar, a line
+/// break moves past the `^C`.
+pub fn after_ctrl_c() {
+    let shown = shown();
+    let mut stderr = std::io::stderr();
+    let _ = match shown.as_ref() {
+        Some(_) if echoes_control_characters() => stderr.write_all(b"\r\x1b[2K\x1b[1A"),
+        Some(_) => Ok(()),
+        None => stderr.write_all(b"\n"),
+    };
+}
+
+/// Whether the terminal on stderr echoes control characters (`^C`): termios ECHO and ECHOCTL.
+fn echoes_control_characters() -> bool {
+    // SAFETY: tcgetattr only writes the struct it is given, and fails harmlessly on a non-tty.
+    let mut termios: libc::termios = unsafe { std::mem::zeroed() };
+    let got = unsafe { libc::tcgetattr(libc::STDERR_FILENO, &mut termios) } == 0;
+    got && termios.c_lflag & libc::ECHO != 0 && termios.c_lflag & libc::ECHOCTL != 0
+}
+
 /// Clears the bar for good (the run ends without its reporter finishing: a second stop signal).
 pub fn clear() {
     if let Some(bar) = shown().take() {

@@ -324,8 +324,11 @@ impl StopSignals {
         let (number, name) = self.next().await;
         stopped_by.store(number, Ordering::SeqCst);
         workers.request_stop();
+        if number == libc_number::SIGINT {
+            progress::after_ctrl_c();
+        }
         progress::note(&format!(
-            "\n{name}: stopping: no new recipients; finishing the messages in flight (a second \
+            "{name}: stopping: no new recipients; finishing the messages in flight (a second \
              signal abandons them)"
         ));
         let (_, again) = self.next().await;
