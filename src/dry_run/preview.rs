@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use super::clear::{GENERATOR, MANIFEST, MANIFEST_NEW, clear_old_previews};
 use super::images::ImageCopies;
 use crate::error::{Error, Result};
+use crate::html::escape;
 
 /// One row of the index, in CSV order.
 pub enum Entry {
@@ -230,21 +231,6 @@ fn with_policy(html: &str) -> String {
     out.push_str(&html[..at]);
     out.push_str(POLICY);
     out.push_str(&html[at..]);
-    out
-}
-
-/// Escapes text for HTML.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            _ => out.push(c),
-        }
-    }
     out
 }
 

@@ -14,7 +14,7 @@ use crate::check::lint::{ContentLints, GMAIL_CLIP_BYTES};
 use crate::check::{Problem, Severity, campaign_rules};
 use crate::render::Rendered;
 
-use super::preview::escape;
+use crate::html::escape;
 
 /// How many messages the content rules read: the first to be rendered (rendering is parallel, so
 /// these are near the top of the list, not exactly its first rows); `check` reads them all.

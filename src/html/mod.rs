@@ -1,12 +1,29 @@
 //! Reading HTML: one lexer ([`lexer`]) and one table of character references ([`entities`]) for
 //! every part of `campaign` that looks inside a page: the text part (`render/text.rs`), the content
-//! lint (`check/lint.rs`) and image embedding (`render/html.rs`). They share the element lists
-//! below too, so "hidden" and "invisible" mean one thing everywhere.
+//! lint (`check/lint.rs`), image embedding (`render/html.rs`) and the shape splitter. They share
+//! the element lists below too, so "hidden" and "invisible" mean one thing everywhere. And the one
+//! way pages of our own (the preview index, the report) write a value: [`escape`].
 
 pub mod entities;
 pub mod lexer;
 
 pub use lexer::{Attribute, Lexer, Tag, Token};
+
+/// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in quoted attributes.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
 
 /// Elements whose content is never shown as text: the document head and raw-text elements, plus
 /// `<template>` (inert) and `<noscript>` (mail clients run no script, but neither do they show it

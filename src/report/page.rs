@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use super::Settings;
 use super::chart;
 use super::figures::{Counts, Domain, Figures, Run};
+use crate::html::escape;
 
 /// Most-failing domains need at least this many recipients: one bounce at a domain of one is no
 /// pattern.
@@ -45,22 +46,6 @@ pub fn html(name: &str, log: &str, figures: &Figures, settings: &Settings) -> St
     settings_table(&mut s, settings);
     s.push_str("</main></body></html>\n");
     s
-}
-
-/// `&`, `<`, `>`, `"` and `'` as character references: safe in text and in quoted attributes.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 fn heading(s: &mut String, name: &str, log: &str, figures: &Figures) {

@@ -2,14 +2,14 @@
 //! without a yes; `--yes` sends without asking; off a terminal it never asks (every other test
 //! runs with stdin not a terminal and would hang here if it did).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use crate::support::ScriptedServer;
 use crate::support::campaign::{Fixture, Spec};
+use crate::support::terminal;
 
-/// Runs `campaign run DIR --no-progress ARGS` in a pseudo-terminal (`script`), typing `answer`.
-/// Returns the exit code and everything the terminal showed.
+/// Runs `campaign run DIR --no-progress ARGS` in a pseudo-terminal, typing `answer` once the
+/// question is up (the plan takes a moment to count). Returns the exit code and what it showed.
 fn in_a_terminal(fx: &Fixture, args: &[&str], answer: &str) -> (i32, String) {
     let command = format!(
         "{} run {} --no-progress {}",
@@ -17,24 +17,9 @@ fn in_a_terminal(fx: &Fixture, args: &[&str], answer: &str) -> (i32, String) {
         fx.dir().display(),
         args.join(" ")
     );
-    let mut child = Command::new("timeout")
-        .args(["60", "script", "-qec", &command, "/dev/null"])
-        .current_dir(fx.root())
-        .env_remove("CAMPAIGN_TEMPLATES")
-        .env_remove("CAMPAIGN_SMTP_PASSWORD")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run script(1) (util-linux)");
-    let mut stdin = child.stdin.take().unwrap();
-    // Typed once the question is up: the plan takes a moment to count.
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    let _ = stdin.write_all(answer.as_bytes());
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let shown = String::from_utf8_lossy(&out.stdout).replace('\r', "");
-    (out.status.code().unwrap_or(-1), shown)
+    let typed = [(Duration::from_millis(1500), answer.as_bytes())];
+    let (code, shown) = terminal::in_a_terminal(fx.root(), &command, &typed);
+    (code, String::from_utf8_lossy(&shown).replace('\r', ""))
 }
 
 #[test]

@@ -1,8 +1,11 @@
 //! Progress off a terminal: plain lines with a timestamp and the campaign's name, counting only
 //! this run's work (a resume does not count what earlier runs did).
 
+use std::time::Duration;
+
 use crate::support::ScriptedServer;
 use crate::support::campaign::{Fixture, Spec};
+use crate::support::terminal::{self, terminal_screen};
 
 #[test]
 fn plain_progress_lines_carry_a_timestamp_the_campaign_and_this_runs_work_only() {
@@ -60,9 +63,6 @@ fn messages_waiting_for_a_retry_show_in_the_progress() {
 /// but no piece of the bar.
 #[test]
 fn the_bar_fits_80_columns_and_leaves_no_frame_after_ctrl_c() {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-
     let server = ScriptedServer::accept_all();
     let spec = Spec {
         recipients: 60,
@@ -71,35 +71,20 @@ fn the_bar_fits_80_columns_and_leaves_no_frame_after_ctrl_c() {
     };
     let fx = Fixture::from_spec(&spec);
     let command = format!(
-        "stty cols 80 rows 24; exec {} run {} --yes",
+        "{} run {} --yes",
         env!("CARGO_BIN_EXE_campaign"),
         fx.dir().display()
     );
-    let mut child = Command::new("timeout")
-        .args(["60", "script", "-qec", &command, "/dev/null"])
-        .current_dir(fx.root())
-        .env_remove("CAMPAIGN_TEMPLATES")
-        .env_remove("CAMPAIGN_SMTP_PASSWORD")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run script(1) (util-linux)");
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(4));
-    stdin.write_all(b"\x03").unwrap();
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(130),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    // Ctrl-C after 4 s; the terminal stays open 2 s more while the run stops.
+    let ctrl_c = [
+        (Duration::from_secs(4), &b"\x03"[..]),
+        (Duration::from_secs(2), b""),
+    ];
+    let (code, shown) = terminal::in_a_terminal(fx.root(), &command, &ctrl_c);
+    assert_eq!(code, 130, "{}", String::from_utf8_lossy(&shown));
     // Every frame the bar drew: its first line (the label, the bar, the counts, the ETA) on one
     // row, the counts of what happened on the next, neither wrapped.
-    let frames = terminal_screen(&out.stdout, 80, 24, true);
+    let frames = terminal_screen(&shown, 80, 24, true);
     let drawn: Vec<&str> = frames
         .split("\x0c\n")
         .filter(|f| f.contains("ETA"))
@@ -123,28 +108,10 @@ fn the_bar_fits_80_columns_and_leaves_no_frame_after_ctrl_c() {
         }
     }
     assert!(whole > 0, "no frame showed both lines:\n{frames}");
-    let screen = terminal_screen(&out.stdout, 80, 24, false);
+    let screen = terminal_screen(&shown, 80, 24, false);
     assert!(screen.contains("SIGINT: stopping"), "{screen}");
     assert!(
         !screen.contains("ETA") && !screen.contains('█') && !screen.contains("sent 0 ·"),
         "a stale frame:\n{screen}"
     );
-}
-
-/// What a `columns` × `rows` terminal shows after `output`, or with `frames` after each carriage
-/// return of it too (tests/support/screen.py, pyte).
-fn terminal_screen(output: &[u8], columns: u16, rows: u16, frames: bool) -> String {
-    use std::io::Write;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/screen.py");
-    let mode = if frames { "frames" } else { "last" };
-    let mut child = std::process::Command::new(crate::support::python())
-        .args([script, &columns.to_string(), &rows.to_string(), mode])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("run tests/support/screen.py");
-    child.stdin.take().unwrap().write_all(output).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "screen.py (pip install pyte)");
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -34,6 +34,7 @@ use std::time::{Duration, Instant};
 pub mod campaign;
 pub mod fixture;
 pub mod keys;
+pub mod terminal;
 
 mod capture;
 mod raw;
