@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::Value;
 
-use support::campaign::{Fixture, PASSWORD, Run, Spec, USER, WAIT, email};
+use support::campaign::{Fixture, PASSWORD, Run, Spec, USER, WAIT, email, starttls_auth_server};
 use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
 
 fn run(fx: &Fixture, command: &str, args: &[&str], password: Option<&str>) -> Run {
@@ -331,18 +331,8 @@ fn json_check_lists_a_warning_then_an_error_with_file_and_lines() {
 
 #[test]
 fn json_check_smtp_reports_the_relay_and_exit_3_when_it_cannot() {
-    let server = CaptureServer::start(
-        CaptureOptions::starttls()
-            .with_auth(USER, PASSWORD)
-            .require_auth(),
-    );
-    let spec = Spec {
-        host: "localhost".into(),
-        security: "starttls",
-        username: Some(USER),
-        ca_pem: Some(server.ca_pem()),
-        ..Spec::new(server.port)
-    };
+    let server = starttls_auth_server();
+    let spec = Spec::starttls_auth(&server);
     let fx = Fixture::from_spec(&spec);
     let out = run(&fx, "check", &["--smtp", "--json"], Some(PASSWORD));
     out.expect(0);

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::campaign::{Fixture, PASSWORD, Spec, USER, WAIT};
-use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
+use support::campaign::{Fixture, PASSWORD, Spec, USER, WAIT, starttls_auth_server};
+use support::{Reply, ScriptedServer, Stage};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 /// The chart's bar colour (`report/chart.rs` BAR_COLOUR, #2b6cb0).
@@ -370,18 +370,10 @@ fn campaign_report_reads_any_log_and_refuses_when_there_is_none() {
 
 #[test]
 fn the_report_shows_the_username_and_never_the_password() {
-    let server = CaptureServer::start(
-        CaptureOptions::starttls()
-            .with_auth(USER, PASSWORD)
-            .require_auth(),
-    );
+    let server = starttls_auth_server();
     let spec = Spec {
-        host: "localhost".into(),
-        security: "starttls",
-        username: Some(USER),
-        ca_pem: Some(server.ca_pem()),
         recipients: 3,
-        ..Spec::new(server.port)
+        ..Spec::starttls_auth(&server)
     };
     let fx = Fixture::from_spec(&spec);
     let run = fx.send(&[], Some(PASSWORD));

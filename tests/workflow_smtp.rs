@@ -11,7 +11,9 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use support::campaign::{Fixture, PASSWORD, Run, Spec, USER, WAIT, first_name};
+use support::campaign::{
+    Fixture, PASSWORD, Run, Spec, USER, WAIT, first_name, starttls_auth_server,
+};
 use support::fixture::openssl;
 use support::keys;
 use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
@@ -237,11 +239,7 @@ fn auth_spec(port: u16) -> Spec {
 
 #[test]
 fn check_smtp_reports_tls_certificate_extensions_and_auth_and_sends_nothing() {
-    let server = CaptureServer::start(
-        CaptureOptions::starttls()
-            .with_auth(USER, PASSWORD)
-            .require_auth(),
-    );
+    let server = starttls_auth_server();
     let spec = Spec {
         ca_pem: Some(server.ca_pem()),
         ..auth_spec(server.port)
@@ -271,11 +269,7 @@ fn check_smtp_reports_tls_certificate_extensions_and_auth_and_sends_nothing() {
 
 #[test]
 fn check_smtp_with_a_wrong_password_exits_3_saying_so() {
-    let server = CaptureServer::start(
-        CaptureOptions::starttls()
-            .with_auth(USER, PASSWORD)
-            .require_auth(),
-    );
+    let server = starttls_auth_server();
     let spec = Spec {
         ca_pem: Some(server.ca_pem()),
         ..auth_spec(server.port)

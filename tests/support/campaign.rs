@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub use super::fixture::{Fixture, RUNS, Run};
-use super::{CaptureServer, ScriptedServer, Transaction};
+use super::{CaptureOptions, CaptureServer, ScriptedServer, Transaction};
 
 /// The From address of every test campaign (and so the envelope sender).
 pub const FROM: &str = "news@acme.example";
@@ -66,6 +66,18 @@ pub struct Spec {
 }
 
 impl Spec {
+    /// Sending to `server` as to a real relay: STARTTLS to `localhost` (the server's test CA in
+    /// `ca_file`), AUTH as [`USER`] (the password is given to the run: [`PASSWORD`]).
+    pub fn starttls_auth(server: &CaptureServer) -> Spec {
+        Spec {
+            host: "localhost".into(),
+            security: "starttls",
+            username: Some(USER),
+            ca_pem: Some(server.ca_pem()),
+            ..Spec::new(server.port)
+        }
+    }
+
     /// Plain SMTP to 127.0.0.1:`port`, no AUTH, concurrency 2, 2 retries, 5 recipients.
     pub fn new(port: u16) -> Spec {
         Spec {
@@ -546,4 +558,14 @@ pub fn row_for<'a>(rows: &'a [Row], email: &str) -> &'a Row {
     let found: Vec<&Row> = rows.iter().filter(|r| r.email == email).collect();
     assert_eq!(found.len(), 1, "rows for {email}: {rows:#?}");
     found[0]
+}
+
+/// A capture server speaking STARTTLS that requires AUTH as [`USER`] / [`PASSWORD`] (see
+/// [`Spec::starttls_auth`]).
+pub fn starttls_auth_server() -> CaptureServer {
+    CaptureServer::start(
+        CaptureOptions::starttls()
+            .with_auth(USER, PASSWORD)
+            .require_auth(),
+    )
 }
