@@ -273,4 +273,6 @@ impl Default for Inliner {
 }
 
 #[cfg(test)]
+mod generated_tests;
+#[cfg(test)]
 mod tests;
