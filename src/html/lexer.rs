@@ -12,9 +12,10 @@
 //! `</>` is nothing; a raw-text element's start tag opens raw text even when written `<style/>`, as
 //! the standard ignores `/` on elements that are not void; and a `<` that opens nothing is text.
 
-use std::borrow::Cow;
-
 use memchr::memmem;
+
+pub use super::tag::{Attribute, Tag};
+use super::tag::{Step, attribute, is_space};
 
 /// Elements whose content is raw text up to their end tag: never tags, never references to
 /// decode for markup (the tokenizer's RAWTEXT, RCDATA and script states).
@@ -41,32 +42,6 @@ pub enum Token<'a> {
         text: &'a str,
         at: usize,
     },
-}
-
-/// A start or end tag.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tag<'a> {
-    /// As written (compare with [`Tag::is`]).
-    pub name: &'a str,
-    /// Written as `<…/>`.
-    pub self_closing: bool,
-    input: &'a str,
-    /// Where the attributes start in `input`, and where the tag's `>` is.
-    attrs: usize,
-    end: usize,
-}
-
-/// One attribute of a tag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Attribute<'a> {
-    /// As written.
-    pub name: &'a str,
-    /// Empty when the attribute has no value; references not decoded.
-    pub value: &'a str,
-    /// Where the value starts in the input.
-    pub at: usize,
-    /// Whether the value was written in quotes (either kind).
-    pub quoted: bool,
 }
 
 /// The tokens of a document (or of a part of one, see [`Lexer::within`]).
@@ -201,13 +176,7 @@ impl<'a> Lexer<'a> {
                     pos = after;
                 }
                 Step::End(gt) => {
-                    let tag = Tag {
-                        name,
-                        self_closing,
-                        input: self.input,
-                        attrs,
-                        end: gt,
-                    };
+                    let tag = Tag::new(name, self_closing, self.input, attrs, gt);
                     return Some((tag, gt + 1));
                 }
             }
@@ -244,143 +213,6 @@ impl<'a> Iterator for Lexer<'a> {
         }
         None
     }
-}
-
-impl<'a> Tag<'a> {
-    /// Whether the tag's name is `name` (ASCII case ignored).
-    pub fn is(&self, name: &str) -> bool {
-        self.name.eq_ignore_ascii_case(name)
-    }
-
-    /// The name in lower case (borrowed when it is written so).
-    pub fn lower_name(&self) -> Cow<'a, str> {
-        if self.name.bytes().any(|b| b.is_ascii_uppercase()) {
-            Cow::Owned(self.name.to_ascii_lowercase())
-        } else {
-            Cow::Borrowed(self.name)
-        }
-    }
-
-    /// Everything between the name and the `>`, as written.
-    pub fn attributes_text(&self) -> &'a str {
-        &self.input[self.attrs..self.end]
-    }
-
-    /// The attributes in the order written.
-    pub fn attributes(&self) -> impl Iterator<Item = Attribute<'a>> + 'a {
-        let input = self.input;
-        let bytes = &input.as_bytes()[..=self.end];
-        let mut pos = self.attrs;
-        std::iter::from_fn(move || {
-            loop {
-                match attribute(bytes, pos)? {
-                    Step::Attribute(found, after) => {
-                        pos = after;
-                        return Some(found.resolve(input));
-                    }
-                    Step::Slash(after) => pos = after,
-                    Step::End(_) => return None,
-                }
-            }
-        })
-    }
-
-    /// The value of the first attribute called `name` (ASCII case ignored), as parsers keep the
-    /// first of duplicates.
-    pub fn attr(&self, name: &str) -> Option<&'a str> {
-        self.attributes()
-            .find(|a| a.name.eq_ignore_ascii_case(name))
-            .map(|a| a.value)
-    }
-}
-
-/// What comes next inside a tag.
-enum Step {
-    /// An attribute (positions of its name and value) and the position after it.
-    Attribute(Found, usize),
-    /// A `/` outside any value, and the position after it.
-    Slash(usize),
-    /// The tag's `>`.
-    End(usize),
-}
-
-#[derive(Clone, Copy)]
-struct Found {
-    name: (usize, usize),
-    value: (usize, usize),
-    quoted: bool,
-}
-
-impl Found {
-    fn resolve(self, input: &str) -> Attribute<'_> {
-        Attribute {
-            name: &input[self.name.0..self.name.1],
-            value: &input[self.value.0..self.value.1],
-            at: self.value.0,
-            quoted: self.quoted,
-        }
-    }
-}
-
-/// Reads from `pos` inside a tag to the next attribute, `/` or `>`; `None` at the end of input.
-fn attribute(bytes: &[u8], mut pos: usize) -> Option<Step> {
-    while pos < bytes.len() && is_space(bytes[pos]) {
-        pos += 1;
-    }
-    match *bytes.get(pos)? {
-        b'>' => return Some(Step::End(pos)),
-        b'/' => return Some(Step::Slash(pos + 1)),
-        _ => {}
-    }
-    let name_start = pos;
-    pos += 1; // a leading `=` belongs to the name
-    while pos < bytes.len() && !is_space(bytes[pos]) && !matches!(bytes[pos], b'/' | b'>' | b'=') {
-        pos += 1;
-    }
-    let name = (name_start, pos);
-    let mut after_name = pos;
-    while after_name < bytes.len() && is_space(bytes[after_name]) {
-        after_name += 1;
-    }
-    if bytes.get(after_name) != Some(&b'=') {
-        let found = Found {
-            name,
-            value: (pos, pos),
-            quoted: false,
-        };
-        return Some(Step::Attribute(found, pos));
-    }
-    pos = after_name + 1;
-    while pos < bytes.len() && is_space(bytes[pos]) {
-        pos += 1;
-    }
-    let quoted = matches!(bytes.get(pos), Some(b'"' | b'\''));
-    let (value, next) = match bytes.get(pos) {
-        Some(&quote @ (b'"' | b'\'')) => {
-            let start = pos + 1;
-            let end = memchr::memchr(quote, &bytes[start..]).map(|i| start + i)?;
-            ((start, end), end + 1)
-        }
-        _ => {
-            let start = pos;
-            while pos < bytes.len() && !is_space(bytes[pos]) && bytes[pos] != b'>' {
-                pos += 1;
-            }
-            ((start, pos), pos)
-        }
-    };
-    Some(Step::Attribute(
-        Found {
-            name,
-            value,
-            quoted,
-        },
-        next,
-    ))
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\x0C' | b'\r')
 }
 
 /// Where `</name` followed by white space, `/` or `>` starts (ASCII case ignored), from `from` on.

@@ -6,6 +6,7 @@
 
 pub mod entities;
 pub mod lexer;
+mod tag;
 
 pub use lexer::{Attribute, Lexer, Tag, Token};
 
