@@ -1,7 +1,7 @@
 //! The one HTML lexer: splits a document into text, comments, declarations, start and end tags and
 //! the raw content of `<style>`, `<script>` and the like, reading tags the way HTML5's tokenizer
 //! does. It builds no tree and needs no well-formedness; every reader of HTML here (the text part,
-//! the content lint, image embedding) walks its tokens.
+//! the content lint, image embedding, the shape splitter, link tagging) walks its tokens.
 //!
 //! Tag reading follows HTML5 where it matters for what is found in a tag: a tag name runs to white
 //! space, `/` or `>`; an attribute value is read only as the value of its own attribute, so `<`,
