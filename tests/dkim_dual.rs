@@ -37,7 +37,14 @@ fn key_pair(dir: &Path, name: &str, algorithm: &str) -> (PathBuf, PathBuf) {
         ]),
         _ => openssl(&["genpkey", "-algorithm", "ED25519", "-out", p]),
     };
-    openssl(&["pkey", "-in", p, "-pubout", "-out", public.to_str().unwrap()]);
+    openssl(&[
+        "pkey",
+        "-in",
+        p,
+        "-pubout",
+        "-out",
+        public.to_str().unwrap(),
+    ]);
     (private, public)
 }
 
@@ -56,7 +63,9 @@ fn dkim_table(selector: &str, algorithm: &str, file: bool) -> String {
 /// The DKIM-Signature fields of a message, unfolded, top first: each as its tags.
 fn signatures(raw: &[u8]) -> Vec<Vec<(String, String)>> {
     let text = String::from_utf8_lossy(raw);
-    let header = &text[..text.find("\r\n\r\n").expect("a blank line after the header")];
+    let header = &text[..text
+        .find("\r\n\r\n")
+        .expect("a blank line after the header")];
     let mut fields: Vec<String> = Vec::new();
     for line in header.split("\r\n") {
         if line.starts_with([' ', '\t']) {
@@ -94,7 +103,10 @@ fn tag<'a>(tags: &'a [(String, String)], name: &str) -> &'a str {
 #[track_caller]
 fn assert_verifies(index: usize, public: &Path, selector: &str, files: &[PathBuf], ok: bool) {
     for verdict in dkim_verdicts_at(index, public, DOMAIN, selector, files) {
-        assert_eq!(verdict.ok, ok, "signature {index} ({selector}): {verdict:#?}");
+        assert_eq!(
+            verdict.ok, ok,
+            "signature {index} ({selector}): {verdict:#?}"
+        );
     }
 }
 
@@ -170,7 +182,9 @@ fn rsa_and_ed25519_keys_each_sign_and_dkimpy_verifies_both() {
         assert_eq!(tag(&sigs[0], "t"), tag(&sigs[1], "t"));
         for sig in &sigs {
             assert!(
-                !tag(sig, "h").to_ascii_lowercase().contains("dkim-signature"),
+                !tag(sig, "h")
+                    .to_ascii_lowercase()
+                    .contains("dkim-signature"),
                 "h= covers no DKIM-Signature: {sig:?}"
             );
         }
@@ -263,7 +277,10 @@ fn check_warns_when_ed25519_is_the_only_algorithm() {
     );
     let cases = [
         (vec![("ed", "ed25519-sha256")], true),
-        (vec![("ed", "ed25519-sha256"), ("ed2", "ed25519-sha256")], true),
+        (
+            vec![("ed", "ed25519-sha256"), ("ed2", "ed25519-sha256")],
+            true,
+        ),
         (vec![("ed", "ed25519-sha256"), ("rsa", "rsa-sha256")], false),
         (vec![("rsa", "rsa-sha256")], false),
     ];
@@ -283,7 +300,12 @@ fn check_warns_when_ed25519_is_the_only_algorithm() {
             .lines()
             .filter(|l| l.starts_with("warning: ") && l.contains(ED25519_ONLY))
             .collect();
-        assert_eq!(warnings.len(), usize::from(warned), "{keys:?}: {}", run.stdout);
+        assert_eq!(
+            warnings.len(),
+            usize::from(warned),
+            "{keys:?}: {}",
+            run.stdout
+        );
         if warned {
             assert!(run.stdout.contains("RFC 8463"), "{}", run.stdout);
         }

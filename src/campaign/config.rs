@@ -32,7 +32,8 @@ pub struct CampaignFile {
     #[serde(default)]
     pub suppress: Vec<String>,
     pub unsubscribe: Option<UnsubscribeSection>,
-    pub dkim: Option<DkimSection>,
+    /// `[dkim]` (one key) or `[[dkim]]` (several, one signature each).
+    pub dkim: Option<super::deliverability::DkimTables>,
     pub smtp: Option<SmtpSection>,
     pub send: Option<SendSection>,
 }
@@ -53,7 +54,8 @@ pub struct UnsubscribeSection {
 pub struct DkimSection {
     pub domain: String,
     pub selector: String,
-    /// A PEM file inside the campaign directory; else the `CAMPAIGN_DKIM_KEY` environment variable.
+    /// A PEM file inside the campaign directory; else the `CAMPAIGN_DKIM_KEY` environment variable
+    /// (with several keys, `CAMPAIGN_DKIM_KEY_<SELECTOR>`).
     pub private_key: Option<String>,
     /// "rsa-sha256" (default) or "ed25519-sha256".
     pub algorithm: Option<String>,

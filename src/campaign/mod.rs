@@ -58,7 +58,8 @@ pub struct Campaign {
     /// Files of addresses never to mail.
     pub suppress: Vec<PathBuf>,
     pub unsubscribe: Option<UnsubscribeSettings>,
-    pub dkim: Option<DkimSettings>,
+    /// The DKIM keys, one signature each (empty: messages are not signed).
+    pub dkim: Vec<DkimSettings>,
     pub smtp: Option<SmtpSettings>,
     pub send: SendSettings,
 }
@@ -149,7 +150,8 @@ impl Campaign {
         let dkim = file
             .dkim
             .map(|d| deliverability::dkim(dir, d))
-            .transpose()?;
+            .transpose()?
+            .unwrap_or_default();
         Ok(Campaign {
             dir: dir.to_path_buf(),
             subject: file.subject,

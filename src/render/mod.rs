@@ -57,7 +57,7 @@ pub struct Renderer<'c> {
     images: images::Images,
     attachments: Vec<lettre::message::SinglePart>,
     preview: bool,
-    /// Signs every message when `[dkim]` is set; the key is parsed once, here.
+    /// Signs every message when `[dkim]` is set; the keys are parsed once, here.
     dkim: Option<dkim::Signer>,
     /// Put before every rendered subject (`[TEST] ` for `campaign test`); empty for a send.
     subject_prefix: String,
@@ -76,13 +76,7 @@ impl<'c> Renderer<'c> {
 
     fn build(campaign: &'c Campaign, preview: bool) -> Result<Renderer<'c>> {
         let templates = templates::load(campaign)?;
-        let dkim = match &campaign.dkim {
-            Some(settings) => Some(dkim::Signer::new(
-                &campaign.dir.join("campaign.toml"),
-                settings,
-            )?),
-            None => None,
-        };
+        let dkim = dkim::Signer::new(&campaign.dir.join("campaign.toml"), &campaign.dkim)?;
         for (name, value) in &campaign.headers {
             if !header_lines::folds_within_limit(name, &mime::without_controls(value)) {
                 return Err(invalid!(
