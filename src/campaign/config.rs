@@ -36,6 +36,8 @@ pub struct CampaignFile {
     pub dkim: Option<super::deliverability::DkimTables>,
     pub smtp: Option<SmtpSection>,
     pub send: Option<SendSection>,
+    /// `[links]`: UTM parameters appended to the message's links.
+    pub links: Option<super::links::LinksSection>,
 }
 
 /// `[unsubscribe]`: the per-recipient List-Unsubscribe header (RFC 2369, RFC 8058).

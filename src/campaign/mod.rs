@@ -5,6 +5,7 @@
 mod config;
 mod csv_lines;
 pub mod deliverability;
+pub mod links;
 pub(crate) mod paths;
 pub mod pick;
 pub mod recipients;
@@ -21,6 +22,7 @@ use lettre::message::Mailbox;
 use crate::error::Result;
 use crate::invalid;
 pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
+pub use links::LinkSettings;
 pub use recipients::{Recipient, RecipientList, RecipientReader, Row, SkipReason, Skipped};
 pub use settings::{Rate, Security, SendSettings, SmtpSettings};
 
@@ -62,6 +64,8 @@ pub struct Campaign {
     pub dkim: Vec<DkimSettings>,
     pub smtp: Option<SmtpSettings>,
     pub send: SendSettings,
+    /// `[links]`: the UTM parameters to append to links.
+    pub links: Option<LinkSettings>,
 }
 
 /// Headers the tool writes itself; campaign.toml cannot set them.
@@ -169,6 +173,7 @@ impl Campaign {
             dkim,
             smtp,
             send,
+            links: file.links.map(links::LinksSection::settings),
         })
     }
 

@@ -10,6 +10,7 @@ pub mod header_lines;
 pub mod html;
 pub mod images;
 pub mod inline;
+pub mod links;
 pub mod mime;
 pub mod shape;
 pub mod templates;
@@ -187,6 +188,8 @@ impl<'c> Renderer<'c> {
             })?,
             None => guarded(Step::Text, || Ok(text::from_html(&inlined)))?,
         };
+        let unsubscribe_url = context.get("unsubscribe_url").and_then(|u| u.as_str());
+        let (inlined, text) = links::tag(campaign.links.as_ref(), unsubscribe_url, inlined, text);
         let html::Embedded {
             html,
             images,
