@@ -3,7 +3,8 @@
 //! `DKIM_INVALID (UNSUPPORTED ALGORITHM ED25519-SHA256)`) and one preferring Ed25519 both find a
 //! signature they can check (RFC 8463 §4). Messages are sent by the real binary to the aiosmtpd
 //! capture server, and each signature is verified by dkimpy (`tests/support/dkim_verify.py
-//! --index`), its DNS answered from the public key made by the openssl CLI.
+//! --index`), its DNS answered from the public key made by the openssl CLI; where SpamAssassin's
+//! verifier (Mail::DKIM) is installed, it checks the RSA one too.
 
 mod support;
 
@@ -310,4 +311,112 @@ fn check_warns_when_ed25519_is_the_only_algorithm() {
             assert!(run.stdout.contains("RFC 8463"), "{}", run.stdout);
         }
     }
+}
+
+// ------------------------------------------------------- SpamAssassin (optional) ---
+
+/// Mail::DKIM, the verifier SpamAssassin's DKIM plugin uses, on one message file: its DNS answered
+/// from the `name=record` arguments (a stub resolver object, the hook Mail::DKIM::DNS offers).
+/// Prints `selector<TAB>algorithm<TAB>result<TAB>detail` per signature.
+const MAIL_DKIM: &str = r#"
+use strict; use warnings;
+use Mail::DKIM::Verifier; use Mail::DKIM::DNS; use Net::DNS;
+my ($file, @records) = @ARGV;
+my %txt = map { my ($n, $v) = split /=/, $_, 2; (lc($n) => $v) } @records;
+{
+    package Stub;
+    sub new { bless {}, shift }
+    sub send {
+        my ($self, $name, $type) = @_;
+        my $packet = Net::DNS::Packet->new($name, $type);
+        $packet->header->qr(1);
+        my $value = $txt{lc $name};
+        if (defined $value) {
+            my @strings = unpack("(a255)*", $value);
+            $packet->push(answer => Net::DNS::RR->new(name => $name, type => 'TXT', txtdata => \@strings));
+        } else {
+            $packet->header->rcode('NXDOMAIN');
+        }
+        return $packet;
+    }
+}
+Mail::DKIM::DNS::resolver(Stub->new);
+my $dkim = Mail::DKIM::Verifier->new;
+open my $fh, '<:raw', $file or die "$file: $!";
+while (<$fh>) { $dkim->PRINT($_) }
+$dkim->CLOSE;
+for my $sig ($dkim->signatures) {
+    print join("\t", $sig->selector, $sig->algorithm, $sig->result, $sig->result_detail // ''), "\n";
+}
+"#;
+
+/// The DKIM record of the public key in `public` (PEM): RSA's SubjectPublicKeyInfo, Ed25519's raw
+/// 32 bytes (RFC 8463).
+fn record(public: &Path) -> String {
+    use base64::Engine as _;
+    let der = openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        public.to_str().unwrap(),
+        "-outform",
+        "DER",
+    ]);
+    let (k, p) = match der.len() {
+        44 => ("ed25519", &der[12..]),
+        _ => ("rsa", &der[..]),
+    };
+    let p = base64::engine::general_purpose::STANDARD.encode(p);
+    format!("v=DKIM1; k={k}; p={p}")
+}
+
+/// SpamAssassin's verifier, Mail::DKIM (Debian's `libmail-dkim-perl`, pulled in by the
+/// `spamassassin` package; not installed by setup.sh), passes the RSA signature of a dual-signed
+/// message, whatever it makes of the Ed25519 one. Skipped, saying so, where it is absent.
+#[test]
+fn spamassassins_mail_dkim_passes_the_rsa_signature() {
+    let present = Command::new("perl")
+        .args(["-MMail::DKIM::Verifier", "-MNet::DNS", "-e", "1"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !present {
+        eprintln!("skipped: Mail::DKIM (SpamAssassin's DKIM verifier) is not installed");
+        return;
+    }
+    let html = "<html><body><p>Hello {{ email }}, the April news.</p></body></html>\n";
+    let toml = format!("subject = \"April news\"\nfrom = \"news@{DOMAIN}\"\n")
+        + &dkim_table("ed", "ed25519-sha256", true)
+        + &dkim_table("rsa", "rsa-sha256", true);
+    let fixture = Fixture::with(&toml, html, "email\na@example.com\n");
+    let keys = fixture.dir().join("keys");
+    let (_, ed) = key_pair(&keys, "ed", "ed25519-sha256");
+    let (_, rsa) = key_pair(&keys, "rsa", "rsa-sha256");
+    let run = fixture.dry_run(&[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let file = &files_with(&fixture.preview(), "eml")[0];
+
+    let out = Command::new("perl")
+        .args(["-e", MAIL_DKIM])
+        .arg(file)
+        .arg(format!("rsa._domainkey.{DOMAIN}={}", record(&rsa)))
+        .arg(format!("ed._domainkey.{DOMAIN}={}", record(&ed)))
+        .output()
+        .expect("run perl");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("Mail::DKIM: {stdout}");
+    let results: Vec<Vec<&str>> = stdout.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(results.len(), 2, "two signatures seen: {stdout}");
+    assert_eq!(results[0][..3], ["rsa", "rsa-sha256", "pass"], "{stdout}");
+    assert_eq!(results[1][..2], ["ed", "ed25519-sha256"], "{stdout}");
+    // Debian 12's Mail::DKIM 1.20230212: "invalid (unsupported algorithm ed25519-sha256)", the
+    // reason for signing with RSA too.
+    assert!(
+        results[1][2] == "pass" || results[1][3].contains("unsupported algorithm"),
+        "{stdout}"
+    );
 }
