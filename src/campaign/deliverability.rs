@@ -123,6 +123,12 @@ pub fn dkim_key_var(selector: &str) -> String {
 /// table's names are checked before any key is read.
 pub(super) fn dkim(dir: &Path, tables: DkimTables) -> Result<Vec<DkimSettings>> {
     let toml = dir.join("campaign.toml");
+    if tables.0.is_empty() {
+        return Err(invalid!(
+            "{}: dkim = [] holds no key: remove it, or write a [[dkim]] table per key",
+            toml.display()
+        ));
+    }
     let names = dkim_tables(&toml, &tables.0)?;
     let several = tables.0.len() > 1;
     let mut keys: Vec<DkimSettings> = Vec::new();
@@ -264,4 +270,42 @@ pub(super) fn unsubscribe(dir: &Path, section: UnsubscribeSection) -> Result<Uns
         url: section.url,
         mailto: section.mailto,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_selector_has_its_variable() {
+        assert_eq!(dkim_key_var("news-ed"), "CAMPAIGN_DKIM_KEY_NEWS_ED");
+        assert_eq!(dkim_key_var("2026.rsa"), "CAMPAIGN_DKIM_KEY_2026_RSA");
+        assert_eq!(
+            dkim_key_var("a_b"),
+            dkim_key_var("a-b"),
+            "refused as a pair at load"
+        );
+    }
+
+    #[test]
+    fn one_table_or_an_array_of_tables() {
+        #[derive(serde::Deserialize)]
+        struct File {
+            dkim: DkimTables,
+        }
+        let one: File = toml::from_str("[dkim]\ndomain = \"a.example\"\nselector = \"s\"").unwrap();
+        assert_eq!(one.dkim.0.len(), 1);
+        let two: File = toml::from_str(
+            "[[dkim]]\ndomain = \"a.example\"\nselector = \"r\"\n\
+             [[dkim]]\ndomain = \"a.example\"\nselector = \"e\"\nalgorithm = \"ed25519-sha256\"",
+        )
+        .unwrap();
+        assert_eq!(two.dkim.0[1].selector, "e");
+        let typo = toml::from_str::<File>("[[dkim]]\ndomain = \"a.example\"\nselectr = \"r\"");
+        let message = typo.err().unwrap().to_string();
+        assert!(
+            message.contains("selectr") && message.contains("line 3"),
+            "{message}"
+        );
+    }
 }
