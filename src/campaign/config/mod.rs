@@ -4,15 +4,17 @@
 //! reading goes on. Only a TOML syntax error stops it: nothing after it can be read. Turning these
 //! raw values into a validated [`crate::campaign::Campaign`] is `mod.rs`'s job.
 
+mod section;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use toml::{Table, Value};
 
-use super::did_you_mean;
 use super::problems::Problems;
 use crate::error::{Error, Result};
 use crate::invalid;
+use section::{Section, describe};
 
 /// `<campaign>/campaign.toml`. A required key that is missing or unusable is empty here; the
 /// problem is noted.
@@ -36,9 +38,13 @@ pub struct CampaignFile {
     /// Files of addresses never to mail (a CSV with an `email` column, or one address per line).
     pub suppress: Vec<String>,
     pub unsubscribe: Option<UnsubscribeSection>,
-    pub dkim: Option<DkimSection>,
+    /// `[dkim]` (one key) or `[[dkim]]` (one table per key, one signature each); empty: no
+    /// signing.
+    pub dkim: Vec<DkimSection>,
     pub smtp: Option<SmtpSection>,
     pub send: Option<SendSection>,
+    /// `[links]`: UTM parameters appended to the message's links.
+    pub links: Option<LinksSection>,
 }
 
 /// `[unsubscribe]`: the per-recipient List-Unsubscribe header (RFC 2369, RFC 8058).
@@ -50,15 +56,40 @@ pub struct UnsubscribeSection {
     pub mailto: Option<String>,
 }
 
-/// `[dkim]`: DKIM signing (RFC 6376).
+/// `[dkim]`, or one `[[dkim]]` table: a DKIM signing key (RFC 6376).
 #[derive(Debug, Default)]
 pub struct DkimSection {
+    /// Where the table is, as [`Problems`] places keys: `dkim`, or `dkim.1` for a `[[dkim]]` table.
+    pub place: String,
     pub domain: String,
     pub selector: String,
-    /// A PEM file inside the campaign directory; else the `CAMPAIGN_DKIM_KEY` environment variable.
+    /// A PEM file inside the campaign directory; else the `CAMPAIGN_DKIM_KEY` environment variable
+    /// (with several keys, `CAMPAIGN_DKIM_KEY_<SELECTOR>`).
     pub private_key: Option<String>,
     /// "rsa-sha256" (default) or "ed25519-sha256".
     pub algorithm: Option<String>,
+}
+
+/// `[links]`: the UTM parameters appended to the message's links, as written (`links.rs` checks
+/// the values).
+#[derive(Debug, Default)]
+pub struct LinksSection {
+    /// `utm = { … }`; `None` when missing or not a table (the problem is noted).
+    pub utm: Option<UtmSection>,
+    /// Domains whose links are not tagged (the domain and its subdomains).
+    pub skip: Vec<String>,
+}
+
+/// `[links] utm = { source = …, medium = …, campaign = …, term = …, content = … }`: Google
+/// Analytics' campaign parameters (`utm_source` and so on); the first three are required (empty
+/// here when missing: the problem is noted), as analytics tools attribute a visit by them together.
+#[derive(Debug, Default)]
+pub struct UtmSection {
+    pub source: String,
+    pub medium: String,
+    pub campaign: String,
+    pub term: Option<String>,
+    pub content: Option<String>,
 }
 
 /// `[smtp]`: where and how to deliver.
@@ -97,10 +128,7 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
     let whole: Table = toml::from_str(source).map_err(|e| toml_error(path, source, &e))?;
     let doc = toml::de::DeTable::parse(source).map_err(|e| toml_error(path, source, &e))?;
     let mut problems = Problems::new(path, source, doc.get_ref());
-    let top = Section {
-        name: "",
-        table: &whole,
-    };
+    let top = Section::top(&whole);
     top.unknown_keys(&mut problems);
     let p = &mut problems;
     let file = CampaignFile {
@@ -111,24 +139,92 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
         text: top.string(p, "text"),
         recipients: top.string(p, "recipients"),
         templates: top.string(p, "templates"),
-        attachments: top.strings(p, "attachments"),
-        suppress: top.strings(p, "suppress"),
+        attachments: top.strings(p, "attachments", "file name"),
+        suppress: top.strings(p, "suppress", "file name"),
         headers: top.headers(p),
         vars: top.table(p, "vars").cloned().unwrap_or_default(),
         unsubscribe: top.section(p, "unsubscribe").map(|s| UnsubscribeSection {
             url: s.string(p, "url"),
             mailto: s.string(p, "mailto"),
         }),
-        dkim: top.section(p, "dkim").map(|s| DkimSection {
-            domain: s.required(p, "domain", "\"acme.example\""),
-            selector: s.required(p, "selector", "\"news\""),
-            private_key: s.string(p, "private_key"),
-            algorithm: s.string(p, "algorithm"),
-        }),
+        dkim: dkim_tables(top, p)
+            .into_iter()
+            .map(|s| dkim(s, p))
+            .collect(),
         smtp: top.section(p, "smtp").map(|s| smtp(s, p)),
         send: top.section(p, "send").map(|s| send(s, p)),
+        links: top.section(p, "links").map(|s| links(s, p)),
     };
     Ok((file, problems))
+}
+
+/// `[dkim]` (one table) or `[[dkim]]` (an array of tables), each table's unknown keys noted.
+fn dkim_tables<'a>(top: Section<'a>, p: &mut Problems) -> Vec<Section<'a>> {
+    let table = |index, table| Section {
+        name: "dkim",
+        index,
+        table,
+    };
+    let tables = match top.table.get("dkim") {
+        None => Vec::new(),
+        Some(Value::Table(one)) => vec![table(None, one)],
+        Some(Value::Array(items)) if items.is_empty() => {
+            p.add(
+                "dkim",
+                "dkim = [] holds no key: remove it, or write a [[dkim]] table per key",
+            );
+            Vec::new()
+        }
+        Some(Value::Array(items)) => (items.iter().enumerate())
+            .filter_map(|(i, item)| match item {
+                Value::Table(one) => Some(table(Some(i), one)),
+                other => {
+                    let message = format!(
+                        "[[dkim]]: each element must be a table with domain and selector, not {}",
+                        describe(other)
+                    );
+                    p.add(&format!("dkim.{i}"), message);
+                    None
+                }
+            })
+            .collect(),
+        Some(other) => {
+            let message = format!(
+                "dkim must be a table, written [dkim] (or [[dkim]] once per key), not {}",
+                describe(other)
+            );
+            p.add("dkim", message);
+            Vec::new()
+        }
+    };
+    tables.iter().for_each(|s| s.unknown_keys(p));
+    tables
+}
+
+fn dkim(s: Section<'_>, p: &mut Problems) -> DkimSection {
+    DkimSection {
+        place: s.place(),
+        domain: s.required(p, "domain", "\"acme.example\""),
+        selector: s.required(p, "selector", "\"news\""),
+        private_key: s.string(p, "private_key"),
+        algorithm: s.string(p, "algorithm"),
+    }
+}
+
+/// `[links]`: `utm` is required (a `[links]` table is written for it).
+fn links(s: Section<'_>, p: &mut Problems) -> LinksSection {
+    let example = "{ source = \"newsletter\", medium = \"email\", campaign = \"april\" }";
+    s.missing(p, "utm", example);
+    LinksSection {
+        utm: s.section(p, "links.utm").map(|u| UtmSection {
+            source: u.required(p, "source", "\"newsletter\""),
+            medium: u.required(p, "medium", "\"email\""),
+            campaign: u.required(p, "campaign", "\"april\""),
+            term: u.string(p, "term"),
+            content: u.string(p, "content"),
+        }),
+        skip: s.strings(p, "skip", "domain"),
+    }
 }
 
 fn smtp(s: Section<'_>, p: &mut Problems) -> SmtpSection {
@@ -153,167 +249,6 @@ fn send(s: Section<'_>, p: &mut Problems) -> SendSection {
         stop_after_rejections: s.number(p, "stop_after_rejections", 0, u32::MAX.into()),
         throttle_pause: s.number(p, "throttle_pause", 0, i64::MAX),
     }
-}
-
-/// One table of the file: the top level (`name` empty) or `[name]`.
-#[derive(Clone, Copy)]
-struct Section<'a> {
-    name: &'static str,
-    table: &'a Table,
-}
-
-impl<'a> Section<'a> {
-    /// `smtp.port`, as [`Problems`] places keys.
-    fn path(&self, key: &str) -> String {
-        if self.name.is_empty() {
-            key.to_string()
-        } else {
-            format!("{}.{key}", self.name)
-        }
-    }
-
-    /// `[smtp] port`, as messages name a key.
-    fn label(&self, key: &str) -> String {
-        if self.name.is_empty() {
-            key.to_string()
-        } else {
-            format!("[{}] {key}", self.name)
-        }
-    }
-
-    fn unknown_keys(&self, problems: &mut Problems) {
-        let valid = did_you_mean::keys_of(self.name);
-        for key in self.table.keys().filter(|k| !valid.contains(&k.as_str())) {
-            problems.add(&self.path(key), did_you_mean::unknown_key(self.name, key));
-        }
-    }
-
-    /// The value of `key` if it is of the wanted type (`check` gives it), else the problem noted.
-    fn get<T>(
-        &self,
-        problems: &mut Problems,
-        key: &str,
-        wanted: &str,
-        check: impl FnOnce(&'a Value) -> Option<T>,
-    ) -> Option<T> {
-        let value = self.table.get(key)?;
-        let got = check(value);
-        if got.is_none() {
-            let message = format!(
-                "{} must be {wanted}, not {}",
-                self.label(key),
-                describe(value)
-            );
-            problems.add(&self.path(key), message);
-        }
-        got
-    }
-
-    fn string(&self, problems: &mut Problems, key: &str) -> Option<String> {
-        let wanted = format!("a string in quotes, like {key} = \"…\"");
-        self.get(problems, key, &wanted, |v| v.as_str().map(str::to_string))
-    }
-
-    /// A string that must be there: when missing, the problem is noted (unless an unknown key of
-    /// this table is one typo away from it: that key's problem says so) and it is empty.
-    fn required(&self, problems: &mut Problems, key: &str, example: &str) -> String {
-        if !self.table.contains_key(key) {
-            let valid = did_you_mean::keys_of(self.name);
-            let unknown = self.table.keys().filter(|k| !valid.contains(&k.as_str()));
-            let typo = unknown
-                .map(|k| did_you_mean::unknown_key(self.name, k))
-                .any(|message| message.contains(&format!("mean `{key}`?")));
-            let at = if self.name.is_empty() { "" } else { self.name };
-            if !typo {
-                let message = format!("{} is missing: add {key} = {example}", self.label(key));
-                problems.add(at, message);
-            }
-        }
-        self.string(problems, key).unwrap_or_default()
-    }
-
-    /// A whole number from `min` to `max`.
-    fn number<T: TryFrom<i64>>(
-        &self,
-        problems: &mut Problems,
-        key: &str,
-        min: i64,
-        max: i64,
-    ) -> Option<T> {
-        let wanted = format!("a whole number from {min} to {max}");
-        self.get(problems, key, &wanted, |v| {
-            let n = v.as_integer().filter(|n| (min..=max).contains(n))?;
-            T::try_from(n).ok()
-        })
-    }
-
-    /// A list of strings (file names), each element checked.
-    fn strings(&self, problems: &mut Problems, key: &str) -> Vec<String> {
-        let wanted = format!("a list of file names, like {key} = [\"…\"]");
-        let items = self.get(problems, key, &wanted, Value::as_array);
-        let mut names = Vec::new();
-        for (i, item) in items.into_iter().flatten().enumerate() {
-            match item.as_str() {
-                Some(name) => names.push(name.to_string()),
-                None => problems.add(
-                    &format!("{}.{i}", self.path(key)),
-                    format!(
-                        "{}: each element must be a file name in quotes, not {}",
-                        self.label(key),
-                        describe(item)
-                    ),
-                ),
-            }
-        }
-        names
-    }
-
-    fn table(&self, problems: &mut Problems, key: &str) -> Option<&'a Table> {
-        let wanted = format!("a table, written [{key}] or {key} = {{ … }}");
-        self.get(problems, key, &wanted, Value::as_table)
-    }
-
-    /// The table `[name]`, its unknown keys noted.
-    fn section(&self, problems: &mut Problems, name: &'static str) -> Option<Section<'a>> {
-        let section = Section {
-            name,
-            table: self.table(problems, name)?,
-        };
-        section.unknown_keys(problems);
-        Some(section)
-    }
-
-    /// `headers = { "X-Campaign" = "april" }`: every value a string.
-    fn headers(&self, problems: &mut Problems) -> BTreeMap<String, String> {
-        let empty = Table::new();
-        let headers = Section {
-            name: "headers",
-            table: self.table(problems, "headers").unwrap_or(&empty),
-        };
-        let names = headers.table.keys();
-        let pairs = names.filter_map(|name| Some((name.clone(), headers.string(problems, name)?)));
-        pairs.collect()
-    }
-}
-
-/// How a value of the wrong type is named: `an integer (465)`.
-fn describe(value: &Value) -> String {
-    let shown = value.to_string();
-    let shown = if shown.chars().count() > 40 {
-        format!("{}…", shown.chars().take(40).collect::<String>())
-    } else {
-        shown
-    };
-    let kind = match value {
-        Value::String(_) => "a string",
-        Value::Integer(_) => "a number",
-        Value::Float(_) => "a decimal number",
-        Value::Boolean(_) => "true/false",
-        Value::Datetime(_) => "a date",
-        Value::Array(_) => "a list",
-        Value::Table(_) => return "a table".into(),
-    };
-    format!("{kind} ({shown})")
 }
 
 /// `campaign.toml:LINE:COLUMN: message` from a TOML error's byte span; the column counts
