@@ -150,7 +150,7 @@ impl<'a> Section<'a> {
     }
 
     pub fn table(&self, problems: &mut Problems, key: &str) -> Option<&'a Table> {
-        let wanted = format!("a table, written [{key}] or {key} = {{ … }}");
+        let wanted = format!("a table, written [{}] or {key} = {{ … }}", self.path(key));
         self.get(problems, key, &wanted, Value::as_table)
     }
 
