@@ -278,4 +278,77 @@ mod tests {
             "refused as a pair at load"
         );
     }
+
+    /// Tables as config/ reads them, placed on the lines of `source`.
+    fn placed(source: &str) -> (Vec<DkimSection>, Problems) {
+        let doc = toml::de::DeTable::parse(source).unwrap();
+        let problems = Problems::new(Path::new("c.toml"), source, doc.get_ref());
+        let whole: toml::Table = toml::from_str(source).unwrap();
+        let items = whole["dkim"].as_array().unwrap().iter().enumerate();
+        let tables = items.map(|(i, t)| {
+            let text = |key: &str| t.get(key).and_then(|v| v.as_str()).map(str::to_string);
+            DkimSection {
+                place: format!("dkim.{i}"),
+                domain: text("domain").unwrap_or_default(),
+                selector: text("selector").unwrap_or_default(),
+                private_key: text("private_key"),
+                algorithm: text("algorithm"),
+            }
+        });
+        (tables.collect(), problems)
+    }
+
+    #[test]
+    fn every_problem_of_every_table_is_noted_and_the_unset_variables_listed_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = "[[dkim]]\ndomain = \"a.example\"\nselector = \"zz-unit-r\"\n\
+                      [[dkim]]\ndomain = \"a.example\"\nselector = \"zz_unit_r\"\n\
+                      [[dkim]]\ndomain = \"A.example\"\nselector = \"zz-unit-r\"\n\
+                      private_key = \"gone.pem\"\n\
+                      [[dkim]]\ndomain = \"a.example\"\nselector = \"zz-unit-e\"\n\
+                      algorithm = \"md5\"\n";
+        let (tables, mut problems) = placed(source);
+        assert!(dkim(dir.path(), tables, &mut problems).is_empty());
+        let e = problems.finish().unwrap_err().to_string();
+        for wanted in [
+            "c.toml: 5 problems;",
+            "c.toml:1: [[dkim]] has several keys, and CAMPAIGN_DKIM_KEY_ZZ_UNIT_R, \
+             CAMPAIGN_DKIM_KEY_ZZ_UNIT_E not set",
+            "c.toml:6: [[dkim]] selectors \"zz-unit-r\" and \"zz_unit_r\" would both read",
+            "c.toml:9: two [[dkim]] tables have selector \"zz-unit-r\" for a.example",
+            "c.toml:10: [dkim] private_key = \"gone.pem\": cannot open",
+            "c.toml:14: [dkim] algorithm = \"md5\" is not",
+        ] {
+            assert!(e.contains(wanted), "{wanted}\nin:\n{e}");
+        }
+    }
+
+    #[test]
+    fn one_key_reads_the_one_variable_and_each_of_several_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("k.pem"), "PEM").unwrap();
+        let one = "[[dkim]]\ndomain = \"a.example\"\nselector = \"zz-unit-one\"\n";
+        let (tables, mut problems) = placed(one);
+        dkim(dir.path(), tables, &mut problems);
+        let e = problems.finish().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "c.toml:1: [dkim] has no private_key and CAMPAIGN_DKIM_KEY is not set: set one of them"
+        );
+        let two = format!(
+            "{one}private_key = \"k.pem\"\n[[dkim]]\ndomain = \"a.example\"\nselector = \"s\"\nprivate_key = \"k.pem\"\n"
+        );
+        let (tables, mut problems) = placed(&two);
+        let keys = dkim(dir.path(), tables, &mut problems);
+        problems.finish().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].key_file, Some(dir.path().join("k.pem")));
+    }
+
+    #[test]
+    fn an_empty_list_of_tables_signs_nothing() {
+        let mut problems = Problems::without_lines(Path::new("c.toml"));
+        assert!(dkim(Path::new("."), Vec::new(), &mut problems).is_empty());
+        problems.finish().unwrap();
+    }
 }

@@ -268,3 +268,63 @@ fn toml_error(path: &Path, source: &str, e: &toml::de::Error) -> Error {
     };
     invalid!("{}:{line}:{column}: {}", path.display(), e.message().trim())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_ok(source: &str) -> CampaignFile {
+        let (file, problems) = read(source, Path::new("c.toml")).unwrap();
+        problems.finish().unwrap();
+        file
+    }
+
+    #[test]
+    fn one_dkim_table_or_an_array_of_tables_each_placed() {
+        let top = "subject = \"x\"\nfrom = \"a@a.example\"\n";
+        let one = read_ok(&format!(
+            "{top}[dkim]\ndomain = \"a.example\"\nselector = \"s\"\n"
+        ));
+        assert_eq!((one.dkim.len(), one.dkim[0].place.as_str()), (1, "dkim"));
+        let two = read_ok(&format!(
+            "{top}[[dkim]]\ndomain = \"a.example\"\nselector = \"r\"\n\
+             [[dkim]]\ndomain = \"a.example\"\nselector = \"e\"\nalgorithm = \"ed25519-sha256\"\n"
+        ));
+        assert_eq!(two.dkim[1].selector, "e");
+        assert_eq!(two.dkim[1].place, "dkim.1");
+        let typo = format!(
+            "{top}[[dkim]]\ndomain = \"a.example\"\nselector = \"r\"\n\
+             [[dkim]]\ndomain = \"a.example\"\nselectr = \"e\"\n"
+        );
+        let (_, problems) = read(&typo, Path::new("c.toml")).unwrap();
+        let e = problems.finish().unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "c.toml:8: unknown key `selectr` in [dkim]: did you mean `selector`?"
+        );
+    }
+
+    #[test]
+    fn links_utm_keys_are_read_and_checked_like_a_table() {
+        let file = read_ok(
+            "subject = \"x\"\nfrom = \"a@a.example\"\n[links]\n\
+             utm = { source = \"n\", medium = \"m\", campaign = \"c\", term = \"t\" }\n\
+             skip = [\"p.example\"]\n",
+        );
+        let links = file.links.unwrap();
+        let utm = links.utm.unwrap();
+        assert_eq!((utm.source, utm.term), ("n".into(), Some("t".into())));
+        assert_eq!(links.skip, ["p.example"]);
+        let source = "subject = \"x\"\nfrom = \"a@a.example\"\n[links]\n\
+                      utm = { source = 1, medium = \"m\" }\nskip = \"p.example\"\n";
+        let (_, problems) = read(source, Path::new("c.toml")).unwrap();
+        let e = problems.finish().unwrap_err().to_string();
+        for wanted in [
+            "c.toml:4: [links.utm] campaign is missing: add campaign = \"april\"",
+            "c.toml:4: [links.utm] source must be a string in quotes",
+            "c.toml:5: [links] skip must be a list of domains",
+        ] {
+            assert!(e.contains(wanted), "{wanted}\nin:\n{e}");
+        }
+    }
+}
