@@ -1,8 +1,10 @@
 //! The raw shape of `campaign.toml`, read key by key so that every mistake is found in one pass:
 //! an unknown key (a typo such as `subjet`, or `rate` under `[smtp]`) is noted with a suggestion
 //! ([`super::did_you_mean`]), a value of the wrong type or out of range is noted and left out, and
-//! reading goes on. Only a TOML syntax error stops it: nothing after it can be read. Turning these
-//! raw values into a validated [`crate::campaign::Campaign`] is `mod.rs`'s job.
+//! reading goes on. Only a TOML syntax error stops it: nothing after it can be read. Each table is
+//! read by [`section::Section`], `[[dkim]]`'s tables one by one. Turning these raw values into a
+//! validated [`crate::campaign::Campaign`] is `campaign/mod.rs`'s job, with `deliverability.rs`
+//! and `links.rs`.
 
 mod section;
 
