@@ -221,9 +221,10 @@ fn stages(c: &mut Criterion) {
              algorithm = \"{algorithm}\"\n"
         );
         let signed = campaign_dir(tmp.path(), &name, &extra);
-        let settings = signed.dkim.as_ref().expect("[dkim] loaded");
         let toml = signed.dir.join("campaign.toml");
-        let signer = campaign::render::dkim::Signer::new(&toml, settings).unwrap();
+        let signer = campaign::render::dkim::Signer::new(&toml, &signed.dkim)
+            .unwrap()
+            .expect("[dkim] loaded");
         let mut next = cycle(n);
         g.bench_function(format!("dkim_sign_{label}"), |b| {
             b.iter_batched(

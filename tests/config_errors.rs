@@ -160,3 +160,38 @@ fn a_toml_syntax_error_is_still_reported_alone() {
     );
     assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
 }
+
+/// `[[dkim]]` and `[links]` are read like every other table (issue 13 items 8 and 9): a typo in
+/// the second `[[dkim]]` table is reported at its own line (not the first table's, not the
+/// `[[dkim]]` header's), and a misspelt key of `[links] utm` at its line, both in one pass; the
+/// typo's suggestion stands for the missing `selector` and `campaign`. Nothing written.
+#[test]
+fn a_typo_in_a_dkim_table_and_a_bad_utm_key_are_reported_together() {
+    let fx = Fixture::from_spec(&Spec::new(2525));
+    let toml = "subject = \"Hi\"\nfrom = \"news@acme.example\"\n\n\
+                [[dkim]]\ndomain = \"acme.example\"\nselector = \"news-rsa\"\n\
+                private_key = \"rsa.pem\"\n\n\
+                [[dkim]]\ndomain = \"acme.example\"\nselectr = \"news-ed\"\n\
+                algorithm = \"ed25519-sha256\"\n\n\
+                [links]\nutm = { source = \"newsletter\", medium = \"email\", campain = \"april\" }\n";
+    fx.write("campaign.toml", toml);
+    fx.write("rsa.pem", "not read before the file is right\n");
+    let before = fx.snapshot();
+    let config = fx.dir().join("campaign.toml").display().to_string();
+    for run in [
+        fx.spawn_command("check", &[], &[]).wait(),
+        fx.spawn(&["--dry-run"], None).wait(),
+    ] {
+        run.expect(2);
+        let wanted = [
+            format!("error: {config}: 2 problems; fix them all and run again:"),
+            format!("  {config}:11: unknown key `selectr` in [dkim]: did you mean `selector`?"),
+            format!(
+                "  {config}:15: unknown key `campain` in [links.utm]: did you mean `campaign`?"
+            ),
+        ];
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines, wanted, "{}", run.stderr);
+    }
+    assert_eq!(fx.snapshot(), before, "nothing written");
+}

@@ -21,11 +21,21 @@ const TOP: &[&str] = &[
     "dkim",
     "smtp",
     "send",
+    "links",
 ];
 /// Keys that are tables of their own (`[smtp]`), for the wording of a suggestion.
-const TABLES: &[&str] = &["vars", "headers", "unsubscribe", "dkim", "smtp", "send"];
+const TABLES: &[&str] = &[
+    "vars",
+    "headers",
+    "unsubscribe",
+    "dkim",
+    "smtp",
+    "send",
+    "links",
+];
 
-/// `(table, its keys)`; the top level is `""`. `[vars]` and `[headers]` take any key.
+/// `(table, its keys)`; the top level is `""`, and `links.utm` is `[links] utm = { … }`. Each
+/// `[[dkim]]` table takes `dkim`'s keys. `[vars]` and `[headers]` take any key.
 pub const KEYS: &[(&str, &[&str])] = &[
     ("", TOP),
     ("unsubscribe", &["url", "mailto"]),
@@ -53,6 +63,11 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "stop_after_rejections",
             "throttle_pause",
         ],
+    ),
+    ("links", &["utm", "skip"]),
+    (
+        "links.utm",
+        &["source", "medium", "campaign", "term", "content"],
     ),
 ];
 
@@ -175,6 +190,10 @@ mod tests {
             "did you mean `retries` (it belongs in [send])?",
         );
         says("dkim", "zzz", "the keys here are `domain`, `selector`");
+        says("", "link", "did you mean [links]?");
+        says("links", "utn", "did you mean `utm`?");
+        says("links.utm", "sorce", "did you mean `source`?");
+        says("links", "source", "`source` belongs in [links.utm]");
     }
 
     #[test]

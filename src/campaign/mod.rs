@@ -6,6 +6,7 @@ mod config;
 mod csv_lines;
 pub mod deliverability;
 mod did_you_mean;
+pub mod links;
 pub(crate) mod paths;
 pub mod pick;
 mod problems;
@@ -23,6 +24,7 @@ use lettre::message::Mailbox;
 use crate::error::Result;
 use crate::invalid;
 pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
+pub use links::LinkSettings;
 use problems::Problems;
 pub use recipients::{Recipient, RecipientList, RecipientReader, Row, SkipReason, Skipped};
 pub use settings::{Rate, Security, SendSettings, SmtpSettings};
@@ -61,9 +63,12 @@ pub struct Campaign {
     /// Files of addresses never to mail.
     pub suppress: Vec<PathBuf>,
     pub unsubscribe: Option<UnsubscribeSettings>,
-    pub dkim: Option<DkimSettings>,
+    /// The DKIM keys, one signature each (empty: messages are not signed).
+    pub dkim: Vec<DkimSettings>,
     pub smtp: Option<SmtpSettings>,
     pub send: SendSettings,
+    /// `[links]`: the UTM parameters to append to links.
+    pub links: Option<LinkSettings>,
 }
 
 /// Headers the tool writes itself; campaign.toml cannot set them.
@@ -102,7 +107,8 @@ impl Campaign {
         let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
         let send = SendSettings::from_section(file.send, p);
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
-        let dkim = file.dkim.and_then(|d| deliverability::dkim(dir, d, p));
+        let dkim = deliverability::dkim(dir, file.dkim, p);
+        let links = file.links.and_then(|l| links::settings(l, p));
         problems.finish()?;
         let Inputs {
             html,
@@ -132,6 +138,7 @@ impl Campaign {
             dkim,
             smtp,
             send,
+            links,
         })
     }
 

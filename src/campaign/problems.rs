@@ -120,7 +120,12 @@ fn place_table(
             DeValue::Table(inner) => place_table(inner, &format!("{path}."), starts, lines),
             DeValue::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    lines.insert(format!("{path}.{i}"), starts.line(item.span().start));
+                    let place = format!("{path}.{i}");
+                    lines.insert(place.clone(), starts.line(item.span().start));
+                    // `[[dkim]]`: each table's keys as `dkim.1.selector`.
+                    if let DeValue::Table(inner) = item.get_ref() {
+                        place_table(inner, &format!("{place}."), starts, lines);
+                    }
                 }
             }
             _ => {}
@@ -142,6 +147,20 @@ mod tests {
         assert_eq!(problems.line("attachments.1"), Some(4));
         assert_eq!(problems.line("smtp"), Some(7));
         assert_eq!(problems.line("smtp.port"), Some(8));
+    }
+
+    #[test]
+    fn each_table_of_an_array_of_tables_is_placed_on_its_own_lines() {
+        let source = "subject = \"x\"\n\n[[dkim]]\ndomain = \"a\"\nselector = \"r\"\n\n\
+                      [[dkim]]\ndomain = \"a\"\nselectr = \"e\"\n[links]\nutm = { source = \"n\" }\n";
+        let doc = DeTable::parse(source).unwrap();
+        let problems = Problems::new(Path::new("c.toml"), source, doc.get_ref());
+        assert_eq!(problems.line("dkim.0"), Some(3));
+        assert_eq!(problems.line("dkim.0.selector"), Some(5));
+        assert_eq!(problems.line("dkim.1"), Some(7));
+        assert_eq!(problems.line("dkim.1.domain"), Some(8));
+        assert_eq!(problems.line("dkim.1.selectr"), Some(9));
+        assert_eq!(problems.line("links.utm.source"), Some(11));
     }
 
     #[test]

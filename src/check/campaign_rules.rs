@@ -1,14 +1,16 @@
 //! Deliverability lints on campaign.toml alone (the content rules, on every rendered message,
 //! are in [`super::lint`]).
 //!
-//! * **no `[dkim]`**, or a DKIM `domain` **not aligned** with the From domain. Alignment is DMARC's
+//! * **no `[dkim]`**, a DKIM `domain` **not aligned** with the From domain (each such key), or
+//!   **Ed25519 as the only algorithm** (many receivers, SpamAssassin among them, verify only RSA;
+//!   RFC 8463 §4 says to sign with both). Alignment is DMARC's
 //!   relaxed mode, simplified: the two domains are equal, or one is a subdomain of the other
 //!   (a suffix on a label boundary: `mail.acme.example` and `acme.example` align,
 //!   `notacme.example` and `acme.example` do not). Public suffixes are not consulted.
 //! * **From is a no-reply address and there is no `reply_to`**: the local part, lower-cased,
 //!   without `.`, `-`, `_` and any `+tag`, starts with `noreply` or `donotreply`.
 
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, DkimAlgorithm, DkimSettings};
 
 use super::Problem;
 
@@ -16,38 +18,7 @@ use super::Problem;
 pub fn campaign_lints(campaign: &Campaign) -> Vec<Problem> {
     let mut problems = Vec::new();
     let from_domain = campaign.from_domain().to_ascii_lowercase();
-    match &campaign.dkim {
-        None => problems.push(
-            Problem::warning("no [dkim] section: messages are not DKIM-signed")
-                .why(
-                    "Gmail and Yahoo require bulk mail to be authenticated, and DMARC passes only \
-                     with a DKIM signature (or SPF) aligned with the From domain; unsigned mail \
-                     goes to spam or is rejected",
-                )
-                .fix(format!(
-                    "add to campaign.toml: [dkim] domain = \"{from_domain}\", selector = \"campaign\", \
-                     private_key = \"dkim.pem\" (or set CAMPAIGN_DKIM_KEY), then publish the public \
-                     key: `campaign check --dns` prints the record"
-                )),
-        ),
-        Some(dkim) if !aligned(&dkim.domain, &from_domain) => problems.push(
-            Problem::warning(format!(
-                "the DKIM domain d={} is not aligned with the From domain {from_domain}",
-                dkim.domain
-            ))
-            .why(
-                "DMARC counts a DKIM signature only if its d= domain is the From domain or a \
-                 parent or subdomain of it (relaxed alignment); this signature does not make DMARC \
-                 pass",
-            )
-            .fix(format!(
-                "sign with [dkim] domain = \"{from_domain}\" (or a parent or subdomain of it), or \
-                 send from an address at {}",
-                dkim.domain
-            )),
-        ),
-        Some(_) => {}
-    }
+    problems.extend(dkim_lints(campaign, &from_domain));
     if is_no_reply(campaign.from.email.user()) && campaign.reply_to.is_none() {
         problems.push(
             Problem::warning(format!(
@@ -65,6 +36,77 @@ pub fn campaign_lints(campaign: &Campaign) -> Vec<Problem> {
         );
     }
     problems
+}
+
+/// No key, a key not aligned with the From domain (each such key), Ed25519 as the only algorithm.
+fn dkim_lints(campaign: &Campaign, from_domain: &str) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    if campaign.dkim.is_empty() {
+        problems.push(
+            Problem::warning("no [dkim] section: messages are not DKIM-signed")
+                .why(
+                    "Gmail and Yahoo require bulk mail to be authenticated, and DMARC passes only \
+                     with a DKIM signature (or SPF) aligned with the From domain; unsigned mail \
+                     goes to spam or is rejected",
+                )
+                .fix(format!(
+                    "add to campaign.toml: [dkim] domain = \"{from_domain}\", selector = \"campaign\", \
+                     private_key = \"dkim.pem\" (or set CAMPAIGN_DKIM_KEY), then publish the public \
+                     key: `campaign check --dns` prints the record"
+                )),
+        );
+        return problems;
+    }
+    for dkim in campaign
+        .dkim
+        .iter()
+        .filter(|d| !aligned(&d.domain, from_domain))
+    {
+        problems.push(
+            Problem::warning(format!(
+                "the DKIM domain d={} is not aligned with the From domain {from_domain}",
+                dkim.domain
+            ))
+            .why(
+                "DMARC counts a DKIM signature only if its d= domain is the From domain or a \
+                 parent or subdomain of it (relaxed alignment); this signature does not make DMARC \
+                 pass",
+            )
+            .fix(format!(
+                "sign with [dkim] domain = \"{from_domain}\" (or a parent or subdomain of it), or \
+                 send from an address at {}",
+                dkim.domain
+            )),
+        );
+    }
+    if campaign
+        .dkim
+        .iter()
+        .all(|d| d.algorithm == DkimAlgorithm::Ed25519Sha256)
+    {
+        problems.push(ed25519_only(&campaign.dkim[0]));
+    }
+    problems
+}
+
+/// Every key is Ed25519: receivers that verify only RSA see no valid signature.
+fn ed25519_only(key: &DkimSettings) -> Problem {
+    Problem::warning(
+        "every DKIM key is Ed25519: SpamAssassin and many receivers verify only RSA: add an RSA \
+         key too (RFC 8463 §4)",
+    )
+    .why(
+        "SpamAssassin (Mail::DKIM) reports an Ed25519 signature as DKIM_INVALID (UNSUPPORTED \
+         ALGORITHM ED25519-SHA256), and receivers without Ed25519 support treat the mail as \
+         unsigned, so DMARC fails there; RFC 8463 §4 says to sign with both algorithms",
+    )
+    .fix(format!(
+        "make an RSA key (`openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out \
+         keys/rsa.pem`) and list both keys as [[dkim]] tables: [[dkim]] domain = \"{}\", \
+         selector = \"{}-rsa\", private_key = \"keys/rsa.pem\"; then publish its record \
+         (`campaign check --dns` prints it)",
+        key.domain, key.selector
+    ))
 }
 
 /// DMARC relaxed alignment, simplified: equal, or one a subdomain of the other.

@@ -15,7 +15,6 @@ use std::sync::{Arc, PoisonError, RwLock};
 use lettre::message::{Attachment, Body, SinglePart};
 
 use super::error::{RenderError, Step};
-use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::{Campaign, paths};
 
 /// A local image embedded in messages.
@@ -63,12 +62,8 @@ impl Images {
                 .map(|p| (p.clone(), "suppression file")),
         );
         named.extend(RESULT_LOG.map(|name| (dir.join(name), "result log")));
-        if let Some(dkim) = campaign
-            .dkim
-            .as_ref()
-            .filter(|d| d.key_source != DKIM_KEY_VAR)
-        {
-            named.push((PathBuf::from(&dkim.key_source), "DKIM key"));
+        for key in campaign.dkim.iter().filter_map(|d| d.key_file.as_ref()) {
+            named.push((key.clone(), "DKIM key"));
         }
         if let Some(ca) = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_ref()) {
             named.push((ca.clone(), "CA file"));

@@ -10,6 +10,7 @@ pub mod header_lines;
 pub mod html;
 pub mod images;
 pub mod inline;
+pub mod links;
 pub mod mime;
 pub mod shape;
 pub mod templates;
@@ -61,7 +62,7 @@ pub struct Renderer<'c> {
     images: images::Images,
     attachments: Vec<lettre::message::SinglePart>,
     preview: bool,
-    /// Signs every message when `[dkim]` is set; the key is parsed once, here.
+    /// Signs every message when `[dkim]` is set; the keys are parsed once, here.
     dkim: Option<dkim::Signer>,
     /// Put before every rendered subject (`[TEST] ` for `campaign test`); empty for a send.
     subject_prefix: String,
@@ -80,13 +81,7 @@ impl<'c> Renderer<'c> {
 
     fn build(campaign: &'c Campaign, preview: bool) -> Result<Renderer<'c>> {
         let templates = templates::load(campaign)?;
-        let dkim = match &campaign.dkim {
-            Some(settings) => Some(dkim::Signer::new(
-                &campaign.dir.join("campaign.toml"),
-                settings,
-            )?),
-            None => None,
-        };
+        let dkim = dkim::Signer::new(&campaign.dir.join("campaign.toml"), &campaign.dkim)?;
         for (name, value) in &campaign.headers {
             if !header_lines::folds_within_limit(name, &mime::without_controls(value)) {
                 return Err(invalid!(
@@ -197,6 +192,8 @@ impl<'c> Renderer<'c> {
             })?,
             None => guarded(Step::Text, || Ok(text::from_html(&inlined)))?,
         };
+        let unsubscribe_url = context.get("unsubscribe_url").and_then(|u| u.as_str());
+        let (inlined, text) = links::tag(campaign.links.as_ref(), unsubscribe_url, inlined, text);
         let html::Embedded {
             html,
             images,

@@ -275,28 +275,38 @@ fn dns_pkcs1_rsa_key_matches_its_record() {
     assert_clean(&check_dns(&fixture, &dns, &["--strict"]));
 }
 
+/// An Ed25519 key beside the RSA one (`[[dkim]]`, as RFC 8463 §4 advises; Ed25519 alone is
+/// warned about): each selector's record is checked against its own key.
 #[test]
 fn dns_ed25519_key_matches_its_raw_record() {
-    let toml = format!("{}algorithm = \"ed25519-sha256\"\n", clean_toml());
+    let toml = clean_toml().replace("[dkim]", "[[dkim]]")
+        + "[[dkim]]\ndomain = \"acme.example\"\nselector = \"ed\"\nprivate_key = \"ed.pem\"\n\
+           algorithm = \"ed25519-sha256\"\n";
     let fixture = campaign(&toml, &clean_html(), 6);
-    let key = fixture.dir().join("dkim.pem");
+    let key = fixture.dir().join("ed.pem");
     ed25519_key(&key);
     let record = ed25519_record(&key);
+    let rsa = rsa_record(&fixture.dir().join("dkim.pem"));
     let dns = Dnsmasq::start(&[
         ("acme.example", SPF),
-        ("s1._domainkey.acme.example", &record),
+        ("s1._domainkey.acme.example", &rsa),
+        ("ed._domainkey.acme.example", &record),
         ("_dmarc.acme.example", DMARC),
     ]);
     let out = check_dns(&fixture, &dns, &["--strict"]);
     assert_clean(&out);
-    assert!(out.stdout.contains("the published key matches"), "{out:#?}");
+    for name in ["s1._domainkey", "ed._domainkey"] {
+        let matches = format!("DKIM at {name}.acme.example: the published key matches");
+        assert!(out.stdout.contains(&matches), "{name}: {out:#?}");
+    }
 
-    // An RSA record at the selector: the key type is wrong.
+    // An RSA record at the Ed25519 selector: the key type is wrong.
     let other = fixture.root().join("rsa.pem");
     rsa_key(&other);
     let dns = Dnsmasq::start(&[
         ("acme.example", SPF),
-        ("s1._domainkey.acme.example", &rsa_record(&other)),
+        ("s1._domainkey.acme.example", &rsa),
+        ("ed._domainkey.acme.example", &rsa_record(&other)),
         ("_dmarc.acme.example", DMARC),
     ]);
     let out = check_dns(&fixture, &dns, &[]);

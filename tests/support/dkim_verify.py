@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """Verifies the DKIM signature of .eml files with dkimpy, an implementation independent of ours.
 
-    dkim_verify.py --public-key PUB.pem --domain D --selector S FILE.eml [FILE.eml ...]
+    dkim_verify.py --public-key PUB.pem --domain D --selector S [--index I] FILE.eml [FILE.eml ...]
 
 PUB.pem is the public key as `openssl pkey -pubout` writes it (SubjectPublicKeyInfo, PEM). The DNS
 lookup is stubbed: `<S>._domainkey.<D>.` answers the TXT record `v=DKIM1; k=rsa|ed25519; p=...`
 built from that key (for RSA the DER SubjectPublicKeyInfo, for Ed25519 the raw 32-byte key, RFC
 8463); any other name answers nothing, so a signature naming another d= or s= fails.
+
+--index picks the DKIM-Signature field to verify, counted from the top from 0 (the default, the
+first), as dkimpy's `DKIM.verify(idx=…)` does: a message signed with several keys (RFC 8463 §4)
+has its signatures verified one by one.
 
 Prints one JSON object per file, in order: {"file", "ok", "log", "record"}; "log" holds dkimpy's
 messages (why a signature failed). Exits 0 when it could check every file, whatever the verdicts.
@@ -47,6 +51,7 @@ def main() -> int:
     parser.add_argument("--public-key", required=True)
     parser.add_argument("--domain", required=True)
     parser.add_argument("--selector", required=True)
+    parser.add_argument("--index", type=int, default=0)
     parser.add_argument("files", nargs="+")
     args = parser.parse_args()
 
@@ -69,7 +74,8 @@ def main() -> int:
         handler = logging.StreamHandler(buffer)
         logger.addHandler(handler)
         try:
-            ok = bool(dkim.verify(message, logger=logger, dnsfunc=dnsfunc))
+            verifier = dkim.DKIM(message, logger=logger)
+            ok = bool(verifier.verify(idx=args.index, dnsfunc=dnsfunc))
         except Exception as e:  # a crash in the verifier is a failed verification, explained
             ok = False
             logger.error("%s: %s", type(e).__name__, e)

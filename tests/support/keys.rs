@@ -89,11 +89,24 @@ pub fn dkim_verdicts(
     selector: &str,
     files: &[PathBuf],
 ) -> Vec<Verdict> {
+    dkim_verdicts_at(0, public, domain, selector, files)
+}
+
+/// [`dkim_verdicts`] of the `index`-th DKIM-Signature field of each file (0: the topmost), for
+/// messages signed with several keys.
+pub fn dkim_verdicts_at(
+    index: usize,
+    public: &Path,
+    domain: &str,
+    selector: &str,
+    files: &[PathBuf],
+) -> Vec<Verdict> {
     let out = Command::new(super::python())
         .arg(super::support_dir().join("dkim_verify.py"))
         .arg("--public-key")
         .arg(public)
         .args(["--domain", domain, "--selector", selector])
+        .args(["--index", &index.to_string()])
         .args(files)
         .output()
         .expect("run python");

@@ -1,5 +1,5 @@
-//! The DKIM check: the TXT record at `<selector>._domainkey.<domain>` must hold the public half of
-//! the configured private key, derived by the same parser the signer uses
+//! The DKIM check: for each key of `[dkim]`/`[[dkim]]`, the TXT record at
+//! `<selector>._domainkey.<domain>` must hold the public half of that private key, derived by the same parser the signer uses
 //! ([`crate::render::dkim::key`]): RSA as a SubjectPublicKeyInfo or PKCS#1 key, Ed25519 as the raw
 //! 32-byte key (RFC 8463). A missing record, a revoked key (empty `p=`), another key, or a key of
 //! the wrong type is an **error**: every signature made with this key would fail verification,
@@ -14,7 +14,26 @@ use crate::campaign::DkimSettings;
 use crate::check::Problem;
 use crate::render::dkim::key::{self, PublicKey};
 
-pub(super) async fn check(dns: &Dns, settings: &DkimSettings) -> Vec<Problem> {
+/// Checks the record of each key's selector, one after the other (a campaign has one or two).
+pub(super) async fn check(dns: &Dns, keys: &[DkimSettings]) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for settings in keys {
+        problems.extend(check_key(dns, settings).await);
+    }
+    problems
+}
+
+/// The DKIM domain DMARC's strict-alignment check looks at: the one equal to the From domain if a
+/// key has it (that signature aligns), else the first.
+pub(super) fn dmarc_domain<'k>(keys: &'k [DkimSettings], from: &str) -> Option<&'k str> {
+    let domain = |k: &'k DkimSettings| k.domain.as_str();
+    keys.iter()
+        .map(domain)
+        .find(|d| d.trim_end_matches('.').eq_ignore_ascii_case(from))
+        .or_else(|| keys.first().map(domain))
+}
+
+async fn check_key(dns: &Dns, settings: &DkimSettings) -> Vec<Problem> {
     let key = match key::parse(&settings.key_pem, settings.algorithm) {
         Ok(key) => key.public,
         Err(e) => {

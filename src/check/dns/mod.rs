@@ -80,17 +80,8 @@ pub fn check(campaign: &Campaign, options: &DnsOptions) -> Vec<Problem> {
         let spf_host = campaign.smtp.as_ref().map(|s| s.host.as_str());
         let (spf, dkim, dmarc) = tokio::join!(
             spf::check(&dns, &from, spf_host),
-            async {
-                match &campaign.dkim {
-                    Some(settings) => dkim::check(&dns, settings).await,
-                    None => Vec::new(),
-                }
-            },
-            dmarc::check(
-                &dns,
-                &from,
-                campaign.dkim.as_ref().map(|d| d.domain.as_str())
-            ),
+            dkim::check(&dns, &campaign.dkim),
+            dmarc::check(&dns, &from, dkim::dmarc_domain(&campaign.dkim, &from)),
         );
         [spf, dkim, dmarc].concat()
     })
