@@ -13,6 +13,7 @@ macro_rules! environment_and_exit_codes {
         "Environment (or a .env file in the campaign directory or the working directory):
   CAMPAIGN_SMTP_PASSWORD   the password for [smtp] username (never in campaign.toml)
   CAMPAIGN_DKIM_KEY        the DKIM private key (PEM), instead of [dkim] private_key
+  CAMPAIGN_DKIM_KEY_<SEL>  with several [[dkim]] keys: the key of selector SEL (upper case)
   CAMPAIGN_TEMPLATES       the shared layouts folder, when campaign.toml has no `templates`
   CAMPAIGN_VAR_*           variables templates may read with get_env(name=\"CAMPAIGN_VAR_...\")
 

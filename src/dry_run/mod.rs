@@ -9,7 +9,6 @@ mod summary;
 
 use std::path::{Path, PathBuf};
 
-use crate::campaign::deliverability::DKIM_KEY_VAR;
 use crate::campaign::suppress::Suppression;
 use crate::campaign::{Campaign, paths};
 use crate::error::Result;
@@ -91,8 +90,8 @@ fn input_folders(c: &Campaign) -> Vec<(String, PathBuf)> {
     files.extend(c.text.iter().map(|t| ("text template", t.path.clone())));
     files.extend(c.suppress.iter().map(|p| ("suppression file", p.clone())));
     files.extend(c.attachments.iter().map(|a| ("attachment", a.path.clone())));
-    let key = c.dkim.iter().filter(|d| d.key_source != DKIM_KEY_VAR);
-    files.extend(key.map(|d| ("DKIM key", PathBuf::from(&d.key_source))));
+    let keys = c.dkim.iter().filter_map(|d| d.key_file.clone());
+    files.extend(keys.map(|path| ("DKIM key", path)));
     let ca = c.smtp.iter().filter_map(|s| s.ca_file.clone());
     files.extend(ca.map(|p| ("CA file", p)));
     let mut folders = vec![("the campaign directory".to_string(), c.dir.clone())];
