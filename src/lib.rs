@@ -26,5 +26,6 @@ pub mod progress;
 pub mod report;
 pub mod run;
 pub mod send;
+pub mod shard;
 pub mod show;
 pub mod test_send;

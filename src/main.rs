@@ -99,8 +99,11 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 
 fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
-    let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
-    let report = campaign::dry_run::preview(&campaign, &out, args.limit)?;
+    let out = args.out.unwrap_or_else(|| match args.shard {
+        Some(s) => args.dir.join("preview").join(format!("{}-of-{}", s.index, s.count)),
+        None => args.dir.join("preview"),
+    });
+    let report = campaign::dry_run::preview(&campaign, &out, args.limit, args.shard)?;
     for input in &report.inputs {
         say!("{input}");
     }
@@ -159,6 +162,7 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         // No bar under --json: plain lines on stderr, readable in a CI log.
         plain_progress: args.no_progress || json.is_some(),
         last_words,
+        shard: args.shard,
     };
     // On a terminal, the plan and a question first; cron and CI never wait for an answer.
     let interactive =
@@ -182,6 +186,9 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         return Ok(ExitCode::Success);
     }
     let c = report.counts;
+    if let Some(shard) = &report.shard {
+        say!("{shard}");
+    }
     say!(
         "sent {}, failed {}, skipped {}, unknown {}; {} already handled by earlier runs",
         c.sent,
