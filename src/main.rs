@@ -100,7 +100,10 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
     let out = args.out.unwrap_or_else(|| match args.shard {
-        Some(s) => args.dir.join("preview").join(format!("{}-of-{}", s.index, s.count)),
+        Some(s) => args
+            .dir
+            .join("preview")
+            .join(format!("{}-of-{}", s.index, s.count)),
         None => args.dir.join("preview"),
     });
     let report = campaign::dry_run::preview(&campaign, &out, args.limit, args.shard)?;

@@ -60,7 +60,8 @@ impl Shard {
 
     /// The shard, of `count`, that the address `email` belongs to.
     pub fn of(email: &str, count: u32) -> u32 {
-        let digest = ring::digest::digest(&ring::digest::SHA256, normalised_address(email).as_bytes());
+        let digest =
+            ring::digest::digest(&ring::digest::SHA256, normalised_address(email).as_bytes());
         let mut first = [0u8; 8];
         first.copy_from_slice(&digest.as_ref()[..8]);
         (u64::from_be_bytes(first) % u64::from(count)) as u32
@@ -85,11 +86,9 @@ impl Shard {
     pub fn log_name(&self, log: &Path) -> PathBuf {
         let tag = format!("{}-of-{}", self.index, self.count);
         let name = match (log.file_stem(), log.extension()) {
-            (Some(stem), Some(ext)) => format!(
-                "{}.{tag}.{}",
-                stem.to_string_lossy(),
-                ext.to_string_lossy()
-            ),
+            (Some(stem), Some(ext)) => {
+                format!("{}.{tag}.{}", stem.to_string_lossy(), ext.to_string_lossy())
+            }
             _ => format!("{}.{tag}", log.to_string_lossy()),
         };
         log.with_file_name(name)
@@ -101,7 +100,9 @@ impl Shard {
         let stem = base.file_stem()?.to_string_lossy();
         let rest = name.strip_prefix(&*stem)?.strip_prefix('.')?;
         let tag = match base.extension() {
-            Some(ext) => rest.strip_suffix(&*ext.to_string_lossy())?.strip_suffix('.')?,
+            Some(ext) => rest
+                .strip_suffix(&*ext.to_string_lossy())?
+                .strip_suffix('.')?,
             None => rest,
         };
         let (i, n) = tag.split_once("-of-")?;
@@ -137,11 +138,7 @@ impl ShardRows {
             total += 1;
             rows += u64::from(Shard::takes_row(Some(shard), &row?));
         }
-        Ok(ShardRows {
-            shard,
-            rows,
-            total,
-        })
+        Ok(ShardRows { shard, rows, total })
     }
 }
 
@@ -240,7 +237,16 @@ mod tests {
     fn i_of_n_is_0_based_and_refused_outside_its_range() {
         assert_eq!(Shard::parse("2/4"), Ok(Shard { index: 2, count: 4 }));
         assert_eq!(Shard::parse("0/1"), Ok(Shard { index: 0, count: 1 }));
-        for bad in ["4/4", "5/4", "1/0", "x/4", "2", "-1/4", "$(JOB_COMPLETION_INDEX)/4", "1/10001"] {
+        for bad in [
+            "4/4",
+            "5/4",
+            "1/0",
+            "x/4",
+            "2",
+            "-1/4",
+            "$(JOB_COMPLETION_INDEX)/4",
+            "1/10001",
+        ] {
             assert!(Shard::parse(bad).is_err(), "{bad}");
         }
         assert!(Shard::parse("4/4").unwrap_err().contains("0-based"));
@@ -266,7 +272,10 @@ mod tests {
         for i in 0..4000 {
             counts[Shard::of(&format!("user{i}@example.com"), 4) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (900..=1100).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (900..=1100).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]
@@ -278,9 +287,17 @@ mod tests {
         assert_eq!(named("april"), "april.2-of-4");
         let base = Path::new("/c/results.csv");
         assert_eq!(Shard::of_log_name(base, "results.2-of-4.csv"), Some(s));
-        for other in ["results.csv", "results.2-of-4.csv.lock", "results.4-of-4.csv", "x.2-of-4.csv"] {
+        for other in [
+            "results.csv",
+            "results.2-of-4.csv.lock",
+            "results.4-of-4.csv",
+            "x.2-of-4.csv",
+        ] {
             assert_eq!(Shard::of_log_name(base, other), None, "{other}");
         }
-        assert_eq!(Shard::of_log_name(Path::new("april"), "april.2-of-4"), Some(s));
+        assert_eq!(
+            Shard::of_log_name(Path::new("april"), "april.2-of-4"),
+            Some(s)
+        );
     }
 }

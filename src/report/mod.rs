@@ -84,7 +84,13 @@ pub fn path_for(log: &Path) -> PathBuf {
 
 /// Writes the report of the log at `log` (which must exist) to `out`, atomically.
 pub fn write(log: &Path, out: &Path, name: &str, settings: &Settings) -> Result<()> {
-    write_merged(&[log.to_path_buf()], &log.display().to_string(), out, name, settings)
+    write_merged(
+        &[log.to_path_buf()],
+        &log.display().to_string(),
+        out,
+        name,
+        settings,
+    )
 }
 
 /// Writes the report of several logs of one campaign (a sharded send's), `label` naming them.
@@ -159,8 +165,10 @@ pub fn for_log(dir: &Path, log: Option<&Path>, out: Option<&Path>) -> Result<Pat
 /// is none, or when shard logs of different counts (`--shard I/4` and `I/3`) are mixed.
 fn logs_to_merge(log: &Path) -> Result<(Vec<PathBuf>, String)> {
     let found = crate::shard::logs_beside(log)?;
-    let counts: std::collections::BTreeSet<u32> =
-        found.iter().filter_map(|(_, s)| s.map(|s| s.count)).collect();
+    let counts: std::collections::BTreeSet<u32> = found
+        .iter()
+        .filter_map(|(_, s)| s.map(|s| s.count))
+        .collect();
     if counts.len() > 1 {
         let counts: Vec<String> = counts.iter().map(|n| format!("I-of-{n}")).collect();
         return Err(invalid!(
@@ -190,10 +198,18 @@ fn logs_to_merge(log: &Path) -> Result<(Vec<PathBuf>, String)> {
 fn shard_label(found: &[(PathBuf, Option<crate::shard::Shard>)], count: u32) -> String {
     let names: Vec<String> = found
         .iter()
-        .map(|(p, _)| p.file_name().unwrap_or_default().to_string_lossy().into_owned())
+        .map(|(p, _)| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
         .collect();
     let folder = found[0].0.parent().unwrap_or(Path::new("")).display();
-    let have: Vec<u32> = found.iter().filter_map(|(_, s)| s.map(|s| s.index)).collect();
+    let have: Vec<u32> = found
+        .iter()
+        .filter_map(|(_, s)| s.map(|s| s.index))
+        .collect();
     let missing: Vec<String> = (0..count)
         .filter(|i| !have.contains(i))
         .map(|i| i.to_string())

@@ -188,7 +188,10 @@ fn shard_logs_are_merged_each_recipient_once_and_their_overlapping_runs_are_one(
     let out = for_log(dir.path(), None, None).unwrap();
     assert_eq!(out, dir.path().join("report.html"));
     let html = std::fs::read_to_string(&out).unwrap();
-    assert!(html.contains("results.0-of-2.csv, results.1-of-2.csv merged"), "{html}");
+    assert!(
+        html.contains("results.0-of-2.csv, results.1-of-2.csv merged"),
+        "{html}"
+    );
 
     let (logs, _) = logs_to_merge(&base).unwrap();
     let f = figures::read_all(&logs).unwrap();
@@ -201,7 +204,10 @@ fn shard_logs_are_merged_each_recipient_once_and_their_overlapping_runs_are_one(
     // A third shard log of another split is refused; so is a folder with no log at all.
     std::fs::copy(&shard1, dir.path().join("results.2-of-3.csv")).unwrap();
     let err = for_log(dir.path(), None, None).unwrap_err();
-    assert!(err.is_invalid() && err.to_string().contains("I-of-2, I-of-3"), "{err}");
+    assert!(
+        err.is_invalid() && err.to_string().contains("I-of-2, I-of-3"),
+        "{err}"
+    );
     let empty = tempfile::tempdir().unwrap();
     assert!(for_log(empty.path(), None, None).unwrap_err().is_invalid());
 }

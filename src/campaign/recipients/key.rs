@@ -109,7 +109,10 @@ mod tests {
             address_key("a@xn--a.example")
         );
         assert_eq!(address_key("[127.0.0.1]"), address_key("[127.0.0.1]"));
-        assert_eq!(normalised_address(" Zoe@EXÄMPLE.com"), "zoe@xn--exmple-cua.com");
+        assert_eq!(
+            normalised_address(" Zoe@EXÄMPLE.com"),
+            "zoe@xn--exmple-cua.com"
+        );
         assert_eq!(normalised_address("A@XN--A.example"), "a@xn--a.example");
     }
 }
