@@ -20,6 +20,7 @@ pub mod html;
 pub mod journal;
 pub mod json;
 pub mod new;
+pub mod notify;
 pub mod pipeline;
 pub mod plan;
 pub mod progress;

@@ -39,6 +39,15 @@ pub struct CampaignFile {
     pub dkim: Option<DkimSection>,
     pub smtp: Option<SmtpSection>,
     pub send: Option<SendSection>,
+    pub notify: Option<NotifySection>,
+}
+
+/// `[notify]`: a notice when a send ends (see `crate::notify`).
+#[derive(Debug, Default)]
+pub struct NotifySection {
+    pub webhook: String,
+    /// "json" (default), "slack", "feishu" or "dingtalk".
+    pub format: Option<String>,
 }
 
 /// `[unsubscribe]`: the per-recipient List-Unsubscribe header (RFC 2369, RFC 8058).
@@ -127,6 +136,10 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
         }),
         smtp: top.section(p, "smtp").map(|s| smtp(s, p)),
         send: top.section(p, "send").map(|s| send(s, p)),
+        notify: top.section(p, "notify").map(|s| NotifySection {
+            webhook: s.required(p, "webhook", "\"https://hooks.example.com/…\""),
+            format: s.string(p, "format"),
+        }),
     };
     Ok((file, problems))
 }

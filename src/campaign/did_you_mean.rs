@@ -21,9 +21,18 @@ const TOP: &[&str] = &[
     "dkim",
     "smtp",
     "send",
+    "notify",
 ];
 /// Keys that are tables of their own (`[smtp]`), for the wording of a suggestion.
-const TABLES: &[&str] = &["vars", "headers", "unsubscribe", "dkim", "smtp", "send"];
+const TABLES: &[&str] = &[
+    "vars",
+    "headers",
+    "unsubscribe",
+    "dkim",
+    "smtp",
+    "send",
+    "notify",
+];
 
 /// `(table, its keys)`; the top level is `""`. `[vars]` and `[headers]` take any key.
 pub const KEYS: &[(&str, &[&str])] = &[
@@ -54,6 +63,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "throttle_pause",
         ],
     ),
+    ("notify", &["webhook", "format"]),
 ];
 
 /// The keys of `table` (`""` for the top level).

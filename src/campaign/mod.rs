@@ -64,6 +64,8 @@ pub struct Campaign {
     pub dkim: Option<DkimSettings>,
     pub smtp: Option<SmtpSettings>,
     pub send: SendSettings,
+    /// `[notify] webhook`: where the summary of a send is posted when it ends.
+    pub notify: Option<crate::notify::Webhook>,
 }
 
 /// Headers the tool writes itself; campaign.toml cannot set them.
@@ -103,6 +105,7 @@ impl Campaign {
         let send = SendSettings::from_section(file.send, p);
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
         let dkim = file.dkim.and_then(|d| deliverability::dkim(dir, d, p));
+        let notify = file.notify.and_then(|n| notify_webhook(p, n));
         problems.finish()?;
         let Inputs {
             html,
@@ -132,6 +135,7 @@ impl Campaign {
             dkim,
             smtp,
             send,
+            notify,
         })
     }
 
@@ -249,6 +253,24 @@ fn smtp_settings(
             deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
     }
     Some(smtp)
+}
+
+/// `[notify]` validated (an https URL, or http to this machine; a known format), each problem
+/// noted at its key's line.
+fn notify_webhook(
+    p: &mut Problems,
+    section: config::NotifySection,
+) -> Option<crate::notify::Webhook> {
+    p.line("notify.webhook")?;
+    let format = match section.format.as_deref() {
+        None => Some(crate::notify::Format::Json),
+        Some(name) => p.check("notify.format", crate::notify::Format::parse(name)),
+    };
+    let url = p.check(
+        "notify.webhook",
+        crate::notify::Webhook::url(&section.webhook),
+    );
+    Some(crate::notify::Webhook::new(url?, format?))
 }
 
 /// The address in `key` (`from`, `reply_to`), or `None` with the problem noted (a missing `from`
