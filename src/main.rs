@@ -110,6 +110,9 @@ fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
     for input in &report.inputs {
         say!("{input}");
     }
+    if let Some(shard) = args.shard {
+        say!("shard {shard}: the rows of this shard only");
+    }
     say!(
         "Rendered {} recipient(s), skipped {}{} — nothing was sent.",
         report.rendered,

@@ -198,6 +198,11 @@ fn a_dry_run_of_a_shard_previews_its_rows_only() {
     for i in 0..2 {
         let run = fx.run("run", &["--dry-run", "--shard", &format!("{i}/2")]);
         assert_eq!(run.code, 0, "{}", run.stderr);
+        assert!(
+            run.stdout.contains(&format!("shard {i}/2: ")),
+            "{}",
+            run.stdout
+        );
         let out = fx.dir().join("preview").join(format!("{i}-of-2"));
         let emls = support::fixture::files_with(&out, "eml");
         assert!(!emls.is_empty() && emls.len() < 40, "{}", emls.len());
