@@ -94,6 +94,7 @@ const RUN_HELP: &str = concat!(
   campaign run campaigns/april                   the rest (resumes from results.csv)
   campaign run campaigns/april --retry-failed    again to the recipients that failed
   campaign run campaigns/april --rate 5/s --concurrency 2 --yes
+  campaign run campaigns/april --shard 0/4 --yes  shard 0 of 4 (one of 4 machines; 0-based)
 
 ",
     environment_and_exit_codes!()
@@ -158,6 +159,10 @@ pub struct RunArgs {
     /// Print the SMTP dialogue of the first session on stderr (AUTH and message content left out).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Take only shard I of N (0-based: 0/4 … 3/4): the recipients whose address hashes to I,
+    /// with a result log of its own (results.I-of-N.csv); `campaign report` merges the shards'.
+    #[arg(long, value_name = "I/N", value_parser = campaign::shard::Shard::parse)]
+    pub shard: Option<campaign::shard::Shard>,
 }
 
 #[derive(Debug, Args)]

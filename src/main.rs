@@ -99,10 +99,19 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 
 fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
-    let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
-    let report = campaign::dry_run::preview(&campaign, &out, args.limit)?;
+    let out = args.out.unwrap_or_else(|| match args.shard {
+        Some(s) => args
+            .dir
+            .join("preview")
+            .join(format!("{}-of-{}", s.index, s.count)),
+        None => args.dir.join("preview"),
+    });
+    let report = campaign::dry_run::preview(&campaign, &out, args.limit, args.shard)?;
     for input in &report.inputs {
         say!("{input}");
+    }
+    if let Some(shard) = args.shard {
+        say!("shard {shard}: the rows of this shard only");
     }
     say!(
         "Rendered {} recipient(s), skipped {}{} — nothing was sent.",
@@ -144,8 +153,41 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     }
 }
 
+/// A send, then its notice (`[notify]`): posted with the run's `--json` object, whether the send
+/// ran or stopped on an error (a held lock, a bad log, a fatal relay error); a failed notice is one
+/// line on stderr and never changes the exit code.
 fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
+    let context = json.cloned().unwrap_or_else(|| Context {
+        command: "run",
+        dir: Some(args.dir.clone()),
+        dry_run: false,
+        started: chrono::Utc::now(),
+    });
+    let mut summary = None;
+    let outcome = send_loaded(&campaign, args, json, &context, &mut summary);
+    if let Some(webhook) = &campaign.notify {
+        let summary = match (&outcome, summary) {
+            (_, Some(summary)) => Some(summary),
+            (Err(e), None) => Some(campaign::json::failure(&context, e)),
+            (Ok(_), None) => None, // the plan was declined at the terminal: nothing ran
+        };
+        match summary.map(|summary| webhook.notify(&summary)) {
+            Some(Ok(line)) => say!("{line}"),
+            Some(Err(line)) => warn!("{line}"),
+            None => {}
+        }
+    }
+    outcome
+}
+
+fn send_loaded(
+    campaign: &Campaign,
+    args: RunArgs,
+    json: Option<&Context>,
+    context: &Context,
+    summary: &mut Option<serde_json::Value>,
+) -> campaign::Result<ExitCode> {
     let last_words = json.cloned().map(|context| {
         campaign::run::LastWords(std::sync::Arc::new(move |report| {
             scripting::print_object(&campaign::json::send(&context, report));
@@ -159,6 +201,7 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         // No bar under --json: plain lines on stderr, readable in a CI log.
         plain_progress: args.no_progress || json.is_some(),
         last_words,
+        shard: args.shard,
     };
     // On a terminal, the plan and a question first; cron and CI never wait for an answer.
     let interactive =
@@ -173,15 +216,21 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     };
     let confirm: Option<&mut dyn FnMut(&campaign::plan::Plan) -> bool> =
         interactive.then_some(&mut ask);
-    let report = campaign::run::send(&campaign, &options, confirm)?;
-    if let Some(context) = json {
+    let report = campaign::run::send(campaign, &options, confirm)?;
+    if json.is_some() {
         scripting::print_object(&campaign::json::send(context, &report));
+    }
+    if !report.declined {
+        *summary = Some(campaign::json::send(context, &report));
     }
     if report.declined {
         say!("Nothing was sent.");
         return Ok(ExitCode::Success);
     }
     let c = report.counts;
+    if let Some(shard) = &report.shard {
+        say!("{shard}");
+    }
     say!(
         "sent {}, failed {}, skipped {}, unknown {}; {} already handled by earlier runs",
         c.sent,

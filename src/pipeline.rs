@@ -13,6 +13,7 @@ use crate::campaign::suppress::Suppression;
 use crate::campaign::{Recipient, RecipientList, Row, SkipReason, Skipped};
 use crate::error::{Error, Result};
 use crate::render::{RenderError, Rendered, Renderer};
+use crate::shard::Shard;
 
 /// A row prepared for the destination: what the delivery side receives for each row, in CSV order
 /// of `seq` (arrival order may differ).
@@ -56,8 +57,11 @@ impl Decision {
 }
 
 /// Which rows go on to be rendered: the sequential stage's decision per recipient (result log,
-/// suppression), its limit and its stop flag.
+/// suppression), its limit and its stop flag; with a shard, only that shard's rows are read at all
+/// (the others are not logged, counted or skipped: they are another process's).
 pub struct Selection<'a> {
+    /// `--shard I/N`: the rows of this shard only.
+    pub shard: Option<Shard>,
     /// Stop after this many recipients were passed on to render.
     pub limit: Option<u64>,
     /// Set to stop reading more rows (Ctrl-C, fatal error, daily limit).
@@ -73,11 +77,17 @@ impl<'a> Selection<'a> {
     /// skipped, every skipped row reported.
     pub fn unless_suppressed(suppression: &'a Suppression, limit: Option<u64>) -> Selection<'a> {
         Selection {
+            shard: None,
             limit,
             stop: Arc::new(AtomicBool::new(false)),
             decide: Box::new(|r| Decision::unless_suppressed(suppression, r)),
             report_skip: Box::new(|_| true),
         }
+    }
+
+    /// This selection, taking only `shard`'s rows.
+    pub fn in_shard(self, shard: Option<Shard>) -> Selection<'a> {
+        Selection { shard, ..self }
     }
 }
 
@@ -160,6 +170,12 @@ fn produce(
                 return None;
             }
             let row = reader.next()?;
+            if row
+                .as_ref()
+                .is_ok_and(|row| !Shard::takes_row(selection.shard, row))
+            {
+                continue;
+            }
             seq += 1;
             let item = match row {
                 Err(e) => return Some(Action::Abort(e)),

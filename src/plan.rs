@@ -27,6 +27,8 @@ pub struct Plan {
     pub server: String,
     pub user: Option<String>,
     pub rate: Option<crate::campaign::Rate>,
+    /// With `--shard`: how much of the list is this shard's (the counts above are of its rows).
+    pub shard: Option<crate::shard::ShardRows>,
 }
 
 /// Counts the plan: each row as the send's own `decide` would take it.
@@ -34,6 +36,7 @@ pub fn count(
     campaign: &Campaign,
     recipients: &RecipientList,
     limit: Option<u64>,
+    shard: Option<crate::shard::ShardRows>,
     decide: &dyn Fn(&crate::campaign::Recipient) -> Decision,
 ) -> Result<Plan> {
     let smtp = campaign.smtp.as_ref();
@@ -53,9 +56,12 @@ pub fn count(
         }),
         user: smtp.and_then(|s| s.username.clone()),
         rate: campaign.send.rate,
+        shard,
     };
+    let in_shard = |row: &Row| crate::shard::Shard::takes_row(shard.map(|s| s.shard), row);
     for row in recipients.reader()? {
         match row? {
+            row if !in_shard(&row) => {}
             Row::Skipped(_) => plan.skipped += 1,
             Row::Recipient(r) => match decide(&r) {
                 Decision::AlreadyDone => plan.already_handled += 1,
@@ -82,6 +88,9 @@ impl Plan {
 
 impl std::fmt::Display for Plan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(shard) = &self.shard {
+            writeln!(f, "This is {shard}.")?;
+        }
         write!(
             f,
             "About to send {} to {}",
@@ -147,6 +156,7 @@ mod tests {
                 count: 10,
                 per: Duration::from_secs(1),
             }),
+            shard: None,
         };
         assert_eq!(
             plan.to_string(),

@@ -36,6 +36,8 @@ pub struct SendOptions {
     /// Called with the report so far when a second stop signal ends the process at once (the
     /// `--json` object must still be printed).
     pub last_words: Option<LastWords>,
+    /// `--shard I/N`: this shard's recipients only, with a log of its own.
+    pub shard: Option<crate::shard::Shard>,
 }
 
 /// What to do with the report of a run a second stop signal ends at once.
@@ -68,11 +70,13 @@ pub struct SendReport {
     pub fatal: Option<Error>,
     /// `report.html` (or why it could not be written), built from the log after the run.
     pub report: Option<Result<PathBuf>>,
+    /// With `--shard`: how much of the list was this shard's.
+    pub shard: Option<crate::shard::ShardRows>,
 }
 
 impl SendReport {
     /// The report of a run whose plan was declined.
-    fn declined(log: PathBuf) -> SendReport {
+    fn declined(log: PathBuf, shard: Option<crate::shard::ShardRows>) -> SendReport {
         SendReport {
             counts: Snapshot::default(),
             failures: Vec::new(),
@@ -85,6 +89,7 @@ impl SendReport {
             declined: true,
             fatal: None,
             report: None,
+            shard,
         }
     }
 
@@ -132,10 +137,10 @@ pub fn send(
     let renderer = Renderer::new(campaign)?;
     renderer.preflight()?;
 
-    let log = options
-        .log
-        .clone()
-        .unwrap_or_else(|| campaign.dir.join("results.csv"));
+    let log = crate::shard::log_path(options.log.as_deref(), &campaign.dir, options.shard)?;
+    let shard = (options.shard)
+        .map(|s| crate::shard::ShardRows::count(campaign, s))
+        .transpose()?;
     let suppression = Suppression::load(&campaign.suppress)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -194,9 +199,9 @@ pub fn send(
         }
     };
     if let Some(confirm) = confirm {
-        let plan = crate::plan::count(campaign, &recipients, limit, &judge)?;
+        let plan = crate::plan::count(campaign, &recipients, limit, shard, &judge)?;
         if !confirm(&plan) {
-            return Ok(SendReport::declined(log));
+            return Ok(SendReport::declined(log, shard));
         }
     }
     let decide = |r: &crate::campaign::Recipient| {
@@ -215,6 +220,7 @@ pub fn send(
         new
     };
     let selection = Selection {
+        shard: options.shard,
         limit,
         stop: Arc::clone(&stop),
         decide: Box::new(decide),
@@ -247,13 +253,14 @@ pub fn send(
                 declined: false,
                 fatal: None,
                 report: None, // a second signal exits at once
+                shard,
             });
         }
     };
     let reporter = Reporter::start(
         Arc::clone(&counters),
-        recipients.rows(),
-        campaign.name(),
+        shard.map_or(recipients.rows(), |s| s.rows),
+        campaign.name() + &shard.map_or(String::new(), |s| format!(" {}", s.shard)),
         options.plain_progress,
     );
     let stopped_by = Arc::new(AtomicI32::new(0));
@@ -282,6 +289,7 @@ pub fn send(
         declined: false,
         fatal: workers.take_fatal().or(flushed.err()),
         report,
+        shard,
     })
 }
 

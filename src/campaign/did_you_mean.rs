@@ -22,6 +22,7 @@ const TOP: &[&str] = &[
     "smtp",
     "send",
     "links",
+    "notify",
 ];
 /// Keys that are tables of their own (`[smtp]`), for the wording of a suggestion.
 const TABLES: &[&str] = &[
@@ -32,6 +33,7 @@ const TABLES: &[&str] = &[
     "smtp",
     "send",
     "links",
+    "notify",
 ];
 
 /// `(table, its keys)`; the top level is `""`, and `links.utm` is `[links] utm = { … }`. Each
@@ -69,6 +71,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
         "links.utm",
         &["source", "medium", "campaign", "term", "content"],
     ),
+    ("notify", &["webhook", "format"]),
 ];
 
 /// The keys of `table` (`""` for the top level).

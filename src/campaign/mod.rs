@@ -69,6 +69,8 @@ pub struct Campaign {
     pub send: SendSettings,
     /// `[links]`: the UTM parameters to append to links.
     pub links: Option<LinkSettings>,
+    /// `[notify] webhook`: where the summary of a send is posted when it ends.
+    pub notify: Option<crate::notify::Webhook>,
 }
 
 /// Headers the tool writes itself; campaign.toml cannot set them.
@@ -109,6 +111,7 @@ impl Campaign {
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
         let dkim = deliverability::dkim(dir, file.dkim, p);
         let links = file.links.and_then(|l| links::settings(l, p));
+        let notify = file.notify.and_then(|n| notify_webhook(p, n));
         problems.finish()?;
         let Inputs {
             html,
@@ -139,6 +142,7 @@ impl Campaign {
             smtp,
             send,
             links,
+            notify,
         })
     }
 
@@ -256,6 +260,24 @@ fn smtp_settings(
             deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
     }
     Some(smtp)
+}
+
+/// `[notify]` validated (an https URL, or http to this machine; a known format), each problem
+/// noted at its key's line.
+fn notify_webhook(
+    p: &mut Problems,
+    section: config::NotifySection,
+) -> Option<crate::notify::Webhook> {
+    p.line("notify.webhook")?;
+    let format = match section.format.as_deref() {
+        None => Some(crate::notify::Format::Json),
+        Some(name) => p.check("notify.format", crate::notify::Format::parse(name)),
+    };
+    let url = p.check(
+        "notify.webhook",
+        crate::notify::Webhook::url(&section.webhook),
+    );
+    Some(crate::notify::Webhook::new(url?, format?))
 }
 
 /// The address in `key` (`from`, `reply_to`), or `None` with the problem noted (a missing `from`

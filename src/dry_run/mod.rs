@@ -31,8 +31,14 @@ pub struct DryRunReport {
     pub index: PathBuf,
 }
 
-/// Renders previews for the campaign into `out`, at most `limit` recipients.
-pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<DryRunReport> {
+/// Renders previews for the campaign into `out`, at most `limit` recipients (of `shard`'s, with
+/// `--shard`).
+pub fn preview(
+    campaign: &Campaign,
+    out: &Path,
+    limit: Option<u64>,
+    shard: Option<crate::shard::Shard>,
+) -> Result<DryRunReport> {
     refuse_out_holding_inputs(campaign, out)?;
     let recipients = campaign.scan_recipients()?;
     let renderer = Renderer::with_previews(campaign)?;
@@ -42,7 +48,7 @@ pub fn preview(campaign: &Campaign, out: &Path, limit: Option<u64>) -> Result<Dr
     let suppression = Suppression::load(&campaign.suppress)?;
     let mut writer = PreviewWriter::create(out, &name, &campaign.dir)?;
     let mut summary = Summary::new(campaign);
-    let selection = Selection::unless_suppressed(&suppression, limit);
+    let selection = Selection::unless_suppressed(&suppression, limit).in_shard(shard);
     let mut report = DryRunReport {
         inputs: crate::campaign::inputs_read(&recipients, &suppression),
         ..DryRunReport::default()

@@ -148,6 +148,7 @@ fn run_fields(ctx: &Context, ended: DateTime<Utc>) -> Map<String, Value> {
         "limit_reached": false,
         "daily_limit_reached": false,
         "declined": false,
+        "shard": null,
     });
     if let Value::Object(fields) = fields {
         object.extend(fields);
@@ -209,11 +210,23 @@ pub fn send(ctx: &Context, report: &SendReport) -> Value {
         ("limit_reached", json!(report.limited)),
         ("daily_limit_reached", json!(report.daily_limit_reached)),
         ("declined", json!(report.declined)),
+        ("shard", report.shard.map_or(Value::Null, shard)),
     ];
     for (key, value) in fields {
         object.insert(key.into(), value);
     }
     finish(object, report.exit_code(), report.fatal.as_ref())
+}
+
+/// `{index, count, rows, rows_in_csv}`: which shard (`--shard index/count`) and how much of the
+/// list was its.
+fn shard(s: crate::shard::ShardRows) -> Value {
+    json!({
+        "index": s.shard.index,
+        "count": s.shard.count,
+        "rows": s.rows,
+        "rows_in_csv": s.total,
+    })
 }
 
 /// The object of a dry run that wrote its previews into `preview`.

@@ -107,11 +107,22 @@ type Failure = (Option<u16>, String, String);
 
 /// Reads the log at `log` (which must exist) into figures.
 pub fn read(log: &Path) -> Result<Figures> {
+    read_all(&[log.to_path_buf()])
+}
+
+/// Reads several logs of one campaign (the shards' of `--shard I/N`) into one set of figures:
+/// each recipient counted once, at its most telling status in any of them. Runs are found in each
+/// log, then runs that overlap in time (the shards sending at once) are one run.
+pub fn read_all(logs: &[std::path::PathBuf]) -> Result<Figures> {
     let mut reading = Reading::default();
-    each_row(log, |row, _| {
-        reading.add(row);
-        Ok(())
-    })?;
+    for (number, log) in logs.iter().enumerate() {
+        reading.new_log = true;
+        reading.log = number;
+        each_row(log, |row, _| {
+            reading.add(row);
+            Ok(())
+        })?;
+    }
     Ok(reading.finish())
 }
 
@@ -124,6 +135,11 @@ struct Reading {
     domain_index: FxHashMap<String, u32>,
     /// The addresses of the current run.
     in_run: FxHashSet<u64>,
+    /// The next row is the first of another log: it starts a run.
+    new_log: bool,
+    /// The number of the log being read, and the log of each run.
+    log: usize,
+    run_logs: Vec<usize>,
 }
 
 impl Reading {
@@ -160,12 +176,15 @@ impl Reading {
         let time = row.time.timestamp();
         let new_run = match self.figures.runs.last() {
             None => true,
+            Some(_) if self.new_log => true,
             Some(run) => {
                 time - run.end.timestamp() > RUN_GAP
                     || key.is_some_and(|k| self.in_run.contains(&k))
             }
         };
         if new_run {
+            self.new_log = false;
+            self.run_logs.push(self.log);
             self.in_run.clear();
             self.figures.runs.push(Run {
                 start: row.time,
@@ -210,8 +229,32 @@ impl Reading {
             }
         }
         self.figures.failures = failures.groups();
+        let runs = std::mem::take(&mut self.figures.runs);
+        self.figures.runs = overlapping_merged(runs.into_iter().zip(self.run_logs).collect());
         self.figures
     }
+}
+
+/// The runs (each with the number of its log) in order of their start, runs of different logs
+/// that overlap in time (shards of one send) made one. A single log's runs stay as they are.
+fn overlapping_merged(mut runs: Vec<(Run, usize)>) -> Vec<Run> {
+    runs.sort_by_key(|(r, _)| r.start);
+    let mut merged: Vec<(Run, Vec<usize>)> = Vec::with_capacity(runs.len());
+    for (run, log) in runs {
+        match merged.last_mut() {
+            Some((last, logs)) if run.start <= last.end && !logs.contains(&log) => {
+                logs.push(log);
+                last.end = last.end.max(run.end);
+                last.counts.sent += run.counts.sent;
+                last.counts.failed += run.counts.failed;
+                last.counts.unknown += run.counts.unknown;
+                last.counts.skipped += run.counts.skipped;
+                last.times.extend(run.times);
+            }
+            _ => merged.push((run, vec![log])),
+        }
+    }
+    merged.into_iter().map(|(run, _)| run).collect()
 }
 
 /// `sent` > `unknown` > `failed` > `skipped`, as the resume history ranks them.

@@ -84,8 +84,25 @@ pub fn path_for(log: &Path) -> PathBuf {
 
 /// Writes the report of the log at `log` (which must exist) to `out`, atomically.
 pub fn write(log: &Path, out: &Path, name: &str, settings: &Settings) -> Result<()> {
-    let figures = figures::read(log)?;
-    let html = page::html(name, &log.display().to_string(), &figures, settings);
+    write_merged(
+        &[log.to_path_buf()],
+        &log.display().to_string(),
+        out,
+        name,
+        settings,
+    )
+}
+
+/// Writes the report of several logs of one campaign (a sharded send's), `label` naming them.
+fn write_merged(
+    logs: &[PathBuf],
+    label: &str,
+    out: &Path,
+    name: &str,
+    settings: &Settings,
+) -> Result<()> {
+    let figures = figures::read_all(logs)?;
+    let html = page::html(name, label, &figures, settings);
     let dir = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -115,17 +132,12 @@ pub fn after_send(campaign: &Campaign, log: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-/// `campaign report DIR`: the report of `log` (default `<DIR>/results.csv`) into `out` (default
-/// beside the log). A campaign.toml that cannot be loaded only leaves the settings out.
+/// `campaign report DIR`: the report of `log` (default `<DIR>/results.csv`) and of its shard logs
+/// beside it (`results.I-of-N.csv`, merged: each recipient once) into `out` (default beside the
+/// log). A campaign.toml that cannot be loaded only leaves the settings out.
 pub fn for_log(dir: &Path, log: Option<&Path>, out: Option<&Path>) -> Result<PathBuf> {
     let log = log.map_or_else(|| dir.join("results.csv"), Path::to_path_buf);
-    if !log.exists() {
-        return Err(invalid!(
-            "{}: no result log there (a send writes it); pass --log PATH for a log kept \
-             elsewhere",
-            log.display()
-        ));
-    }
+    let (logs, label) = logs_to_merge(&log)?;
     let out = out.map_or_else(|| path_for(&log), Path::to_path_buf);
     let (name, settings) = match Campaign::load(dir) {
         Ok(campaign) => (
@@ -145,8 +157,68 @@ pub fn for_log(dir: &Path, log: Option<&Path>, out: Option<&Path>) -> Result<Pat
             },
         ),
     };
-    write(&log, &out, &name, &settings)?;
+    write_merged(&logs, &label, &out, &name, &settings)?;
     Ok(out)
+}
+
+/// The log at `log` and the shard logs beside it, with how the page names them; refused when there
+/// is none, or when shard logs of different counts (`--shard I/4` and `I/3`) are mixed.
+fn logs_to_merge(log: &Path) -> Result<(Vec<PathBuf>, String)> {
+    let found = crate::shard::logs_beside(log)?;
+    let counts: std::collections::BTreeSet<u32> = found
+        .iter()
+        .filter_map(|(_, s)| s.map(|s| s.count))
+        .collect();
+    if counts.len() > 1 {
+        let counts: Vec<String> = counts.iter().map(|n| format!("I-of-{n}")).collect();
+        return Err(invalid!(
+            "{}: shard logs of different shard counts lie beside it ({}): a campaign is split \
+             one way; move the logs of the other split to a folder of their own",
+            log.display(),
+            counts.join(", ")
+        ));
+    }
+    let label = match (found.as_slice(), counts.first()) {
+        ([], _) => {
+            return Err(invalid!(
+                "{}: no result log there, nor shard logs beside it (a send writes it); pass --log \
+                 PATH for a log kept elsewhere",
+                log.display()
+            ));
+        }
+        ([(only, None)], _) => only.display().to_string(),
+        (_, Some(&count)) => shard_label(&found, count),
+        (_, None) => log.display().to_string(),
+    };
+    Ok((found.into_iter().map(|(path, _)| path).collect(), label))
+}
+
+/// `/c/results.csv and 4 shard logs (results.0-of-4.csv … results.3-of-4.csv)`, saying which
+/// shards have no log.
+fn shard_label(found: &[(PathBuf, Option<crate::shard::Shard>)], count: u32) -> String {
+    let names: Vec<String> = found
+        .iter()
+        .map(|(p, _)| {
+            p.file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    let folder = found[0].0.parent().unwrap_or(Path::new("")).display();
+    let have: Vec<u32> = found
+        .iter()
+        .filter_map(|(_, s)| s.map(|s| s.index))
+        .collect();
+    let missing: Vec<String> = (0..count)
+        .filter(|i| !have.contains(i))
+        .map(|i| i.to_string())
+        .collect();
+    let mut label = format!("{folder}/: {} merged", names.join(", "));
+    if !missing.is_empty() {
+        label += &format!(" (no log yet of shard {} of {count})", missing.join(", "));
+    }
+    label
 }
 
 #[cfg(test)]

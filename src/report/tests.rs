@@ -169,3 +169,45 @@ fn the_report_replaces_the_old_one_whole() {
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 2, "no temporary file left: {left:?}");
 }
+
+#[test]
+fn shard_logs_are_merged_each_recipient_once_and_their_overlapping_runs_are_one() {
+    let (dir, base) = log(&[]);
+    std::fs::remove_file(&base).unwrap();
+    let (_d0, shard0) = log(&[
+        "a@x.example,failed,1,550,no,2026-04-01T10:00:00Z",
+        "b@x.example,sent,1,250,ok,2026-04-01T10:00:03Z",
+        "a@x.example,sent,1,250,ok,2026-04-01T12:00:00Z",
+    ]);
+    let (_d1, shard1) = log(&[
+        "c@x.example,sent,1,250,ok,2026-04-01T10:00:01Z",
+        "d@x.example,skipped,0,,duplicate of line 2,2026-04-01T10:00:02Z",
+    ]);
+    std::fs::copy(&shard0, dir.path().join("results.0-of-2.csv")).unwrap();
+    std::fs::copy(&shard1, dir.path().join("results.1-of-2.csv")).unwrap();
+    let out = for_log(dir.path(), None, None).unwrap();
+    assert_eq!(out, dir.path().join("report.html"));
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains("results.0-of-2.csv, results.1-of-2.csv merged"),
+        "{html}"
+    );
+
+    let (logs, _) = logs_to_merge(&base).unwrap();
+    let f = figures::read_all(&logs).unwrap();
+    let c = f.counts;
+    assert_eq!((c.sent, c.failed, c.skipped), (3, 0, 1));
+    assert_eq!(f.runs.len(), 2, "{:?}", f.runs);
+    assert_eq!(f.runs[0].counts.total(), 4);
+    assert_eq!(f.runs[0].start.to_rfc3339(), "2026-04-01T10:00:00+00:00");
+
+    // A third shard log of another split is refused; so is a folder with no log at all.
+    std::fs::copy(&shard1, dir.path().join("results.2-of-3.csv")).unwrap();
+    let err = for_log(dir.path(), None, None).unwrap_err();
+    assert!(
+        err.is_invalid() && err.to_string().contains("I-of-2, I-of-3"),
+        "{err}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    assert!(for_log(empty.path(), None, None).unwrap_err().is_invalid());
+}

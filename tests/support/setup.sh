@@ -5,7 +5,8 @@
 #     127.0.0.1 that tests/check.rs runs for `campaign check --dns`;
 #   * the Python packages in tests/support/requirements.txt (aiosmtpd, trustme),
 #     used by tests/support/capture_smtp.py; dkimpy and PyNaCl, used by
-#     tests/support/dkim_verify.py;
+#     tests/support/dkim_verify.py; kubernetes-validate (and its PyYAML), with
+#     which tests/shards.rs checks deploy/ against the Kubernetes schemas;
 #   * the `openssl` CLI, from the `openssl` package: tests/dkim.rs makes its DKIM
 #     keys with it;
 #   * strace (/usr/bin/strace): tests/exactly_once.rs traces the binary to check

@@ -47,6 +47,15 @@ pub struct CampaignFile {
     pub send: Option<SendSection>,
     /// `[links]`: UTM parameters appended to the message's links.
     pub links: Option<LinksSection>,
+    pub notify: Option<NotifySection>,
+}
+
+/// `[notify]`: a notice when a send ends (see `crate::notify`).
+#[derive(Debug, Default)]
+pub struct NotifySection {
+    pub webhook: String,
+    /// "json" (default), "slack", "feishu" or "dingtalk".
+    pub format: Option<String>,
 }
 
 /// `[unsubscribe]`: the per-recipient List-Unsubscribe header (RFC 2369, RFC 8058).
@@ -156,6 +165,10 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
         smtp: top.section(p, "smtp").map(|s| smtp(s, p)),
         send: top.section(p, "send").map(|s| send(s, p)),
         links: top.section(p, "links").map(|s| links(s, p)),
+        notify: top.section(p, "notify").map(|s| NotifySection {
+            webhook: s.required(p, "webhook", "\"https://hooks.example.com/…\""),
+            format: s.string(p, "format"),
+        }),
     };
     Ok((file, problems))
 }

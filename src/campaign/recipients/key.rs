@@ -16,23 +16,43 @@
 /// The idna crate is the one lettre already uses to validate such domains.
 pub fn address_key(email: &str) -> u64 {
     use std::hash::{Hash, Hasher};
-    let email = email.trim();
     let mut hasher = std::hash::DefaultHasher::new();
-    let (local, domain) = match email.rsplit_once('@') {
-        Some((local, domain)) => (local, Some(domain)),
-        None => (email, None),
-    };
+    let (local, domain) = mailbox_parts(email);
     for b in local.bytes() {
         b.to_ascii_lowercase().hash(&mut hasher);
     }
     if let Some(domain) = domain {
         b'@'.hash(&mut hasher);
-        let ascii = ascii_domain(domain).unwrap_or(std::borrow::Cow::Borrowed(domain));
-        for b in ascii.bytes() {
+        for b in domain.bytes() {
             b.to_ascii_lowercase().hash(&mut hasher);
         }
     }
     hasher.finish()
+}
+
+/// The mailbox as one string, by the rules of [`address_key`] (`Zoe@EXÄMPLE.com` →
+/// `zoe@xn--exmple-cua.com`): for what must hash alike on every machine and in every version
+/// (`--shard`), which `address_key`'s in-process hasher does not promise.
+pub fn normalised_address(email: &str) -> String {
+    let (local, domain) = mailbox_parts(email);
+    let mut text = local.to_ascii_lowercase();
+    if let Some(domain) = domain {
+        text.push('@');
+        text.push_str(&domain.to_ascii_lowercase());
+    }
+    text
+}
+
+/// The local part and the domain (in its ASCII form when IDNA takes it), trimmed.
+fn mailbox_parts(email: &str) -> (&str, Option<std::borrow::Cow<'_, str>>) {
+    let email = email.trim();
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let ascii = ascii_domain(domain).unwrap_or(std::borrow::Cow::Borrowed(domain));
+            (local, Some(ascii))
+        }
+        None => (email, None),
+    }
 }
 
 /// A domain as DNS sees it: IDNA to ASCII (UTS #46: case folded, NFC, punycode), e.g. `exämple.com`
@@ -89,5 +109,10 @@ mod tests {
             address_key("a@xn--a.example")
         );
         assert_eq!(address_key("[127.0.0.1]"), address_key("[127.0.0.1]"));
+        assert_eq!(
+            normalised_address(" Zoe@EXÄMPLE.com"),
+            "zoe@xn--exmple-cua.com"
+        );
+        assert_eq!(normalised_address("A@XN--A.example"), "a@xn--a.example");
     }
 }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 pub use columns::Columns;
 pub(crate) use counts::{plural, thousands};
-pub use key::{address_key, ascii_address, ascii_domain};
+pub use key::{address_key, ascii_address, ascii_domain, normalised_address};
 pub use list::RecipientList;
 pub use reader::RecipientReader;
 pub use skip::SkipReason;
