@@ -42,7 +42,10 @@ impl LocalFiles {
         let suppress = campaign.suppress.iter();
         named.extend(suppress.map(|p| (p.clone(), "suppression file")));
         named.extend(RESULT_LOG.map(|name| (dir.join(name), "result log")));
-        let key = campaign.dkim.iter().filter(|d| d.key_source != DKIM_KEY_VAR);
+        let key = campaign
+            .dkim
+            .iter()
+            .filter(|d| d.key_source != DKIM_KEY_VAR);
         named.extend(key.map(|d| (PathBuf::from(&d.key_source), "DKIM key")));
         let ca = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_ref());
         named.extend(ca.map(|ca| (ca.clone(), "CA file")));
@@ -61,7 +64,9 @@ impl LocalFiles {
     pub fn resolve(&self, name: &str, used: &str) -> Result<PathBuf, Refused> {
         let other = |why: String| Refused::Other(why);
         let rel = Path::new(name);
-        let inside = rel.components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        let inside = rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
         let not_found = |e: std::io::Error| e.kind() == std::io::ErrorKind::NotFound;
         if inside && std::fs::symlink_metadata(self.dir.join(rel)).is_err_and(not_found) {
             return Err(Refused::Missing);

@@ -123,9 +123,17 @@ mod tests {
 
     #[test]
     fn escaped_values_are_shown_as_written() {
-        for value in ["**x**", "[a](javascript:alert(1))", "<script>x</script>", "# h", "1. a"] {
+        for value in [
+            "**x**",
+            "[a](javascript:alert(1))",
+            "<script>x</script>",
+            "# h",
+            "1. a",
+        ] {
             let html = to_html(&format!("Hello {}\n", escape_for_markdown(value)));
-            assert!(!html.contains("<strong>") && !html.contains("<a ") && !html.contains("<script"));
+            assert!(
+                !html.contains("<strong>") && !html.contains("<a ") && !html.contains("<script")
+            );
             assert!(!html.contains("<h1>") && !html.contains("<ol>"), "{html}");
         }
         assert_eq!(to_html(&escape_for_markdown("a*b")), "<p>a*b</p>\n");
@@ -134,8 +142,14 @@ mod tests {
     #[test]
     fn github_tables_and_strikethrough() {
         let html = to_html("| a | b |\n|---|---|\n| 1 | 2 |\n\n~~old~~\n\n- [x] done\n");
-        assert!(html.contains("<table>") && html.contains("<td>2</td>"), "{html}");
-        assert!(html.contains("<del>old</del>") && html.contains("checkbox"), "{html}");
+        assert!(
+            html.contains("<table>") && html.contains("<td>2</td>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<del>old</del>") && html.contains("checkbox"),
+            "{html}"
+        );
     }
 
     #[test]

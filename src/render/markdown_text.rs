@@ -105,7 +105,8 @@ impl Reader {
                 }
             }
             Tag::Link { dest_url, .. } => {
-                self.open_links.push((dest_url.trim().to_string(), self.out.len()));
+                self.open_links
+                    .push((dest_url.trim().to_string(), self.out.len()));
             }
             Tag::Image { .. } => self.alt = Some(String::new()),
             _ => {}
@@ -142,7 +143,9 @@ impl Reader {
         let bare = href.trim_start_matches("mailto:");
         if !self.out.wrote_since(start) {
             self.out.text(&format!(" {href} "));
-        } else if self.out.line_since(start) != Some(bare) && self.out.line_since(start) != Some(&href) {
+        } else if self.out.line_since(start) != Some(bare)
+            && self.out.line_since(start) != Some(&href)
+        {
             let n = match self.links.iter().position(|l| *l == href) {
                 Some(n) => n,
                 None => {
@@ -187,6 +190,9 @@ mod tests {
 
     #[test]
     fn character_references_are_shown_as_their_characters() {
-        assert_eq!(from_markdown("Hi &#42;&#42;x&#42;&#42; &#60;b&#62;\n"), "Hi **x** <b>\n");
+        assert_eq!(
+            from_markdown("Hi &#42;&#42;x&#42;&#42; &#60;b&#62;\n"),
+            "Hi **x** <b>\n"
+        );
     }
 }
