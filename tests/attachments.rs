@@ -7,8 +7,6 @@
 
 mod support;
 
-use std::path::Path;
-
 use mail_parser::MimeHeaders;
 
 use support::campaign::{Fixture, Spec, WAIT, row_for};
@@ -298,7 +296,7 @@ fn bad_attachment_settings_are_reported_together_before_anything_is_sent() {
         "{}",
         run.stderr
     );
-    assert!(Path::new(&fx.results_path()).exists() == false);
+    assert!(!fx.results_path().exists());
 }
 
 #[test]

@@ -99,11 +99,7 @@ impl Reader {
                 self.out.line_break();
                 self.first_cell = true;
             }
-            Tag::TableCell => {
-                if !std::mem::take(&mut self.first_cell) {
-                    self.out.text(" | ");
-                }
-            }
+            Tag::TableCell if !std::mem::take(&mut self.first_cell) => self.out.text(" | "),
             Tag::Link { dest_url, .. } => {
                 self.open_links
                     .push((dest_url.trim().to_string(), self.out.len()));
