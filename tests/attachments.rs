@@ -308,5 +308,6 @@ fn an_undefined_variable_in_an_attachment_template_is_the_campaigns_error() {
     );
     let run = fx.dry_run(&[]);
     assert_eq!(run.code, 2, "{run:#?}");
-    assert!(run.stderr.contains("customer"), "{}", run.stderr);
+    let said = "attachment `invoices/{{ customer }}.pdf`: undefined variable `customer`";
+    assert!(run.stderr.contains(said), "{}", run.stderr);
 }

@@ -97,7 +97,7 @@ impl Attachments {
                 }
                 Entry::PerRecipient(template) => {
                     let name = self.tera.render(template, context).map_err(|e| {
-                        let why = source_of(&e);
+                        let why = why(&e);
                         RenderError::template(format!(
                             "campaign.toml: attachment `{template}`: {why}"
                         ))
@@ -169,13 +169,23 @@ fn failed(message: String) -> RenderError {
     RenderError::new(Step::Attachments, message)
 }
 
-/// The innermost words of a Tera error (`Variable `customer_id` not found …`).
-fn source_of(e: &tera::Error) -> String {
+/// Why a template failed: an undefined variable said as for the other templates, else the
+/// innermost words of Tera's error.
+fn why(e: &tera::Error) -> String {
     let mut words = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
         words = s.to_string();
         source = s.source();
     }
-    words
+    let variable = words
+        .strip_prefix("Variable `")
+        .and_then(|rest| rest.split_once('`'));
+    match variable {
+        Some((var, _)) => format!(
+            "undefined variable `{var}`: add a `{var}` column to the recipients CSV, or set it \
+             under [vars] in campaign.toml"
+        ),
+        None => words,
+    }
 }
