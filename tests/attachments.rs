@@ -311,3 +311,31 @@ fn an_undefined_variable_in_an_attachment_template_is_the_campaigns_error() {
     let said = "attachment `invoices/{{ customer }}.pdf`: undefined variable `customer`";
     assert!(run.stderr.contains(said), "{}", run.stderr);
 }
+
+#[test]
+fn an_attachment_template_cannot_read_the_smtp_password() {
+    let top = "attachments = [\"{{ get_env(name=\\\"CAMPAIGN_SMTP_PASSWORD\\\") }}.txt\"]";
+    let fx = campaign(2525, top, &ROWS);
+    let run = fx.send(&["--dry-run"], Some(support::campaign::PASSWORD));
+    run.expect(2);
+    assert!(run.stderr.contains("get_env"), "{}", run.stderr);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(!all.contains(support::campaign::PASSWORD), "{all}");
+}
+
+#[test]
+fn an_attachment_name_is_not_html_escaped() {
+    let server = CaptureServer::start(CaptureOptions::plain());
+    let fx = campaign(
+        server.port,
+        "attachments = [\"{{ customer_id }}.html\"]",
+        &[("a@example.com", "docs/Q&A")],
+    );
+    file(&fx, "docs/Q&A.html", b"<p>answers</p>");
+    fx.send(&[], None).expect(0);
+    let got = attachments(&server.wait_for(1, WAIT)[0]);
+    assert_eq!(
+        (got[0].0.as_str(), got[0].1.as_str()),
+        ("Q&A.html", "text/html")
+    );
+}

@@ -98,7 +98,10 @@ fn csv_values_cannot_inject_markup_or_links_into_markdown() {
         let html = parsed.body_html(0).unwrap().into_owned();
         let body = &html[html.find("April news").unwrap()..];
         // The same page shape for everyone: the later pages come from the shape cache.
-        assert!(body.contains("href=\"https://acme.example/plans\""), "{body}");
+        assert!(
+            body.contains("href=\"https://acme.example/plans\""),
+            "{body}"
+        );
         for injected in [
             "<script",
             "<strong",

@@ -54,6 +54,8 @@ impl Attachments {
         let mut statics = campaign.attachments.iter();
         let count = campaign.attachments.len() + campaign.recipient_attachments.len();
         let mut tera = Tera::default();
+        // A file name, not HTML: `invoices/{{ id }}.html` must not come out as `&#x2F;`.
+        tera.autoescape_on(Vec::new());
         let mut entries = Vec::with_capacity(count);
         for position in 0..count {
             let templated = campaign.recipient_attachments.iter();
@@ -74,6 +76,11 @@ impl Attachments {
                 });
             }
         }
+        // The guards of the other templates: no secret through get_env, bounded range.
+        super::tera_safety::install(&mut tera).map_err(|hidden| {
+            let toml = campaign.dir.join("campaign.toml");
+            crate::invalid!("{}: attachments: {hidden}", toml.display())
+        })?;
         Ok(Attachments {
             entries,
             tera,

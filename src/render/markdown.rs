@@ -16,6 +16,9 @@ use std::cell::Cell;
 
 use pulldown_cmark::{Options, Parser};
 
+use tera::Context;
+
+use super::RenderError;
 use super::templates::TemplateSet;
 use crate::campaign::MarkdownLayout;
 use crate::invalid;
@@ -68,6 +71,21 @@ pub fn install(set: &mut TemplateSet, at: &MarkdownLayout) -> crate::error::Resu
         ));
     }
     Ok(())
+}
+
+/// The page of a Markdown body (the template `name`, rendered with values escaped for it, turned
+/// into HTML and put into the layout's block), and the rendered Markdown its text part is read from.
+pub fn page(
+    templates: &TemplateSet,
+    name: &str,
+    context: &mut Context,
+    line: u64,
+) -> Result<(String, Option<String>), RenderError> {
+    let md = rendering(|| templates.render(name, context, line))?;
+    context.insert(HTML_VAR, &to_html(&md));
+    let page = templates.render(WRAPPER, context, line);
+    context.remove(HTML_VAR);
+    Ok((page?, Some(md)))
 }
 
 /// The HTML of a rendered Markdown template.

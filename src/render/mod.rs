@@ -189,7 +189,11 @@ impl<'c> Renderer<'c> {
             let unsubscribe = self.unsubscribe(&mut context, line)?;
             let subject = self.templates.render(templates::SUBJECT, &context, line)?;
             let subject = format!("{}{subject}", self.subject_prefix);
-            let body = self.body(&mut context, line)?;
+            let name = &campaign.html.name;
+            let body = match &campaign.markdown {
+                None => (self.templates.render(name, &context, line)?, None),
+                Some(_) => markdown::page(&self.templates, name, &mut context, line)?,
+            };
             Ok((unsubscribe, subject, body))
         })?;
         let inlined = guarded(Step::Css, || self.inliner.inline(&html))?;
@@ -258,25 +262,6 @@ impl<'c> Renderer<'c> {
             html_bytes,
             sent_without: attached.sent_without,
         })
-    }
-
-    /// The page's HTML, and for a Markdown body the rendered Markdown too (its text part is read
-    /// from it): the HTML template rendered, or the Markdown rendered (values escaped for it),
-    /// turned into HTML and put into the layout's block.
-    fn body(
-        &self,
-        context: &mut Context,
-        line: u64,
-    ) -> std::result::Result<(String, Option<String>), RenderError> {
-        let name = &self.campaign.html.name;
-        if self.campaign.markdown.is_none() {
-            return Ok((self.templates.render(name, context, line)?, None));
-        }
-        let md = markdown::rendering(|| self.templates.render(name, context, line))?;
-        context.insert(markdown::HTML_VAR, &markdown::to_html(&md));
-        let page = self.templates.render(markdown::WRAPPER, context, line);
-        context.remove(markdown::HTML_VAR);
-        Ok((page?, Some(md)))
     }
 
     /// Refuses a row whose fields hold more than [`tera_safety::MAX_ROW_BYTES`] together: what a
