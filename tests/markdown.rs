@@ -219,3 +219,32 @@ fn the_markdown_example_campaign_checks_and_renders() {
     let index = std::fs::read_to_string(preview.join("index.html")).unwrap();
     assert!(!index.is_empty());
 }
+
+#[test]
+fn images_and_value_links_in_markdown_work_and_a_text_template_wins() {
+    let server = CaptureServer::start(CaptureOptions::plain());
+    let fx = markdown_campaign(server.port, "content = \"email.md\"", &[("Ada", "x")]);
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+    std::fs::create_dir_all(fx.dir().join("images")).unwrap();
+    std::fs::write(fx.dir().join("images/logo.png"), png).unwrap();
+    let md = "![Our logo](images/logo.png)\n\n[Pay now]({{ pay_url }})\n";
+    fx.write("email.md", md);
+    let csv = "email,first_name,pay_url\na@example.com,Ada,https://pay.example/?id=42&k=a_b\n";
+    fx.write("recipients.csv", csv);
+    fx.send(&[], None).expect(0);
+    let message = &server.wait_for(1, WAIT)[0];
+    let parsed = message.parsed();
+    let html = parsed.body_html(0).unwrap().into_owned();
+    assert!(html.contains("src=\"cid:") && html.contains("alt=\"Our logo\""), "{html}");
+    assert!(html.contains("href=\"https://pay.example/?id=42&amp;k=a_b\""), "{html}");
+    let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+    assert_eq!(text, "[Our logo]\n\nPay now[1]\n\n[1]: https://pay.example/?id=42&k=a_b\n");
+
+    fx.write("email.txt", "Plain {{ first_name }}\n");
+    fx.write("results.csv", "");
+    std::fs::remove_file(fx.results_path()).unwrap();
+    fx.send(&[], None).expect(0);
+    let second = &server.wait_for(2, WAIT)[1];
+    let text = second.parsed().body_text(0).unwrap().replace("\r\n", "\n");
+    assert_eq!(text.trim_end(), "Plain Ada");
+}
