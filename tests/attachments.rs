@@ -339,3 +339,26 @@ fn an_attachment_name_is_not_html_escaped() {
         ("Q&A.html", "text/html")
     );
 }
+
+/// Missing files are the recipients' own problem even when the first rows all lack theirs: the
+/// up-front render must not take it for a template error and refuse the campaign.
+#[test]
+fn missing_files_in_the_first_rows_do_not_refuse_the_campaign() {
+    let fx = campaign(
+        2525,
+        "attachments = [\"invoices/{{ customer_id }}.pdf\"]",
+        &ROWS,
+    );
+    let run = fx.dry_run(&[]);
+    assert_eq!(
+        run.code, 1,
+        "each recipient fails, the campaign is not refused: {run:#?}"
+    );
+    let all = format!("{}{}", run.stdout, run.stderr);
+    for id in ["41", "42", "43"] {
+        assert!(
+            all.contains(&format!("attachment \"invoices/{id}.pdf\": no such file")),
+            "{all}"
+        );
+    }
+}

@@ -235,10 +235,19 @@ fn images_and_value_links_in_markdown_work_and_a_text_template_wins() {
     let message = &server.wait_for(1, WAIT)[0];
     let parsed = message.parsed();
     let html = parsed.body_html(0).unwrap().into_owned();
-    assert!(html.contains("src=\"cid:") && html.contains("alt=\"Our logo\""), "{html}");
-    assert!(html.contains("href=\"https://pay.example/?id=42&amp;k=a_b\""), "{html}");
+    assert!(
+        html.contains("src=\"cid:") && html.contains("alt=\"Our logo\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("href=\"https://pay.example/?id=42&amp;k=a_b\""),
+        "{html}"
+    );
     let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
-    assert_eq!(text, "[Our logo]\n\nPay now[1]\n\n[1]: https://pay.example/?id=42&k=a_b\n");
+    assert_eq!(
+        text,
+        "[Our logo]\n\nPay now[1]\n\n[1]: https://pay.example/?id=42&k=a_b\n"
+    );
 
     fx.write("email.txt", "Plain {{ first_name }}\n");
     fx.write("results.csv", "");
