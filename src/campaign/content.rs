@@ -54,27 +54,51 @@ pub(super) fn body(
     }
     let layout = file.layout.as_deref().unwrap_or(DEFAULT_LAYOUT);
     let block = file.block.as_deref().unwrap_or(DEFAULT_BLOCK);
-    let layout_ok =
-        !layout.is_empty() && !layout.contains(['"', '\\']) && !layout.contains(char::is_control);
-    if !layout_ok {
-        p.add(
-            "layout",
-            format!("layout = {layout:?} is not a template name: name a file of the layouts folder, such as \"base.html\""),
-        );
-    }
-    let mut chars = block.chars();
-    let first_ok = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
-    if !first_ok || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        p.add(
-            "block",
-            format!("block = {block:?} is not a block name: use letters, digits and _, such as \"content\""),
-        );
-    }
+    check_names(p, layout, block);
     let markdown = MarkdownLayout {
         layout: layout.to_string(),
         block: block.to_string(),
     };
     (template(p, dir, "content", content), Some(markdown))
+}
+
+/// Notes a layout name that could break out of the wrapper template, or a block name Tera would
+/// not parse.
+fn check_names(p: &mut Problems, layout: &str, block: &str) {
+    let quoted = layout.contains(['"', '\\']) || layout.contains(char::is_control);
+    if layout.is_empty() || quoted {
+        let message = format!(
+            "layout = {layout:?} is not a template name: name a file of the layouts folder, such \
+             as \"base.html\""
+        );
+        p.add("layout", message);
+    }
+    let mut chars = block.chars();
+    let first = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    if !first || !chars.all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        let message = format!(
+            "block = {block:?} is not a block name: use letters, digits and _, such as \"content\""
+        );
+        p.add("block", message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_names;
+    use crate::campaign::problems::Problems;
+
+    #[test]
+    fn names_that_would_break_out_of_the_wrapper_are_problems() {
+        let mut p = Problems::without_lines(std::path::Path::new("campaign.toml"));
+        check_names(&mut p, "partials/base.html", "content_2");
+        assert_eq!(p.len(), 0);
+        check_names(&mut p, "x\" %}{{ get_env(name=\"HOME\") }}", "content");
+        assert_eq!(p.len(), 1);
+        check_names(&mut p, "base.html", "content %}{{ x }}");
+        check_names(&mut p, "", "9");
+        assert_eq!(p.len(), 4);
+    }
 }
