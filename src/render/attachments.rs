@@ -89,7 +89,7 @@ impl Attachments {
         })
     }
 
-    /// The attachments of the message for the recipient of `context` (CSV line `line`).
+    /// The attachments of the message for the recipient of `context`.
     pub fn for_recipient(&self, context: &Context) -> Result<ForRecipient, RenderError> {
         let mut out = ForRecipient {
             parts: Vec::with_capacity(self.entries.len()),
@@ -97,47 +97,51 @@ impl Attachments {
         };
         let mut total = 0;
         for entry in &self.entries {
-            match entry {
+            total += match entry {
                 Entry::Static { part, bytes } => {
-                    total += bytes;
                     out.parts.push(part.clone());
+                    *bytes
                 }
-                Entry::PerRecipient(template) => {
-                    let name = self.tera.render(template, context).map_err(|e| {
-                        let why = why(&e);
-                        RenderError::template(format!(
-                            "campaign.toml: attachment `{template}`: {why}"
-                        ))
-                    })?;
-                    let name = name.trim();
-                    match self.read(name) {
-                        Ok((part, bytes)) => {
-                            total += bytes;
-                            out.parts.push(part);
-                        }
-                        Err(Refused::Missing) if self.missing == AttachmentsMissing::Skip => {
-                            let left_out = LeftOut {
-                                template: template.clone(),
-                                file: name.to_string(),
-                            };
-                            out.sent_without.push(left_out);
-                        }
-                        Err(Refused::Missing) => {
-                            let mut error = failed(format!("attachment {name:?}: no such file"));
-                            error.missing_attachment = Some(template.clone());
-                            return Err(error);
-                        }
-                        Err(Refused::Other(why)) => {
-                            return Err(failed(format!("attachment {name:?}: {why}")));
-                        }
-                    }
-                }
-            }
+                Entry::PerRecipient(template) => self.per_recipient(template, context, &mut out)?,
+            };
             if total > MAX_ATTACHMENT_BYTES {
                 return Err(failed(too_large(total)));
             }
         }
         Ok(out)
+    }
+
+    /// Adds the file `template` names for this recipient to `out` (or, missing with `"skip"`, to
+    /// what it is sent without): the bytes it adds.
+    fn per_recipient(
+        &self,
+        template: &str,
+        context: &Context,
+        out: &mut ForRecipient,
+    ) -> Result<u64, RenderError> {
+        let name = self.tera.render(template, context).map_err(|e| {
+            let why = why(&e);
+            RenderError::template(format!("campaign.toml: attachment `{template}`: {why}"))
+        })?;
+        let name = name.trim();
+        match self.read(name) {
+            Ok((part, bytes)) => {
+                out.parts.push(part);
+                Ok(bytes)
+            }
+            Err(Refused::Missing) if self.missing == AttachmentsMissing::Skip => {
+                let template = template.to_string();
+                let file = name.to_string();
+                out.sent_without.push(LeftOut { template, file });
+                Ok(0)
+            }
+            Err(Refused::Missing) => {
+                let mut error = failed(format!("attachment {name:?}: no such file"));
+                error.missing_attachment = Some(template.to_string());
+                Err(error)
+            }
+            Err(Refused::Other(why)) => Err(failed(format!("attachment {name:?}: {why}"))),
+        }
     }
 
     /// Reads and encodes the file `name` names, if a message may carry it.
