@@ -56,31 +56,22 @@ impl Attachments {
         let mut tera = Tera::default();
         // A file name, not HTML: `invoices/{{ id }}.html` must not come out as `&#x2F;`.
         tera.autoescape_on(Vec::new());
+        let toml = campaign.dir.join("campaign.toml");
+        let refused =
+            |e: &dyn std::fmt::Display| crate::invalid!("{}: attachments: {e}", toml.display());
         let mut entries = Vec::with_capacity(count);
         for position in 0..count {
-            let templated = campaign.recipient_attachments.iter();
-            if let Some(t) = templated.clone().find(|t| t.position == position) {
-                tera.add_raw_template(&t.template, &t.template)
-                    .map_err(|e| {
-                        crate::invalid!(
-                            "{}: attachments: {e}",
-                            campaign.dir.join("campaign.toml").display()
-                        )
-                    })?;
+            let mut templated = campaign.recipient_attachments.iter();
+            if let Some(t) = templated.find(|t| t.position == position) {
+                (tera.add_raw_template(&t.template, &t.template)).map_err(|e| refused(&e))?;
                 entries.push(Entry::PerRecipient(t.template.clone()));
             } else if let Some(file) = statics.next() {
-                let part = mime::attachment_part(file);
-                entries.push(Entry::Static {
-                    part,
-                    bytes: file.bytes.len() as u64,
-                });
+                let (part, bytes) = (mime::attachment_part(file), file.bytes.len() as u64);
+                entries.push(Entry::Static { part, bytes });
             }
         }
         // The guards of the other templates: no secret through get_env, bounded range.
-        super::tera_safety::install(&mut tera).map_err(|hidden| {
-            let toml = campaign.dir.join("campaign.toml");
-            crate::invalid!("{}: attachments: {hidden}", toml.display())
-        })?;
+        super::tera_safety::install(&mut tera).map_err(|hidden| refused(&hidden))?;
         Ok(Attachments {
             entries,
             tera,
