@@ -131,7 +131,7 @@ fn stages(c: &mut Criterion) {
         html: inlined[i].clone(),
         images: Vec::new(),
         // The fixture has no attachments (nor local images).
-        attachments: &[],
+        attachments: Vec::new(),
     };
     let messages: Vec<Vec<u8>> = (0..n)
         .map(|i| mime::build(parts(i)).unwrap().formatted())

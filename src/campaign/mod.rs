@@ -2,7 +2,9 @@
 //! `campaign.toml` (strict keys), the template files, the layouts folder, attachments and settings.
 //! Nothing downstream re-reads campaign.toml or the environment.
 
+pub mod attachments;
 mod config;
+pub mod content;
 mod csv_lines;
 pub mod deliverability;
 mod did_you_mean;
@@ -23,6 +25,8 @@ use lettre::message::Mailbox;
 
 use crate::error::Result;
 use crate::invalid;
+pub use attachments::{AttachmentsMissing, RecipientAttachment};
+pub use content::MarkdownLayout;
 pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
 pub use links::LinkSettings;
 use problems::Problems;
@@ -53,11 +57,18 @@ pub struct Campaign {
     pub subject: String,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
+    /// The body template: the HTML template, or with `content` the Markdown one (then
+    /// `markdown` says which layout block its HTML fills).
     pub html: TemplateFile,
+    pub markdown: Option<MarkdownLayout>,
     pub text: Option<TemplateFile>,
     pub recipients: PathBuf,
     pub layouts: Option<PathBuf>,
+    /// The files attached to every message, read once.
     pub attachments: Vec<Attachment>,
+    /// The attachments named per recipient by a template.
+    pub recipient_attachments: Vec<RecipientAttachment>,
+    pub attachments_missing: AttachmentsMissing,
     pub headers: Vec<(String, String)>,
     pub vars: toml::Table,
     /// Files of addresses never to mail.
@@ -106,6 +117,7 @@ impl Campaign {
         let reply_to = (file.reply_to.as_deref()).and_then(|r| mailbox(p, "reply_to", r));
         let inputs = Inputs::resolve(p, dir, &file);
         let headers = check_headers(p, file.headers);
+        let attachments_missing = missing_attachments(p, file.attachments_missing.as_deref());
         let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
         let send = SendSettings::from_section(file.send, p);
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
@@ -115,10 +127,12 @@ impl Campaign {
         problems.finish()?;
         let Inputs {
             html,
+            markdown,
             text,
             recipients,
             layouts,
             attachments,
+            recipient_attachments,
             suppress,
         } = inputs;
         let (Some(from), Some(html), Some(recipients)) = (from, html, recipients) else {
@@ -130,10 +144,13 @@ impl Campaign {
             from,
             reply_to,
             html,
+            markdown,
             text,
             recipients,
             layouts,
             attachments,
+            recipient_attachments,
+            attachments_missing,
             headers,
             vars: file.vars,
             suppress,
@@ -184,10 +201,12 @@ pub fn inputs_read(recipients: &RecipientList, suppression: &suppress::Suppressi
 /// when it cannot be: the problem is noted).
 struct Inputs {
     html: Option<TemplateFile>,
+    markdown: Option<MarkdownLayout>,
     text: Option<TemplateFile>,
     recipients: Option<PathBuf>,
     layouts: Option<PathBuf>,
     attachments: Vec<Attachment>,
+    recipient_attachments: Vec<RecipientAttachment>,
     suppress: Vec<PathBuf>,
 }
 
@@ -202,13 +221,15 @@ impl Inputs {
             None => None,
         };
         let recipients = file.recipients.as_deref().unwrap_or("recipients.csv");
+        let (html, markdown) = content::body(p, dir, file);
+        let (attachments, recipient_attachments) = attachments::resolve(p, dir, &file.attachments);
         Inputs {
-            html: template(p, dir, "html", file.html.as_deref().unwrap_or("email.html")),
+            html,
+            markdown,
             text,
             recipients: p.check("recipients", paths::inside(dir, "recipients", recipients)),
-            attachments: each(p, "attachments", &file.attachments, |name| {
-                load_attachment(dir, name)
-            }),
+            attachments,
+            recipient_attachments,
             suppress: each(p, "suppress", &file.suppress, |name| {
                 paths::inside(dir, "suppress", name)
             }),
@@ -310,24 +331,20 @@ fn template(problems: &mut Problems, dir: &Path, key: &str, name: &str) -> Optio
     })
 }
 
-fn load_attachment(dir: &Path, name: &str) -> std::result::Result<Attachment, String> {
-    let path = paths::inside(dir, "attachments", name)?;
-    let bytes = std::fs::read(&path)
-        .map_err(|e| format!("attachments: cannot read {}: {e}", path.display()))?;
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| name.to_string());
-    let content_type = mime_guess::from_path(&path)
-        .first_or_octet_stream()
-        .essence_str()
-        .to_string();
-    Ok(Attachment {
-        path,
-        file_name,
-        content_type,
-        bytes: Arc::new(bytes),
-    })
+/// `attachments_missing`: "fail" (the default) or "skip".
+fn missing_attachments(p: &mut Problems, value: Option<&str>) -> AttachmentsMissing {
+    match value.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("fail") => AttachmentsMissing::Fail,
+        Some("skip") => AttachmentsMissing::Skip,
+        Some(other) => {
+            let message = format!(
+                "attachments_missing = {other:?} is not one of \"fail\" (the recipient fails) \
+                 or \"skip\" (the message is sent without the file)"
+            );
+            p.add("attachments_missing", message);
+            AttachmentsMissing::Fail
+        }
+    }
 }
 
 /// Extra headers must be well-formed field names (RFC 5322 §3.6.8), not ones the tool writes, and

@@ -12,6 +12,7 @@ pub mod certificate;
 pub mod dns;
 pub mod html_facts;
 pub mod lint;
+mod missing_files;
 pub mod smtp;
 
 use crate::campaign::{Campaign, SkipReason};
@@ -193,10 +194,14 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
     };
     let mut items = Vec::new();
     let mut content = lint::ContentLints::new(campaign);
+    let mut missing = missing_files::MissingFiles::default();
     pipeline::drive_each(&recipients, &renderer, selection, |item| {
         match item {
             Prepared::Message { message, .. } => {
                 report.rendered += 1;
+                for left_out in &message.sent_without {
+                    missing.lacks(&left_out.template, message.line);
+                }
                 content.observe(&message);
             }
             other => items.push(other),
@@ -223,6 +228,13 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
                     .kind("row")
                     .rule(skip_key(&skipped.reason))
                     .at(&campaign.recipients, vec![skipped.line], Some(1))
+            }
+            Prepared::RenderFailed {
+                error, recipient, ..
+            } if error.missing_attachment().is_some() => {
+                let template = error.missing_attachment().unwrap_or_default();
+                missing.lacks(template, recipient.line);
+                continue;
             }
             Prepared::RenderFailed {
                 error, recipient, ..
@@ -255,6 +267,7 @@ pub fn report(campaign: &Campaign, options: &CheckOptions) -> Result<CheckReport
             .problems
             .push(problem.at(&campaign.recipients, lines, Some(n)));
     }
+    report.problems.extend(missing.finish(campaign));
     report.problems.sort_by(|a, b| a.text.cmp(&b.text));
     let toml = campaign.dir.join("campaign.toml");
     let on_toml = campaign_rules::campaign_lints(campaign)

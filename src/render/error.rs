@@ -12,6 +12,8 @@ pub enum Step {
     Template,
     Css,
     Images,
+    /// The attachments (a per-recipient file missing, refused or too large).
+    Attachments,
     Text,
     Mime,
     Signing,
@@ -25,6 +27,7 @@ impl Step {
             Step::Template => "Tera",
             Step::Css => "css-inline",
             Step::Images => "the images",
+            Step::Attachments => "the attachments",
             Step::Text => "the text part",
             Step::Mime => "MIME (lettre)",
             Step::Signing => "DKIM signing",
@@ -39,6 +42,9 @@ pub struct RenderError {
     /// A panic in a dependency (a bug), not a property of the data or the template.
     internal: bool,
     message: String,
+    /// For a per-recipient attachment whose file is missing: its template, for `check` to count
+    /// the recipients who lack their file.
+    pub(super) missing_attachment: Option<String>,
 }
 
 impl RenderError {
@@ -47,6 +53,7 @@ impl RenderError {
             step,
             internal: false,
             message: message.into(),
+            missing_attachment: None,
         }
     }
 
@@ -64,6 +71,7 @@ impl RenderError {
                 "internal error in {} (a bug; please report it): {why}",
                 step.name()
             ),
+            missing_attachment: None,
         }
     }
 
@@ -86,6 +94,11 @@ impl RenderError {
     /// The row itself cannot be rendered (too large, an address that does not parse).
     pub fn is_row(&self) -> bool {
         self.step == Step::Row
+    }
+
+    /// The template of the per-recipient attachment whose file this recipient lacks.
+    pub fn missing_attachment(&self) -> Option<&str> {
+        self.missing_attachment.as_deref()
     }
 
     /// A bug: a dependency panicked on this recipient's data.

@@ -1,21 +1,21 @@
 //! The files a local `<img src>` may embed, each read once and shared by every message that uses
 //! it. The path can come from recipient data (`<img src="{{ avatar }}">`), so it is treated as
 //! hostile: only a real image is embedded, recognised by its content (PNG, JPEG, GIF, WebP, BMP,
-//! ICO magic bytes; its Content-Type comes from the content too, not the name), inside the campaign
-//! directory, a regular file, and none of the campaign's own files (campaign.toml, the recipients,
-//! the suppression lists, the DKIM key, the CA file, the templates, the result log and its lock) nor
-//! anything hidden (a name starting with a dot, in any folder: `.env` holds the SMTP password).
+//! ICO magic bytes; its Content-Type comes from the content too, not the name), and only a file
+//! [`super::local_files`] lets a message carry (inside the campaign directory, a regular file, not
+//! hidden, none of the campaign's own files).
 //! SVG is refused: it is XML that can carry script and links, and most mail clients (Gmail,
 //! Outlook) do not show it anyway. A refused path fails that recipient alone, with the reason.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use lettre::message::{Attachment, Body, SinglePart};
 
 use super::error::{RenderError, Step};
-use crate::campaign::{Campaign, paths};
+use super::local_files::{LocalFiles, Refused};
+use crate::campaign::Campaign;
 
 /// A local image embedded in messages.
 #[derive(Debug)]
@@ -31,51 +31,17 @@ pub struct Image {
 
 /// Local images, each read from disk once and shared by every message that uses it.
 pub struct Images {
-    dir: PathBuf,
+    /// Which files may be embedded ([`super::local_files`]).
+    files: LocalFiles,
     domain: String,
-    /// The campaign's own files (canonical paths), never embedded, with what each is.
-    protected: Vec<(PathBuf, &'static str)>,
     cache: RwLock<HashMap<String, Arc<Image>>>,
 }
 
-/// The result log's default name in the campaign directory, and its run lock.
-const RESULT_LOG: [&str; 2] = ["results.csv", "results.csv.lock"];
-
 impl Images {
     pub fn new(campaign: &Campaign) -> Images {
-        let dir = &campaign.dir;
-        let mut named: Vec<(PathBuf, &'static str)> = vec![
-            (dir.join("campaign.toml"), "campaign.toml"),
-            (campaign.recipients.clone(), "recipients file"),
-            (campaign.html.path.clone(), "HTML template"),
-        ];
-        named.extend(
-            campaign
-                .text
-                .iter()
-                .map(|t| (t.path.clone(), "text template")),
-        );
-        named.extend(
-            campaign
-                .suppress
-                .iter()
-                .map(|p| (p.clone(), "suppression file")),
-        );
-        named.extend(RESULT_LOG.map(|name| (dir.join(name), "result log")));
-        for key in campaign.dkim.iter().filter_map(|d| d.key_file.as_ref()) {
-            named.push((key.clone(), "DKIM key"));
-        }
-        if let Some(ca) = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_ref()) {
-            named.push((ca.clone(), "CA file"));
-        }
-        let protected = named
-            .into_iter()
-            .filter_map(|(path, what)| Some((path.canonicalize().ok()?, what)))
-            .collect();
         Images {
-            dir: dir.clone(),
+            files: LocalFiles::new(campaign),
             domain: campaign.from_domain().to_string(),
-            protected,
             cache: RwLock::new(HashMap::new()),
         }
     }
@@ -117,26 +83,10 @@ impl Images {
 
     /// Reads `name` if it may be embedded: its canonical path, bytes and Content-Type.
     fn read(&self, name: &str) -> Result<(PathBuf, Vec<u8>, &'static str), String> {
-        let path = paths::confined(&self.dir, name)?;
-        let real = path
-            .canonicalize()
-            .map_err(|e| format!("cannot open: {e}"))?;
-        let real_dir = self.dir.canonicalize().map_err(|e| e.to_string())?;
-        let hidden = Path::new(name)
-            .components()
-            .chain(real.strip_prefix(&real_dir).unwrap_or(&real).components())
-            .any(|c| matches!(c, Component::Normal(n) if n.as_encoded_bytes().starts_with(b".")));
-        if hidden {
-            return Err(
-                "a hidden file (its name or a folder's starts with a dot) is never \
-                        embedded"
-                    .into(),
-            );
-        }
-        if let Some((_, what)) = self.protected.iter().find(|(p, _)| *p == real) {
-            return Err(format!("is the campaign's {what}, not an image"));
-        }
-        paths::regular_file(&real)?;
+        let real = self.files.resolve(name, "embedded").map_err(|r| match r {
+            Refused::Missing => "cannot open: no such file".to_string(),
+            Refused::Other(why) => why,
+        })?;
         let bytes = std::fs::read(&real).map_err(|e| format!("cannot read: {e}"))?;
         let content_type = sniff(&bytes).ok_or(
             "is not a PNG, JPEG, GIF, WebP, BMP or ICO image (judged by its content, not its \

@@ -27,8 +27,9 @@ pub struct Parts<'a> {
     pub text: String,
     pub html: String,
     pub images: Vec<Arc<Image>>,
-    /// The campaign's attachments as MIME parts, encoded once per campaign.
-    pub attachments: &'a [SinglePart],
+    /// The message's attachments as MIME parts (the static ones encoded once per campaign and
+    /// cloned, the per-recipient ones for this message: [`super::attachments`]).
+    pub attachments: Vec<SinglePart>,
 }
 
 /// Replaces control characters (CR, LF, TAB, …) with spaces so a value stays on one header line.
@@ -46,7 +47,8 @@ pub fn content_type(essence: &str) -> ContentType {
     ContentType::parse(essence).unwrap_or(ContentType::parse("application/octet-stream").unwrap())
 }
 
-/// The MIME part of a file attached to every message, base64-encoded once.
+/// The MIME part of a file attached to every message, base64-encoded once. lettre writes the
+/// file name as an RFC 2231 parameter (`filename*=utf-8''…`) when it is not ASCII.
 pub fn attachment_part(file: &crate::campaign::Attachment) -> SinglePart {
     Attachment::new(file.file_name.clone()).body(
         Body::new(file.bytes.to_vec()),
@@ -83,7 +85,7 @@ pub fn build(parts: Parts<'_>) -> Result<Message, RenderError> {
     } else {
         let mut mixed = MultiPart::mixed().multipart(alternative);
         for part in parts.attachments {
-            mixed = mixed.singlepart(part.clone());
+            mixed = mixed.singlepart(part);
         }
         mixed
     };

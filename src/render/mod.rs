@@ -3,6 +3,7 @@
 //! A [`Renderer`] is built once per campaign and shared by every rendering thread (it is `Sync`);
 //! rendering one recipient touches no shared mutable state except the read-mostly image cache.
 
+pub mod attachments;
 pub mod cycles;
 pub mod dkim;
 mod error;
@@ -11,6 +12,9 @@ pub mod html;
 pub mod images;
 pub mod inline;
 pub mod links;
+pub mod local_files;
+pub mod markdown;
+pub mod markdown_text;
 pub mod mime;
 pub mod shape;
 pub mod templates;
@@ -51,6 +55,9 @@ pub struct Rendered {
     pub preview_text: Option<String>,
     /// Bytes of the HTML part (before line ends become CRLF): the dry run's size summary.
     pub html_bytes: usize,
+    /// Per-recipient attachments left out because their file is missing
+    /// (`attachments_missing = "skip"`): the result log's detail names them.
+    pub sent_without: Vec<attachments::LeftOut>,
 }
 
 /// Renders messages for one campaign.
@@ -60,7 +67,7 @@ pub struct Renderer<'c> {
     base: Context,
     inliner: inline::Inliner,
     images: images::Images,
-    attachments: Vec<lettre::message::SinglePart>,
+    attachments: attachments::Attachments,
     preview: bool,
     /// Signs every message when `[dkim]` is set; the keys are parsed once, here.
     dkim: Option<dkim::Signer>,
@@ -105,11 +112,7 @@ impl<'c> Renderer<'c> {
             base,
             inliner: inline::Inliner::new(),
             images: images::Images::new(campaign),
-            attachments: campaign
-                .attachments
-                .iter()
-                .map(mime::attachment_part)
-                .collect(),
+            attachments: attachments::Attachments::new(campaign)?,
             preview,
             dkim,
             subject_prefix: String::new(),
@@ -177,23 +180,31 @@ impl<'c> Renderer<'c> {
         self.row_within_bounds(recipient)?;
         let mut context = self.context(recipient);
         let line = recipient.line;
-        let (unsubscribe, subject, html) = guarded(Step::Template, || {
+        let (unsubscribe, subject, (html, md)) = guarded(Step::Template, || {
             let unsubscribe = self.unsubscribe(&mut context, line)?;
             let subject = self.templates.render(templates::SUBJECT, &context, line)?;
             let subject = format!("{}{subject}", self.subject_prefix);
-            let html = self.templates.render(&campaign.html.name, &context, line)?;
-            Ok((unsubscribe, subject, html))
+            let name = &campaign.html.name;
+            let body = match &campaign.markdown {
+                None => (self.templates.render(name, &context, line)?, None),
+                Some(_) => markdown::page(&self.templates, name, &mut context, line)?,
+            };
+            Ok((unsubscribe, subject, body))
         })?;
         let inlined = guarded(Step::Css, || self.inliner.inline(&html))?;
-        // From the inlined HTML, where `display:none` (the preheader) is visible on the element.
-        let text = match &campaign.text {
-            Some(t) => guarded(Step::Template, || {
+        let text = match (&campaign.text, md) {
+            (Some(t), _) => guarded(Step::Template, || {
                 self.templates.render(&t.name, &context, line)
             })?,
-            None => guarded(Step::Text, || Ok(text::from_html(&inlined)))?,
+            (None, Some(md)) => guarded(Step::Text, || Ok(markdown_text::from_markdown(&md)))?,
+            // From the inlined HTML, where `display:none` (the preheader) is visible on the element.
+            (None, None) => guarded(Step::Text, || Ok(text::from_html(&inlined)))?,
         };
         let unsubscribe_url = context.get("unsubscribe_url").and_then(|u| u.as_str());
         let (inlined, text) = links::tag(campaign.links.as_ref(), unsubscribe_url, inlined, text);
+        let attached = guarded(Step::Attachments, || {
+            self.attachments.for_recipient(&context)
+        })?;
         let html::Embedded {
             html,
             images,
@@ -226,7 +237,7 @@ impl<'c> Renderer<'c> {
                 text,
                 html,
                 images,
-                attachments: &self.attachments,
+                attachments: attached.parts,
             })
         })?;
         // Signing comes last: it covers the bytes exactly as formatted, every header set.
@@ -246,6 +257,7 @@ impl<'c> Renderer<'c> {
             preview_html,
             preview_text,
             html_bytes,
+            sent_without: attached.sent_without,
         })
     }
 
@@ -298,7 +310,9 @@ impl<'c> Renderer<'c> {
             }
             tried_a_filled_row |= filled;
             match self.render(&r) {
+                // The templates worked for this row; its attachment file is its own problem.
                 Ok(_) => return Ok(()),
+                Err(e) if e.step() == Step::Attachments => return Ok(()),
                 Err(e) => failures.push((r.line, e.to_string())),
             }
             if failures.len() >= PREFLIGHT_ROWS && tried_a_filled_row {

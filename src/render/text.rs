@@ -213,7 +213,7 @@ fn hidden(tag: &Tag) -> bool {
 
 /// Accumulates words into wrapped lines and paragraphs.
 #[derive(Default)]
-struct Writer {
+pub(super) struct Writer {
     out: String,
     /// The current line, not yet wrapped out.
     line: String,
@@ -228,12 +228,12 @@ struct Writer {
 }
 
 impl Writer {
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.out.len() + self.line.len()
     }
 
     /// Whether any visible text was written since `start` (an earlier `len()`).
-    fn wrote_since(&self, start: usize) -> bool {
+    pub(super) fn wrote_since(&self, start: usize) -> bool {
         let out = self
             .out
             .get(start.min(self.out.len())..)
@@ -247,12 +247,12 @@ impl Writer {
     }
 
     /// The text written since `start`, when it is all still in the current line.
-    fn line_since(&self, start: usize) -> Option<&str> {
+    pub(super) fn line_since(&self, start: usize) -> Option<&str> {
         let line_start = start.checked_sub(self.out.len())?;
         self.line.get(line_start..).map(str::trim)
     }
 
-    fn text(&mut self, text: &str) {
+    pub(super) fn text(&mut self, text: &str) {
         if text.starts_with(char::is_whitespace) {
             self.space = true;
         }
@@ -269,10 +269,15 @@ impl Writer {
     }
 
     /// Appends `text` directly after the last word (a footnote marker).
-    fn glue(&mut self, text: &str) {
+    pub(super) fn glue(&mut self, text: &str) {
         self.line.push_str(text);
         self.width += text.chars().count();
         self.space = true;
+    }
+
+    /// Puts no space before the next text (a footnote marker directly followed by `.`).
+    pub(super) fn join_next(&mut self) {
+        self.space = false;
     }
 
     fn word(&mut self, word: &str) {
@@ -317,15 +322,15 @@ impl Writer {
         self.space = false;
     }
 
-    fn line_break(&mut self) {
+    pub(super) fn line_break(&mut self) {
         self.pending_break = self.pending_break.max(1);
     }
 
-    fn paragraph(&mut self) {
+    pub(super) fn paragraph(&mut self) {
         self.pending_break = 2;
     }
 
-    fn prefix(&mut self, marker: &str) {
+    pub(super) fn prefix(&mut self, marker: &str) {
         self.flush_break();
         if !self.line.trim().is_empty() {
             self.out.push_str(self.line.trim_end());
@@ -336,7 +341,7 @@ impl Writer {
         self.marker = marker.to_string();
     }
 
-    fn finish(mut self) -> String {
+    pub(super) fn finish(mut self) -> String {
         if !self.line.trim().is_empty() {
             self.out.push_str(self.line.trim_end());
         }

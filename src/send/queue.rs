@@ -201,6 +201,7 @@ mod tests {
             preview_html: None,
             preview_text: None,
             html_bytes: 0,
+            sent_without: Vec::new(),
         }))
     }
 

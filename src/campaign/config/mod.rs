@@ -26,8 +26,14 @@ pub struct CampaignFile {
     pub subject: String,
     pub from: String,
     pub reply_to: Option<String>,
-    /// HTML template file name [default: email.html].
+    /// HTML template file name [default: email.html, unless `content` is set].
     pub html: Option<String>,
+    /// A Markdown template rendered to HTML into a layout's block (instead of `html`).
+    pub content: Option<String>,
+    /// The layout the Markdown goes into [default: base.html].
+    pub layout: Option<String>,
+    /// The block of the layout it fills [default: content].
+    pub block: Option<String>,
     /// Text template file name [default: email.txt if it exists, else derived from the HTML].
     pub text: Option<String>,
     /// Recipients CSV [default: recipients.csv].
@@ -35,6 +41,8 @@ pub struct CampaignFile {
     /// The shared layouts folder, relative to the campaign directory (see `paths::layouts`).
     pub templates: Option<String>,
     pub attachments: Vec<String>,
+    /// What a missing per-recipient attachment does: "fail" (default) or "skip".
+    pub attachments_missing: Option<String>,
     pub headers: BTreeMap<String, String>,
     pub vars: Table,
     /// Files of addresses never to mail (a CSV with an `email` column, or one address per line).
@@ -147,10 +155,14 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
         from: top.required(p, "from", "\"Acme News <news@acme.example>\""),
         reply_to: top.string(p, "reply_to"),
         html: top.string(p, "html"),
+        content: top.string(p, "content"),
+        layout: top.string(p, "layout"),
+        block: top.string(p, "block"),
         text: top.string(p, "text"),
         recipients: top.string(p, "recipients"),
         templates: top.string(p, "templates"),
         attachments: top.strings(p, "attachments", "file name"),
+        attachments_missing: top.string(p, "attachments_missing"),
         suppress: top.strings(p, "suppress", "file name"),
         headers: top.headers(p),
         vars: top.table(p, "vars").cloned().unwrap_or_default(),

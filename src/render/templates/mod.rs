@@ -48,7 +48,7 @@ pub const BUILT_IN_LAYOUTS: &[(&str, &str)] = &[
 
 /// Every template a campaign can render or extend, and where their files are (for messages).
 pub struct TemplateSet {
-    tera: Tera,
+    pub(super) tera: Tera,
     dir: PathBuf,
     layouts: Option<PathBuf>,
 }
@@ -89,10 +89,14 @@ pub fn load(campaign: &Campaign) -> Result<TemplateSet> {
         return Err(invalid!("{}", set.describe(&e, None)));
     }
     let toml = campaign.dir.join("campaign.toml");
+    if let Some(layout) = &campaign.markdown {
+        super::markdown::install(&mut set, layout)?;
+    }
     set.tera
         .add_raw_template(SUBJECT, &campaign.subject)
         .map_err(|e| invalid!("{}: subject: {}", toml.display(), chain(&e)))?;
     let mut roots = vec![SUBJECT, campaign.html.name.as_str()];
+    roots.extend(campaign.markdown.as_ref().map(|_| super::markdown::WRAPPER));
     roots.extend(campaign.text.as_ref().map(|t| t.name.as_str()));
     if let Some(url) = campaign.unsubscribe.as_ref().and_then(|u| u.url.as_deref()) {
         set.tera
@@ -125,6 +129,11 @@ impl TemplateSet {
 }
 
 impl TemplateSet {
+    /// The campaign directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// Renders `name` with `context`, describing a failure in the user's terms.
     pub fn render(
         &self,
@@ -144,6 +153,9 @@ impl TemplateSet {
     fn file(&self, name: &str) -> String {
         if name == SUBJECT {
             return format!("{} (subject)", self.dir.join("campaign.toml").display());
+        }
+        if name == super::markdown::WRAPPER {
+            return format!("{} (layout)", self.dir.join("campaign.toml").display());
         }
         if name == super::unsubscribe::TEMPLATE {
             return format!(

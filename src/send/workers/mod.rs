@@ -290,6 +290,8 @@ impl Workers {
         let (code, detail) = match attempt {
             Attempt::Accepted { code, text } => {
                 self.streaks.accepted();
+                let text =
+                    crate::render::attachments::with_left_out(&job.message.sent_without, text);
                 return self
                     .finish(&job, Status::Sent, Some(code), &text, Some(slot))
                     .await;
