@@ -9,6 +9,7 @@ mod did_you_mean;
 pub(crate) mod paths;
 pub mod pick;
 mod problems;
+pub mod providers;
 pub mod recipients;
 pub mod settings;
 pub mod suppress;
@@ -100,7 +101,8 @@ impl Campaign {
         let inputs = Inputs::resolve(p, dir, &file);
         let headers = check_headers(p, file.headers);
         let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
-        let send = SendSettings::from_section(file.send, p);
+        let preset = smtp.as_ref().and_then(|s| s.provider.as_ref());
+        let send = SendSettings::from_section(file.send, preset, p);
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
         let dkim = file.dkim.and_then(|d| deliverability::dkim(dir, d, p));
         problems.finish()?;
