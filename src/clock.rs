@@ -28,6 +28,18 @@ struct TestTime {
     skipped: Mutex<chrono::Duration>,
 }
 
+impl Default for Clock {
+    fn default() -> Clock {
+        Clock::system()
+    }
+}
+
+impl std::fmt::Debug for Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.test.is_some() { "Clock(test)" } else { "Clock(system)" })
+    }
+}
+
 impl Clock {
     pub fn system() -> Clock {
         Clock { test: None }

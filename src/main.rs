@@ -99,6 +99,7 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 
 fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
+    not_before(&args, &campaign)?; // refused as a send would refuse it; a preview never waits
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
     let report = campaign::dry_run::preview(&campaign, &out, args.limit)?;
     for input in &report.inputs {
@@ -144,8 +145,20 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     }
 }
 
+/// `--not-before`, read in `[send] timezone` (exit 2 when it is no time).
+fn not_before(
+    args: &RunArgs,
+    campaign: &Campaign,
+) -> campaign::Result<Option<chrono::DateTime<chrono::Utc>>> {
+    let parsed = args.not_before.as_deref().map(|text| {
+        campaign::window::not_before(text, campaign.send.zone).map_err(campaign::Error::invalid)
+    });
+    parsed.transpose()
+}
+
 fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
+    let not_before = not_before(&args, &campaign)?;
     let last_words = json.cloned().map(|context| {
         campaign::run::LastWords(std::sync::Arc::new(move |report| {
             scripting::print_object(&campaign::json::send(&context, report));
@@ -159,6 +172,9 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         // No bar under --json: plain lines on stderr, readable in a CI log.
         plain_progress: args.no_progress || json.is_some(),
         last_words,
+        not_before,
+        no_wait: args.no_wait,
+        clock: std::sync::Arc::new(campaign::clock::Clock::from_env()),
     };
     // On a terminal, the plan and a question first; cron and CI never wait for an answer.
     let interactive =
@@ -208,6 +224,12 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         );
     } else if report.limited {
         say!("--limit reached; run again to continue with the next recipients");
+    } else if let Some(not_now) = &report.not_now {
+        say!(
+            "{}: nothing more is sent now; resume at {} (run the same command again then)",
+            not_now.why,
+            not_now.shown
+        );
     }
     if c.failed > 0 {
         print_failures(c.failed, &report.failures);

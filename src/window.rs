@@ -148,6 +148,52 @@ pub enum Now {
     Closed { opens: DateTime<Utc> },
 }
 
+impl Now {
+    /// When an open window closes.
+    pub fn closes(self) -> Option<DateTime<Utc>> {
+        match self {
+            Now::Open { closes } => Some(closes),
+            Now::Closed { .. } => None,
+        }
+    }
+}
+
+/// Sending may not start yet: until when, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotNow {
+    pub until: DateTime<Utc>,
+    /// `until` in the zone of the settings: `2026-12-24 09:00 CET`.
+    pub shown: String,
+    /// `outside the send window 09:00–18:00 Europe/Berlin`, `--not-before 2026-12-24 09:00 CET`.
+    pub why: String,
+}
+
+/// Whether sending may start at `now`: `None`, or the first time it may, after `not_before` and
+/// inside the window.
+pub fn may_start(
+    send: &crate::campaign::SendSettings,
+    not_before: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<NotNow> {
+    let mut at = now;
+    let mut why = None;
+    if let Some(not_before) = not_before.filter(|&t| t > now) {
+        at = not_before;
+        why = Some(format!("--not-before {}", send.zone.show(not_before)));
+    }
+    if let Some(window) = &send.window {
+        if let Now::Closed { opens } = window.at(at) {
+            at = opens;
+            why = Some(format!("outside the send window {window}"));
+        }
+    }
+    why.map(|why| NotNow {
+        until: at,
+        shown: send.zone.show(at),
+        why,
+    })
+}
+
 impl SendWindow {
     /// The window at `now`.
     pub fn at(&self, now: DateTime<Utc>) -> Now {
