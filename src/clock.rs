@@ -36,7 +36,11 @@ impl Default for Clock {
 
 impl std::fmt::Debug for Clock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.test.is_some() { "Clock(test)" } else { "Clock(system)" })
+        f.write_str(if self.test.is_some() {
+            "Clock(test)"
+        } else {
+            "Clock(system)"
+        })
     }
 }
 
@@ -156,8 +160,15 @@ mod tests {
         let until: DateTime<Utc> = "2026-12-24T08:00:00Z".parse().unwrap();
         let real = Instant::now();
         clock.sleep_until(until).await;
-        assert!(real.elapsed() < Duration::from_secs(2), "{:?}", real.elapsed());
+        assert!(
+            real.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            real.elapsed()
+        );
         let now = clock.now();
-        assert!(now >= until && now - until < chrono::Duration::seconds(5), "{now}");
+        assert!(
+            now >= until && now - until < chrono::Duration::seconds(5),
+            "{now}"
+        );
     }
 }

@@ -181,11 +181,11 @@ pub fn may_start(
         at = not_before;
         why = Some(format!("--not-before {}", send.zone.show(not_before)));
     }
-    if let Some(window) = &send.window {
-        if let Now::Closed { opens } = window.at(at) {
-            at = opens;
-            why = Some(format!("outside the send window {window}"));
-        }
+    if let Some(window) = &send.window
+        && let Now::Closed { opens } = window.at(at)
+    {
+        at = opens;
+        why = Some(format!("outside the send window {window}"));
     }
     why.map(|why| NotNow {
         until: at,
@@ -212,7 +212,10 @@ impl SendWindow {
                 _ => merged.push((opens, closes)),
             }
         }
-        match merged.iter().find(|(opens, closes)| *opens <= now && now < *closes) {
+        match merged
+            .iter()
+            .find(|(opens, closes)| *opens <= now && now < *closes)
+        {
             Some(&(_, closes)) => Now::Open { closes },
             None => Now::Closed {
                 opens: (merged.iter().map(|s| s.0))
@@ -237,7 +240,12 @@ pub fn not_before(text: &str, zone: Zone) -> Result<DateTime<Utc>, String> {
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Ok(t.with_timezone(&Utc));
     }
-    let formats = ["%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S"];
+    let formats = [
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+    ];
     formats
         .iter()
         .find_map(|f| NaiveDateTime::parse_from_str(text, f).ok())

@@ -52,7 +52,11 @@ fn a_preset_fills_host_port_security_rate_and_daily_limit() {
     );
     fx.write("campaign.toml", &toml.replace("gmail", "qq"));
     let out = check(&fx);
-    assert!(out.stdout.contains("smtp.qq.com:465 tls, rate 10/min"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("smtp.qq.com:465 tls, rate 10/min"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -91,7 +95,9 @@ fn explicit_keys_override_the_preset_and_check_warns_over_its_limits() {
     // The two over the preset, and the missing [dkim].
     assert!(text.contains("0 error(s), 3 warning(s)"), "{text}");
     // A warning, not an error; --strict makes it one.
-    fx.spawn_command("check", &["--strict"], &[]).wait().expect(2);
+    fx.spawn_command("check", &["--strict"], &[])
+        .wait()
+        .expect(2);
 
     // The send goes where the written keys say, at the written rate (3 messages at once).
     let run = fx.send(&["--yes"], None);
@@ -120,13 +126,20 @@ fn the_presets_rate_applies_when_send_has_none() {
     run.expect(0);
     assert_eq!(server.wait_for(3, WAIT).len(), 3);
     // Slots at 0 s, 1 s and 2 s: without the preset's rate, 3 sessions send at once.
-    assert!(run.elapsed >= Duration::from_millis(1900), "{:?}", run.elapsed);
+    assert!(
+        run.elapsed >= Duration::from_millis(1900),
+        "{:?}",
+        run.elapsed
+    );
     let parsed: Vec<String> = server
         .messages()
         .iter()
         .map(|m| m.parsed().subject().unwrap_or_default().to_string())
         .collect();
-    assert!(parsed.iter().all(|s| s.contains("the April news")), "{parsed:?}");
+    assert!(
+        parsed.iter().all(|s| s.contains("the April news")),
+        "{parsed:?}"
+    );
 }
 
 #[test]
@@ -137,7 +150,11 @@ fn an_unknown_provider_is_a_config_error_with_did_you_mean() {
     // Found in the same pass as another problem of the file.
     let toml = toml_with(&spec, "provider = \"gmial\"", "window = \"9-18\"");
     fx.write("campaign.toml", &toml);
-    let line = toml.lines().position(|l| l.starts_with("provider")).unwrap() + 1;
+    let line = toml
+        .lines()
+        .position(|l| l.starts_with("provider"))
+        .unwrap()
+        + 1;
     let out = fx.send(&["--yes"], None);
     out.expect(2);
     assert!(
@@ -149,7 +166,11 @@ fn an_unknown_provider_is_a_config_error_with_did_you_mean() {
         out.stderr
     );
     assert!(out.stderr.contains("2 problems"), "{}", out.stderr);
-    assert!(out.stderr.contains("[send] window \"9-18\""), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("[send] window \"9-18\""),
+        "{}",
+        out.stderr
+    );
     fx.write(
         "campaign.toml",
         &toml_with(&spec, "provider = \"ses:virginia\"", ""),
@@ -172,8 +193,16 @@ fn a_refused_login_names_the_providers_password_rule() {
     fx.write("campaign.toml", &toml_with(&spec, "provider = \"163\"", ""));
     let run = fx.send(&["--yes"], Some("the-login-password"));
     run.expect(3);
-    assert!(run.stderr.contains("authentication as alice failed"), "{}", run.stderr);
-    assert!(run.stderr.contains("authorization code (授权码"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("authentication as alice failed"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("authorization code (授权码"),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("the-login-password"));
     assert!(server.messages().is_empty());
 }

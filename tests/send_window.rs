@@ -22,7 +22,9 @@ fn campaign(server: &CaptureServer, recipients: usize, send: &str) -> (Fixture, 
     let fx = Fixture::from_spec(&spec);
     fx.write(
         "campaign.toml",
-        &spec.toml().replace("[send]\n", &format!("[send]\n{send}\n")),
+        &spec
+            .toml()
+            .replace("[send]\n", &format!("[send]\n{send}\n")),
     );
     (fx, spec)
 }
@@ -33,7 +35,10 @@ fn start_at(fx: &Fixture, now: &str, speed: u32, args: &[&str]) -> Running {
     let mut all = vec!["--no-progress", "--yes"];
     all.extend_from_slice(args);
     let speed = speed.to_string();
-    let env = [("CAMPAIGN_TEST_NOW", now), ("CAMPAIGN_TEST_SPEED", speed.as_str())];
+    let env = [
+        ("CAMPAIGN_TEST_NOW", now),
+        ("CAMPAIGN_TEST_SPEED", speed.as_str()),
+    ];
     fx.spawn_command("run", &all, &env)
 }
 
@@ -44,7 +49,9 @@ fn run_at(fx: &Fixture, now: &str, speed: u32, args: &[&str]) -> Run {
 /// The subjects of what the server received, parsed back.
 fn subjects(server: &CaptureServer) -> Vec<String> {
     let messages = server.messages();
-    let parsed = messages.iter().map(|m| m.parsed().subject().map(str::to_string));
+    let parsed = messages
+        .iter()
+        .map(|m| m.parsed().subject().map(str::to_string));
     parsed.map(Option::unwrap_or_default).collect()
 }
 
@@ -75,7 +82,11 @@ fn the_opening_after_a_dst_change_is_nine_oclock_summer_time() {
     // Saturday 28 March 2026, 20:00 CET; the clocks go forward that night.
     let run = run_at(&fx, "2026-03-28T19:00:00Z", 1, &["--no-wait"]);
     run.expect(7);
-    assert!(run.stdout.contains("resume at 2026-03-29 09:00 CEST"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("resume at 2026-03-29 09:00 CEST"),
+        "{}",
+        run.stdout
+    );
     // Waiting instead: the test clock passes the night fast; the run sends at 07:00 UTC.
     let run = run_at(&fx, "2026-03-28T19:00:00Z", 200_000, &[]);
     run.expect(0);
@@ -105,7 +116,11 @@ fn outside_the_window_the_run_waits_for_the_opening_then_sends_everyone() {
     assert!(run.elapsed < Duration::from_secs(15), "{:?}", run.elapsed);
     server.wait_for(4, WAIT);
     assert_each_once(&capture_rcpts(&server), &spec.emails());
-    assert!(subjects(&server).iter().all(|s| s.starts_with("Hello Zoë-")));
+    assert!(
+        subjects(&server)
+            .iter()
+            .all(|s| s.starts_with("Hello Zoë-"))
+    );
 }
 
 #[test]
@@ -121,7 +136,11 @@ fn a_window_past_midnight_is_open_at_night() {
     let (fx, _) = campaign(&server, 2, send);
     let run = run_at(&fx, "2026-12-24T04:00:00Z", 1, &["--no-wait"]);
     run.expect(7);
-    assert!(run.stdout.contains("resume at 2026-12-24 22:00 CST"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("resume at 2026-12-24 22:00 CST"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -133,18 +152,34 @@ fn when_the_window_closes_mid_send_no_wait_stops_and_the_next_run_resumes_exactl
     let first = run_at(&fx, "2026-12-24T16:59:58Z", 1, &["--no-wait"]);
     first.expect(7);
     assert!(
-        first.stderr.contains("the send window closed at 2026-12-24 18:00 CET"),
+        first
+            .stderr
+            .contains("the send window closed at 2026-12-24 18:00 CET"),
         "{}",
         first.stderr
     );
-    assert!(first.stdout.contains("resume at 2026-12-25 09:00 CET"), "{}", first.stdout);
+    assert!(
+        first.stdout.contains("resume at 2026-12-25 09:00 CET"),
+        "{}",
+        first.stdout
+    );
     let sent = fx.rows_with("sent").len();
     assert!((1..30).contains(&sent), "sent {sent} before the close");
-    assert_eq!(fx.rows().len(), sent, "only sent rows: {}", fx.results_text());
+    assert_eq!(
+        fx.rows().len(),
+        sent,
+        "only sent rows: {}",
+        fx.results_text()
+    );
     assert_eq!(server.wait_for(sent, WAIT).len(), sent);
 
     // The next morning: the rest, each exactly once.
-    let second = run_at(&fx, "2026-12-25T08:00:00Z", 1, &["--no-wait", "--rate", "100/s"]);
+    let second = run_at(
+        &fx,
+        "2026-12-25T08:00:00Z",
+        1,
+        &["--no-wait", "--rate", "100/s"],
+    );
     second.expect(0);
     assert!(
         second
@@ -217,7 +252,11 @@ fn not_before_waits_until_then_in_the_campaigns_timezone() {
     assert!(server.messages().is_empty());
     let run = run_at(&fx, "2026-12-24T07:00:00Z", 100_000, &args[..2]);
     run.expect(0);
-    assert!(run.stderr.contains("waiting until 2026-12-24 09:00 CET"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("waiting until 2026-12-24 09:00 CET"),
+        "{}",
+        run.stderr
+    );
     server.wait_for(2, WAIT);
     assert_each_once(&capture_rcpts(&server), &spec.emails());
     // Once the time has passed, no wait at all.
@@ -241,9 +280,19 @@ fn bad_window_timezone_and_not_before_are_refused_with_exit_2() {
         assert!(run.stderr.contains(said), "{said}: {}", run.stderr);
     }
     let (fx, _) = campaign(&server, 1, BERLIN_9_TO_18);
-    let run = run_at(&fx, "2026-12-24T10:00:00Z", 1, &["--not-before", "tomorrow"]);
+    let run = run_at(
+        &fx,
+        "2026-12-24T10:00:00Z",
+        1,
+        &["--not-before", "tomorrow"],
+    );
     run.expect(2);
-    assert!(run.stderr.contains("--not-before \"tomorrow\" is not a time"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--not-before \"tomorrow\" is not a time"),
+        "{}",
+        run.stderr
+    );
     assert!(server.messages().is_empty());
     assert!(!fx.results_path().exists());
 }

@@ -143,7 +143,11 @@ fn smtp(s: Section<'_>, p: &mut Problems) -> SmtpSection {
     SmtpSection {
         host: match provider {
             Some(_) => s.string(p, "host").unwrap_or_default(),
-            None => s.required(p, "host", "\"smtp.example.com\" (or provider = \"gmail\", …)"),
+            None => s.required(
+                p,
+                "host",
+                "\"smtp.example.com\" (or provider = \"gmail\", …)",
+            ),
         },
         provider,
         port: s.number(p, "port", 1, u16::MAX.into()),
@@ -174,11 +178,17 @@ fn windows(s: Section<'_>, p: &mut Problems) -> Vec<String> {
     let spans = match s.table.get("window") {
         None => Some(Vec::new()),
         Some(Value::String(span)) => Some(vec![span.clone()]),
-        Some(Value::Array(items)) => items.iter().map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
         Some(_) => None,
     };
     spans.unwrap_or_else(|| {
-        let value = s.table.get("window").expect("only a value present can be wrong");
+        let value = s
+            .table
+            .get("window")
+            .expect("only a value present can be wrong");
         let message = format!(
             "[send] window must be a span in quotes like \"09:00-18:00\", or a list of them, \
              not {}",

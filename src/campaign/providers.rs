@@ -45,6 +45,7 @@ const AUTH_CODE: &str = "the password is the mailbox's authorization code (授�
      web mail's settings under POP3/SMTP/IMAP once SMTP is switched on), not the login password";
 
 /// The presets. Sources in the README table; `ses:REGION` is built by [`find`].
+#[rustfmt::skip]
 const PRESETS: &[Row] = &[
     ("gmail", "smtp.gmail.com", 587, Security::StartTls, 20, 60, 500, None,
      Some("Gmail takes an app password (Google Account → Security → 2-Step Verification → App passwords), not the account password")),
@@ -66,6 +67,7 @@ const PRESETS: &[Row] = &[
 ];
 
 /// Every name `provider` takes, as the error lists them.
+#[rustfmt::skip]
 pub const NAMES: &[&str] = &[
     "gmail", "outlook", "qq", "163", "126", "aliyun", "ses:REGION", "sendgrid", "mailgun",
     "postmark", "zoho",
@@ -218,9 +220,17 @@ mod tests {
 
     #[test]
     fn bad_names_get_a_suggestion() {
-        assert!(find("gmial").unwrap_err().contains("did you mean \"gmail\"?"));
+        assert!(
+            find("gmial")
+                .unwrap_err()
+                .contains("did you mean \"gmail\"?")
+        );
         assert!(find("sess").unwrap_err().contains("\"ses:REGION\""));
-        assert!(find("ses:useast1").unwrap_err().contains("not an AWS region"));
+        assert!(
+            find("ses:useast1")
+                .unwrap_err()
+                .contains("not an AWS region")
+        );
         assert!(find("ses:").is_err());
         assert!(find("fastmail").unwrap_err().contains("use one of gmail"));
         assert!(find("ses:us-gov-west-1").is_ok());
@@ -233,6 +243,9 @@ mod tests {
         let over = ses.over_limits(fast, Some(1000));
         assert_eq!(over.len(), 2, "{over:?}");
         assert!(over[0].contains("5/s is over ses:us-east-1's documented 1/s"));
-        assert!(ses.over_limits(Rate::parse("60/min").ok(), Some(200)).is_empty());
+        assert!(
+            ses.over_limits(Rate::parse("60/min").ok(), Some(200))
+                .is_empty()
+        );
     }
 }

@@ -240,7 +240,8 @@ pub fn send(
             report.started = Utc::now();
         }
         rounds += 1;
-        let window_closed = round::run(&shared, journal, history, closes, &mut signals, &mut report)?;
+        let window_closed =
+            round::run(&shared, journal, history, closes, &mut signals, &mut report)?;
         if !window_closed || report.ended() {
             break;
         }
@@ -259,7 +260,11 @@ pub fn send(
 
 /// What the run may still send today: `--limit` and what `daily_limit` leaves after the log's
 /// rows of today (the limit for the selection, and the daily remainder).
-fn limits(campaign: &Campaign, limit: Option<u64>, history: &History) -> (Option<u64>, Option<u64>) {
+fn limits(
+    campaign: &Campaign,
+    limit: Option<u64>,
+    history: &History,
+) -> (Option<u64>, Option<u64>) {
     let remaining_today = campaign
         .send
         .daily_limit

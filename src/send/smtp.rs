@@ -319,7 +319,9 @@ impl Connector {
             return ConnectError::Transient(format!("{}: AUTH: {}", self.server(), reply_text(e)));
         }
         let provider = self.settings.provider.as_ref();
-        let hint = provider.and_then(|p| p.password_hint).map(|h| format!(" ({h})"));
+        let hint = provider
+            .and_then(|p| p.password_hint)
+            .map(|h| format!(" ({h})"));
         ConnectError::Fatal(format!(
             "{}: authentication as {} failed: {}; check [smtp] username and the \
              CAMPAIGN_SMTP_PASSWORD environment variable (or .env){}",
