@@ -9,7 +9,7 @@ mod support;
 use std::time::Duration;
 
 use support::campaign::{Fixture, RUNS, Run, Running, Spec, WAIT, assert_each_once, capture_rcpts};
-use support::{CaptureOptions, CaptureServer};
+use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage};
 
 const BERLIN_9_TO_18: &str = "window = \"09:00-18:00\"\ntimezone = \"Europe/Berlin\"";
 
@@ -213,6 +213,36 @@ fn when_the_window_closes_mid_send_the_run_waits_and_resumes_in_the_same_process
     server.wait_for(20, WAIT);
     assert_each_once(&capture_rcpts(&server), &spec.emails());
     assert_eq!(fx.rows_with("sent").len(), 20);
+}
+
+#[test]
+fn the_message_in_flight_when_the_window_closes_is_finished_and_a_done_run_does_not_wait() {
+    // The relay takes 2 s to answer the final dot; the window closes 1 s into the send.
+    let slow = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd => Reply::after(Duration::from_secs(2), Reply::Default),
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        recipients: 1,
+        ..Spec::new(slow.port)
+    };
+    let fx = Fixture::from_spec(&spec);
+    let toml = spec.toml();
+    fx.write(
+        "campaign.toml",
+        &toml.replace("[send]\n", &format!("[send]\n{BERLIN_9_TO_18}\n")),
+    );
+    // 17:59:59 in Berlin, and a real clock: a wait for the morning would outlast the test.
+    let run = run_at(&fx, "2026-12-24T16:59:59Z", 1, &[]);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("the send window closed"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("waiting until"), "{}", run.stderr);
+    assert_eq!(fx.rows_with("sent").len(), 1, "{}", fx.results_text());
+    assert_eq!(slow.messages().len(), 1);
 }
 
 #[test]

@@ -242,7 +242,7 @@ pub fn send(
         rounds += 1;
         let window_closed =
             round::run(&shared, journal, history, closes, &mut signals, &mut report)?;
-        if !window_closed || report.ended() {
+        if !window_closed || report.ended() || !anyone_left(&shared, concurrency)? {
             break;
         }
         if options.no_wait {
@@ -256,6 +256,17 @@ pub fn send(
         report.report = Some(crate::report::after_send(campaign, &log));
     }
     Ok(report)
+}
+
+/// Whether the result log leaves anyone to send, within `--limit`: after a round the window cut
+/// short, so that a run whose last messages went out as the window closed does not wait a night
+/// for nothing.
+fn anyone_left(s: &round::Shared<'_>, concurrency: usize) -> Result<bool> {
+    let (_, history) = Journal::open(s.log, s.options.clock.now(), concurrency)?;
+    let judge = judge(&history, s.suppression, s.options);
+    let left = (s.options.limit).map(|l| l.saturating_sub(round::handled(&s.counters)));
+    let plan = crate::plan::count(s.campaign, s.recipients, left, &judge)?;
+    Ok(plan.messages > 0)
 }
 
 /// What the run may still send today: `--limit` and what `daily_limit` leaves after the log's

@@ -40,6 +40,13 @@ pub(super) struct Shared<'a> {
     pub reached: AtomicU64,
 }
 
+/// Recipients this run has handled so far (sent, failed or unknown): what `--limit` counts over
+/// the rounds.
+pub(super) fn handled(counters: &Counters) -> u64 {
+    let done = counters.snapshot();
+    done.sent + done.failed + done.unknown
+}
+
 /// Runs one round into `report` (its time, limits, stop signal and fatal error); returns whether
 /// the send window closed during it (`closes`).
 pub(super) fn run(
@@ -52,10 +59,7 @@ pub(super) fn run(
 ) -> Result<bool> {
     let (campaign, options, counters) = (s.campaign, s.options, &s.counters);
     // --limit counts over the whole run.
-    let done = counters.snapshot();
-    let left = options
-        .limit
-        .map(|l| l.saturating_sub(done.sent + done.failed + done.unknown));
+    let left = options.limit.map(|l| l.saturating_sub(handled(counters)));
     let (limit, remaining_today) = limits(campaign, left, &history);
     // A dead run's messages in flight were just logged `unknown`: this run reports them.
     (counters.unknown).fetch_add(history.settled_unknown(), Ordering::Relaxed);
