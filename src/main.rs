@@ -99,7 +99,8 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 
 fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
-    not_before(&args, &campaign)?; // refused as a send would refuse it; a preview never waits
+    // Refused as a send would refuse it; a preview never waits.
+    campaign::window::not_before_arg(args.not_before.as_deref(), &campaign)?;
     let out = args.out.unwrap_or_else(|| args.dir.join("preview"));
     let report = campaign::dry_run::preview(&campaign, &out, args.limit)?;
     for input in &report.inputs {
@@ -145,20 +146,9 @@ fn print_rows(title: &str, rows: &[(u64, String, String)]) {
     }
 }
 
-/// `--not-before`, read in `[send] timezone` (exit 2 when it is no time).
-fn not_before(
-    args: &RunArgs,
-    campaign: &Campaign,
-) -> campaign::Result<Option<chrono::DateTime<chrono::Utc>>> {
-    let parsed = args.not_before.as_deref().map(|text| {
-        campaign::window::not_before(text, campaign.send.zone).map_err(campaign::Error::invalid)
-    });
-    parsed.transpose()
-}
-
 fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
-    let not_before = not_before(&args, &campaign)?;
+    let not_before = campaign::window::not_before_arg(args.not_before.as_deref(), &campaign)?;
     let last_words = json.cloned().map(|context| {
         campaign::run::LastWords(std::sync::Arc::new(move |report| {
             scripting::print_object(&campaign::json::send(&context, report));
@@ -198,6 +188,12 @@ fn send(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
         return Ok(ExitCode::Success);
     }
     let c = report.counts;
+    // Nothing was tried (outside the window under --no-wait): only when to come back.
+    let tried = report.report.is_some();
+    if let (Some(not_now), false) = (&report.not_now, tried) {
+        say!("{}: nothing sent; resume at {}", not_now.why, not_now.shown);
+        return Ok(report.exit_code());
+    }
     say!(
         "sent {}, failed {}, skipped {}, unknown {}; {} already handled by earlier runs",
         c.sent,

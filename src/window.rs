@@ -233,6 +233,16 @@ impl fmt::Display for SendWindow {
     }
 }
 
+/// `--not-before` as the command line gave it, in the campaign's `[send] timezone` (an invalid
+/// campaign, exit 2, when it is no time).
+pub fn not_before_arg(
+    text: Option<&str>,
+    campaign: &crate::campaign::Campaign,
+) -> crate::error::Result<Option<DateTime<Utc>>> {
+    let parsed = text.map(|text| not_before(text, campaign.send.zone));
+    parsed.transpose().map_err(crate::error::Error::invalid)
+}
+
 /// `--not-before`: `YYYY-MM-DD HH:MM` in `zone` (also with seconds, or a `T`), or RFC 3339 with
 /// its own offset (`2026-12-24T09:00:00+01:00`).
 pub fn not_before(text: &str, zone: Zone) -> Result<DateTime<Utc>, String> {

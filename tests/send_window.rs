@@ -64,7 +64,7 @@ fn outside_the_window_no_wait_exits_7_with_the_resume_time_and_sends_nothing() {
     run.expect(7);
     assert!(
         run.stdout.contains(
-            "outside the send window 09:00–18:00 Europe/Berlin: nothing more is sent now; resume \
+            "outside the send window 09:00–18:00 Europe/Berlin: nothing sent; resume \
              at 2026-12-24 09:00 CET"
         ),
         "{}",
@@ -273,7 +273,7 @@ fn not_before_waits_until_then_in_the_campaigns_timezone() {
     run.expect(7);
     assert!(
         run.stdout.contains(
-            "--not-before 2026-12-24 09:00 CET: nothing more is sent now; resume at 2026-12-24 \
+            "--not-before 2026-12-24 09:00 CET: nothing sent; resume at 2026-12-24 \
              09:00 CET"
         ),
         "{}",
