@@ -70,6 +70,15 @@ fn outside_the_window_no_wait_exits_7_with_the_resume_time_and_sends_nothing() {
         "{}",
         run.stdout
     );
+    // The same for a script: the time to resume in the --json object.
+    let run = run_at(&fx, "2026-12-23T19:00:00Z", 1, &["--no-wait", "--json"]);
+    run.expect(7);
+    let object: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    assert_eq!(
+        object["resume_at"], "2026-12-24T08:00:00+00:00",
+        "{object:#}"
+    );
+    assert_eq!(object["counts"]["sent"], 0);
     std::thread::sleep(Duration::from_millis(200));
     assert!(server.messages().is_empty());
     assert!(fx.rows().is_empty(), "{}", fx.results_text());

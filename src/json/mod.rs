@@ -209,6 +209,10 @@ pub fn send(ctx: &Context, report: &SendReport) -> Value {
         ("limit_reached", json!(report.limited)),
         ("daily_limit_reached", json!(report.daily_limit_reached)),
         ("declined", json!(report.declined)),
+        (
+            "resume_at",
+            json!(report.not_now.as_ref().map(|n| n.until.to_rfc3339())),
+        ),
     ];
     for (key, value) in fields {
         object.insert(key.into(), value);
