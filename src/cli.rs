@@ -21,7 +21,9 @@ Exit codes:
   0  every recipient sent (or previewed) or skipped     4  daily_limit reached
   1  some recipient failed or has an unknown outcome    5  another run holds the result log
   2  invalid campaign or command line; nothing sent     6  a file could not be written
-  3  a fatal transport error stopped the run            129/130/143  stopped by a signal"
+  3  a fatal transport error stopped the run            7  outside the send window (--no-wait):
+                                                           run again at the time printed
+                                                        129/130/143  stopped by a signal"
     };
 }
 
@@ -95,6 +97,8 @@ const RUN_HELP: &str = concat!(
   campaign run campaigns/april --retry-failed    again to the recipients that failed
   campaign run campaigns/april --rate 5/s --concurrency 2 --yes
   campaign run campaigns/april --shard 0/4 --yes  shard 0 of 4 (one of 4 machines; 0-based)
+  campaign run campaigns/april --not-before \"2026-12-24 09:00\"   waits, with a countdown
+  campaign run campaigns/april --no-wait --yes   from cron: exits 7 outside [send] window
 
 ",
     environment_and_exit_codes!()
@@ -163,6 +167,14 @@ pub struct RunArgs {
     /// with a result log of its own (results.I-of-N.csv); `campaign report` merges the shards'.
     #[arg(long, value_name = "I/N", value_parser = campaign::shard::Shard::parse)]
     pub shard: Option<campaign::shard::Shard>,
+    /// Send nothing before TIME: "YYYY-MM-DD HH:MM" in [send] timezone (else local time), or
+    /// RFC 3339 ("2026-12-24T09:00:00+01:00"). The run waits with a countdown (Ctrl-C stops it).
+    #[arg(long, value_name = "TIME")]
+    pub not_before: Option<String>,
+    /// Before --not-before or outside [send] window, do not wait: print when to resume and exit 7
+    /// (also when the window closes during the send).
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]

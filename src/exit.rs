@@ -19,6 +19,9 @@ pub enum ExitCode {
     /// A file could not be written (disk full, no permission, read-only file system): the
     /// previews, the result log or its lock. Not a transport failure: the relay was fine.
     OutputFailed,
+    /// `--no-wait` outside the send window (or before `--not-before`): nothing more is sent now;
+    /// the output says when to run again.
+    NotNow,
     /// Stopped by this signal (SIGINT, SIGTERM, SIGHUP) after the messages in flight were logged;
     /// the next run resumes. The code is the shell's convention, 128 + the signal number.
     Stopped(i32),
@@ -34,6 +37,7 @@ impl ExitCode {
             ExitCode::DailyLimit => 4,
             ExitCode::Busy => 5,
             ExitCode::OutputFailed => 6,
+            ExitCode::NotNow => 7,
             ExitCode::Stopped(signal) => 128 + signal,
         }
     }
@@ -52,6 +56,7 @@ mod tests {
         assert_eq!(ExitCode::DailyLimit.code(), 4);
         assert_eq!(ExitCode::Busy.code(), 5);
         assert_eq!(ExitCode::OutputFailed.code(), 6);
+        assert_eq!(ExitCode::NotNow.code(), 7);
         assert_eq!(ExitCode::Stopped(1).code(), 129, "SIGHUP");
         assert_eq!(ExitCode::Stopped(2).code(), 130, "SIGINT");
         assert_eq!(ExitCode::Stopped(15).code(), 143, "SIGTERM");

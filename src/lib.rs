@@ -13,6 +13,7 @@ pub mod render;
 
 pub use error::{Error, Result};
 pub mod check;
+pub mod clock;
 pub mod der;
 pub mod dry_run;
 pub mod failures;
@@ -30,3 +31,4 @@ pub mod send;
 pub mod shard;
 pub mod show;
 pub mod test_send;
+pub mod window;

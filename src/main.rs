@@ -99,6 +99,8 @@ fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
 
 fn dry_run(args: RunArgs, json: Option<&Context>) -> campaign::Result<ExitCode> {
     let campaign = load_for_run(&args)?;
+    // Refused as a send would refuse it; a preview never waits.
+    campaign::window::not_before_arg(args.not_before.as_deref(), &campaign)?;
     let out = args.out.unwrap_or_else(|| match args.shard {
         Some(s) => args
             .dir
@@ -188,6 +190,7 @@ fn send_loaded(
     context: &Context,
     summary: &mut Option<serde_json::Value>,
 ) -> campaign::Result<ExitCode> {
+    let not_before = campaign::window::not_before_arg(args.not_before.as_deref(), campaign)?;
     let last_words = json.cloned().map(|context| {
         campaign::run::LastWords(std::sync::Arc::new(move |report| {
             scripting::print_object(&campaign::json::send(&context, report));
@@ -202,6 +205,9 @@ fn send_loaded(
         plain_progress: args.no_progress || json.is_some(),
         last_words,
         shard: args.shard,
+        not_before,
+        no_wait: args.no_wait,
+        clock: std::sync::Arc::new(campaign::clock::Clock::from_env()),
     };
     // On a terminal, the plan and a question first; cron and CI never wait for an answer.
     let interactive =
@@ -228,6 +234,12 @@ fn send_loaded(
         return Ok(ExitCode::Success);
     }
     let c = report.counts;
+    // Nothing was tried (outside the window under --no-wait): only when to come back.
+    let tried = report.report.is_some();
+    if let (Some(not_now), false) = (&report.not_now, tried) {
+        say!("{}: nothing sent; resume at {}", not_now.why, not_now.shown);
+        return Ok(report.exit_code());
+    }
     if let Some(shard) = &report.shard {
         say!("{shard}");
     }
@@ -257,6 +269,12 @@ fn send_loaded(
         );
     } else if report.limited {
         say!("--limit reached; run again to continue with the next recipients");
+    } else if let Some(not_now) = &report.not_now {
+        say!(
+            "{}: nothing more is sent now; resume at {} (run the same command again then)",
+            not_now.why,
+            not_now.shown
+        );
     }
     if c.failed > 0 {
         print_failures(c.failed, &report.failures);

@@ -57,6 +57,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "timeout",
             "data_timeout",
             "hello_name",
+            "provider",
         ],
     ),
     (
@@ -68,6 +69,8 @@ pub const KEYS: &[(&str, &[&str])] = &[
             "daily_limit",
             "stop_after_rejections",
             "throttle_pause",
+            "window",
+            "timezone",
         ],
     ),
     ("links", &["utm", "skip"]),
@@ -130,7 +133,7 @@ fn where_(table: &str) -> String {
 }
 
 /// The valid key nearest to `key`, if one is near enough.
-fn closest<'k>(key: &str, valid: &[&'k str]) -> Option<&'k str> {
+pub(super) fn closest<'k>(key: &str, valid: &[&'k str]) -> Option<&'k str> {
     let key = normal(key);
     let allowed = if key.chars().count() <= 4 { 1 } else { 2 };
     let by_prefix = |v: &str| key.len() >= 3 && (v.starts_with(&key) || key.starts_with(v));

@@ -12,6 +12,7 @@ pub mod links;
 pub(crate) mod paths;
 pub mod pick;
 mod problems;
+pub mod providers;
 pub mod recipients;
 pub mod settings;
 pub mod suppress;
@@ -119,7 +120,8 @@ impl Campaign {
         let headers = check_headers(p, file.headers);
         let attachments_missing = missing_attachments(p, file.attachments_missing.as_deref());
         let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
-        let send = SendSettings::from_section(file.send, p);
+        let preset = smtp.as_ref().and_then(|s| s.provider.as_ref());
+        let send = SendSettings::from_section(file.send, preset, p);
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
         let dkim = deliverability::dkim(dir, file.dkim, p);
         let links = file.links.and_then(|l| links::settings(l, p));

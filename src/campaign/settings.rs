@@ -10,6 +10,8 @@ use crate::invalid;
 
 use super::config::{SendSection, SmtpSection};
 use super::problems::Problems;
+use super::providers::{self, Preset};
+use crate::window::{SendWindow, Span, Zone};
 
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +31,15 @@ impl Security {
             "starttls" => Some(Security::StartTls),
             "tls" => Some(Security::Tls),
             _ => None,
+        }
+    }
+
+    /// As campaign.toml writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Security::None => "none",
+            Security::StartTls => "starttls",
+            Security::Tls => "tls",
         }
     }
 
@@ -67,6 +78,8 @@ pub struct SmtpSettings {
     /// The password for `username`, from the environment or `.env` ([`PASSWORD_VAR`]), read once
     /// at load.
     pub password: Option<Secret>,
+    /// The `provider` preset the settings came from, if any.
+    pub provider: Option<Preset>,
 }
 
 /// The environment variable holding the SMTP password (also read from `.env`).
@@ -91,11 +104,16 @@ impl std::fmt::Debug for Secret {
 impl SmtpSettings {
     /// `[smtp]` validated; each bad value is noted in `problems` (and `None` returned).
     pub(super) fn from_section(
-        section: SmtpSection,
+        mut section: SmtpSection,
         ca_file: Option<PathBuf>,
         problems: &mut Problems,
     ) -> Option<Self> {
         let before = problems.len();
+        let provider = section.provider.as_deref().map(providers::find);
+        let provider = provider.and_then(|found| problems.check("smtp.provider", found));
+        if let Some(preset) = &provider {
+            preset.fill(&mut section);
+        }
         if section.host.trim().is_empty() && problems.line("smtp.host").is_some() {
             problems.add(
                 "smtp.host",
@@ -144,6 +162,7 @@ impl SmtpSettings {
             data_timeout: Duration::from_secs(data_timeout),
             hello_name: section.hello_name,
             password: None,
+            provider,
         })
     }
 }
@@ -204,6 +223,10 @@ pub struct SendSettings {
     /// The first pause of every session when the relay asks to slow down (a per-minute quota,
     /// greylisting): longer than such a window, doubling while it keeps asking.
     pub throttle_pause: Duration,
+    /// When sending is allowed (`None`: at any time).
+    pub window: Option<SendWindow>,
+    /// The zone of `window` and of `--not-before`.
+    pub zone: Zone,
 }
 
 /// The default for `[send] stop_after_rejections`.
@@ -211,12 +234,25 @@ pub const STOP_AFTER_REJECTIONS: u32 = 20;
 
 impl SendSettings {
     /// `[send]` validated; each bad value is noted in `problems` and its default used instead.
-    pub(super) fn from_section(section: Option<SendSection>, problems: &mut Problems) -> Self {
+    /// A `provider` preset gives the rate and daily limit left out.
+    pub(super) fn from_section(
+        section: Option<SendSection>,
+        preset: Option<&Preset>,
+        problems: &mut Problems,
+    ) -> Self {
         let section = section.unwrap_or_default();
         let rate = section.rate.as_deref().and_then(|rate| {
             let parsed = Rate::parse(rate).map_err(|e| format!("[send] {e}"));
             problems.check("send.rate", parsed)
         });
+        let rate = rate.or(preset.map(|p| p.rate));
+        let zone = section.timezone.as_deref().map(Zone::parse);
+        let zone = zone.and_then(|z| problems.check("send.timezone", z));
+        let zone = zone.unwrap_or(Zone::Local);
+        let spans: Vec<Span> = (section.window.iter())
+            .filter_map(|span| problems.check("send.window", Span::parse(span)))
+            .collect();
+        let window = (!spans.is_empty()).then_some(SendWindow { spans, zone });
         let concurrency = section.concurrency.unwrap_or(4);
         let checked = check_concurrency(concurrency).map_err(|e| format!("[send] {e}"));
         problems.check("send.concurrency", checked);
@@ -231,12 +267,14 @@ impl SendSettings {
             rate,
             concurrency,
             retries: section.retries.unwrap_or(3),
-            daily_limit: section.daily_limit,
+            daily_limit: section.daily_limit.or(preset.map(|p| p.daily_limit)),
             throttle_pause: Duration::from_secs(throttle_pause.max(1)),
             stop_after_rejections: match section.stop_after_rejections {
                 Some(0) => None,
                 n => Some(n.unwrap_or(STOP_AFTER_REJECTIONS)),
             },
+            window,
+            zone,
         }
     }
 }

@@ -9,8 +9,10 @@
 //!   `notacme.example` and `acme.example` do not). Public suffixes are not consulted.
 //! * **From is a no-reply address and there is no `reply_to`**: the local part, lower-cased,
 //!   without `.`, `-`, `_` and any `+tag`, starts with `noreply` or `donotreply`.
+//! * **`[send] rate` or `daily_limit` over the `[smtp] provider`'s documented limit**: the
+//!   provider defers or refuses what is over, or suspends the account.
 
-use crate::campaign::{Campaign, DkimAlgorithm, DkimSettings};
+use crate::campaign::{Campaign, DkimAlgorithm, DkimSettings, providers};
 
 use super::Problem;
 
@@ -35,6 +37,44 @@ pub fn campaign_lints(campaign: &Campaign) -> Vec<Problem> {
             )),
         );
     }
+    problems.extend(provider_lints(campaign));
+    problems
+}
+
+/// With a `provider`: a note of what the preset and the file came to (`check` makes no
+/// connection, so this is where the user sees the host a preset chose), and a warning for each of
+/// `[send] rate` and `daily_limit` over the preset's numbers.
+fn provider_lints(campaign: &Campaign) -> Vec<Problem> {
+    let Some(smtp) = campaign.smtp.as_ref() else {
+        return Vec::new();
+    };
+    let Some(preset) = smtp.provider.as_ref() else {
+        return Vec::new();
+    };
+    let send = &campaign.send;
+    let rate = send.rate.map_or("none".into(), providers::show_rate);
+    let daily = send.daily_limit.map_or("none".into(), |d| d.to_string());
+    let mut problems = vec![Problem::note(format!(
+        "provider {}: {}:{} {}, rate {rate}, daily_limit {daily} (keys in campaign.toml win over \
+         the preset)",
+        preset.name,
+        smtp.host,
+        smtp.port,
+        smtp.security.name()
+    ))];
+    let over = preset.over_limits(send.rate, send.daily_limit);
+    problems.extend(over.into_iter().map(|text| {
+        Problem::warning(text)
+            .why(format!(
+                "{} defers or refuses mail over its limits, and may suspend the account; the \
+                 README's provider table gives the source of each number",
+                preset.name
+            ))
+            .fix(
+                "lower it in [send] (or leave it out: the preset's number is the default), unless \
+                 your plan allows more",
+            )
+    }));
     problems
 }
 

@@ -211,6 +211,10 @@ pub fn send(ctx: &Context, report: &SendReport) -> Value {
         ("daily_limit_reached", json!(report.daily_limit_reached)),
         ("declined", json!(report.declined)),
         ("shard", report.shard.map_or(Value::Null, shard)),
+        (
+            "resume_at",
+            json!(report.not_now.as_ref().map(|n| n.until.to_rfc3339())),
+        ),
     ];
     for (key, value) in fields {
         object.insert(key.into(), value);

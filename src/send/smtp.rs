@@ -318,12 +318,17 @@ impl Connector {
         if e.is_transient() {
             return ConnectError::Transient(format!("{}: AUTH: {}", self.server(), reply_text(e)));
         }
+        let provider = self.settings.provider.as_ref();
+        let hint = provider
+            .and_then(|p| p.password_hint)
+            .map(|h| format!(" ({h})"));
         ConnectError::Fatal(format!(
             "{}: authentication as {} failed: {}; check [smtp] username and the \
-             CAMPAIGN_SMTP_PASSWORD environment variable (or .env)",
+             CAMPAIGN_SMTP_PASSWORD environment variable (or .env){}",
             self.server(),
             self.settings.username.as_deref().unwrap_or_default(),
-            describe(e)
+            describe(e),
+            hint.unwrap_or_default()
         ))
     }
 

@@ -114,6 +114,9 @@ pub struct UtmSection {
 /// `[smtp]`: where and how to deliver.
 #[derive(Debug, Default)]
 pub struct SmtpSection {
+    /// A provider preset (`gmail`, `ses:us-east-1`, …) filling the keys left out; see `providers`.
+    pub provider: Option<String>,
+    /// Required unless `provider` gives it.
     pub host: String,
     pub port: Option<u16>,
     pub security: Option<String>,
@@ -139,6 +142,10 @@ pub struct SendSection {
     pub stop_after_rejections: Option<u32>,
     /// Seconds every session pauses when the relay asks to slow down (doubling) [default: 60].
     pub throttle_pause: Option<u64>,
+    /// When sending is allowed: `"09:00-18:00"`, or a list of such spans.
+    pub window: Vec<String>,
+    /// The IANA zone of `window` and `--not-before` [default: this machine's local time].
+    pub timezone: Option<String>,
 }
 
 /// Reads `source` (the text of the file at `path`): the raw settings and every problem noted on the
@@ -255,8 +262,17 @@ fn links(s: Section<'_>, p: &mut Problems) -> LinksSection {
 }
 
 fn smtp(s: Section<'_>, p: &mut Problems) -> SmtpSection {
+    let provider = s.string(p, "provider");
     SmtpSection {
-        host: s.required(p, "host", "\"smtp.example.com\""),
+        host: match provider {
+            Some(_) => s.string(p, "host").unwrap_or_default(),
+            None => s.required(
+                p,
+                "host",
+                "\"smtp.example.com\" (or provider = \"gmail\", …)",
+            ),
+        },
+        provider,
         port: s.number(p, "port", 1, u16::MAX.into()),
         security: s.string(p, "security"),
         username: s.string(p, "username"),
@@ -275,7 +291,35 @@ fn send(s: Section<'_>, p: &mut Problems) -> SendSection {
         daily_limit: s.number(p, "daily_limit", 0, i64::MAX),
         stop_after_rejections: s.number(p, "stop_after_rejections", 0, u32::MAX.into()),
         throttle_pause: s.number(p, "throttle_pause", 0, i64::MAX),
+        window: windows(s, p),
+        timezone: s.string(p, "timezone"),
     }
+}
+
+/// `[send] window`: one span in quotes or a list of them.
+fn windows(s: Section<'_>, p: &mut Problems) -> Vec<String> {
+    let spans = match s.table.get("window") {
+        None => Some(Vec::new()),
+        Some(Value::String(span)) => Some(vec![span.clone()]),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        Some(_) => None,
+    };
+    spans.unwrap_or_else(|| {
+        let value = s
+            .table
+            .get("window")
+            .expect("only a value present can be wrong");
+        let message = format!(
+            "[send] window must be a span in quotes like \"09:00-18:00\", or a list of them, \
+             not {}",
+            describe(value)
+        );
+        p.add("send.window", message);
+        Vec::new()
+    })
 }
 
 /// `campaign.toml:LINE:COLUMN: message` from a TOML error's byte span; the column counts
