@@ -93,9 +93,10 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
     };
     let unreadable =
         |e: std::io::Error| invalid!("{}: cannot read the result log: {e}", path.display());
-    let (complete, fragment) = split_tail(&mut file).map_err(unreadable)?;
+    let (complete, tail) = split_tail(&mut file).map_err(unreadable)?;
     if complete == 0 {
-        if format!("{}\n", HEADER.join(",")).starts_with(&fragment) {
+        let fragment = String::from_utf8_lossy(&tail);
+        if format!("{}\n", HEADER.join(",")).starts_with(&*fragment) {
             return Ok(Tail::WriteHeader); // empty, or a header torn at the first write
         }
         return Err(not_a_log(path));
@@ -121,10 +122,17 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
             Err(e) => bad.push((line, e.to_string())),
         }
     }
+    let fragment = match fragment_text(&tail) {
+        Ok(text) => text,
+        Err(why) => {
+            bad.push((reader.position().line(), why));
+            ""
+        }
+    };
     if !bad.is_empty() {
         return Err(damaged(path, &bad));
     }
-    Ok(match torn(&fragment) {
+    Ok(match torn(fragment) {
         None => Tail::Clean,
         Some(Torn::Whole(fields)) => {
             let record = csv::StringRecord::from(fields);
@@ -293,8 +301,8 @@ impl<'a> Rows<'a> {
     }
 }
 
-/// The file's length up to and including its last newline, and the bytes after it (as text).
-fn split_tail(file: &mut File) -> std::io::Result<(u64, String)> {
+/// The file's length up to and including its last newline, and the bytes after it.
+fn split_tail(file: &mut File) -> std::io::Result<(u64, Vec<u8>)> {
     const CHUNK: u64 = 64 * 1024;
     let len = file.metadata()?.len();
     let mut end = len;
@@ -307,16 +315,29 @@ fn split_tail(file: &mut File) -> std::io::Result<(u64, String)> {
         if let Some(i) = memchr::memrchr(b'\n', &chunk) {
             chunk.drain(..=i);
             chunk.extend_from_slice(&tail);
-            return Ok((
-                start + i as u64 + 1,
-                String::from_utf8_lossy(&chunk).into_owned(),
-            ));
+            return Ok((start + i as u64 + 1, chunk));
         }
         chunk.extend_from_slice(&tail);
         tail = chunk;
         end = start;
     }
-    Ok((0, String::from_utf8_lossy(&tail).into_owned()))
+    Ok((0, tail))
+}
+
+/// The text of a torn last row: a write cut inside a character leaves a partial UTF-8 sequence at
+/// the very end, which is dropped with the rest of the cut field; an invalid byte before that is
+/// damage, as in any other row (`Err` with the reason).
+fn fragment_text(bytes: &[u8]) -> std::result::Result<&str, String> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Ok(text),
+        Err(e) if e.error_len().is_none() => {
+            Ok(std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid up to there"))
+        }
+        Err(e) => Err(format!(
+            "invalid UTF-8 near byte {} of the last row",
+            e.valid_up_to()
+        )),
+    }
 }
 
 /// What a last row without its newline holds.

@@ -359,3 +359,33 @@ fn a_log_that_is_not_a_regular_file_is_refused() {
         assert!(err.contains("not a regular file"), "{err}");
     }
 }
+
+/// A last row without its newline whose bytes are not UTF-8 in its middle was taken as whole
+/// (read lossily) and given its newline, and the log then did not open again (found by the
+/// property test `any_bytes_open_as_a_history_or_an_error_naming_lines`). Now it is damage,
+/// refused at its line; a row cut inside a character is still honoured.
+#[test]
+fn torn_last_row_with_an_invalid_byte_is_refused_at_its_line_not_made_whole() {
+    let header = format!("{}\n", HEADER.join(","));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("results.csv");
+    let mut bytes = header.clone().into_bytes();
+    bytes.extend_from_slice(b"\xffa@x.example,sent,1,250,id@x,ok,2026-12-03T12:00:00Z");
+    std::fs::write(&path, &bytes).unwrap();
+    let e = open(&path).err().expect("refused").to_string();
+    assert!(e.contains("line 2") && e.contains("UTF-8"), "{e}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        bytes,
+        "a refused log is left as it was"
+    );
+
+    let mut cut = header.into_bytes();
+    cut.extend_from_slice("a@x.example,sent,1,250,id@x,ok 张".as_bytes());
+    cut.pop(); // the write stopped inside 张
+    std::fs::write(&path, &cut).unwrap();
+    let (_, history) = open(&path).unwrap();
+    assert_eq!(history.status("a@x.example"), Some(Status::Sent));
+    drop(history);
+    open(&path).expect("the completed row opens again");
+}
