@@ -1,13 +1,15 @@
 //! What the workers do with an outcome: count it (for the progress bar and the summary) and write
-//! its result-log row. The journal's writes — a row, an in-flight mark — are blocking file writes,
-//! so they run on tokio's blocking pool, never on the async threads that drive the SMTP sessions;
-//! each worker awaits its own, so one session's mark, row and next mark reach the files in order.
+//! its result-log row. Every write of the journal (a row, an in-flight mark) goes through
+//! [`Workers::write`], on the worker itself: each is one small `write(2)` into the page cache (the
+//! `fdatasync` runs on the journal's own thread), and handing them to tokio's blocking pool cost a
+//! third of the send's throughput in thread wake-ups (4.25 s → 5.84 s for 20,000 messages to
+//! smtp-sink, measured alternately); the order a session needs — its mark, its row, its next mark
+//! — is then simply the order of its own code.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::Workers;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::failures::Kind;
 use crate::journal::{Journal, Record, Status};
 use crate::send::queue::Job;
@@ -79,18 +81,14 @@ impl Workers {
         }
     }
 
-    /// Runs one write of the journal (a row, an in-flight mark) on tokio's blocking pool: they are
-    /// blocking file writes, kept off the async threads that drive every SMTP session. Each worker
-    /// awaits its own writes, so a session's mark, row and next mark reach the files in order.
+    /// Runs one write of the journal (a row, an in-flight mark): the one place a worker touches
+    /// the files, so moving the writes elsewhere is a change here alone (see the module's note on
+    /// why they run on the worker).
     pub(super) async fn write(
         &self,
         write: impl FnOnce(&Journal) -> Result<()> + Send + 'static,
     ) -> Result<()> {
-        let journal = Arc::clone(&self.journal);
-        match tokio::task::spawn_blocking(move || write(&journal)).await {
-            Ok(written) => written,
-            Err(e) => Err(Error::fatal(format!("the result log's writer failed: {e}"))),
-        }
+        write(&self.journal)
     }
 
     /// Clears `slot`'s in-flight mark: its attempt ended without a row (it will be retried).
