@@ -87,7 +87,13 @@ fn a_new_campaign_passes_check_and_its_dry_run_extends_the_built_in_layout() {
     let dir = tmp.path().join("spring/news");
     let ignored = std::fs::read_to_string(dir.join(".gitignore")).unwrap();
     let ignored: Vec<&str> = ignored.lines().filter(|l| !l.starts_with('#')).collect();
-    for entry in ["preview/", "results.csv", "results.*-of-*.csv", "*.report.html", ".env"] {
+    for entry in [
+        "preview/",
+        "results.csv",
+        "results.*-of-*.csv",
+        "*.report.html",
+        ".env",
+    ] {
         assert!(
             ignored.contains(&entry),
             "{entry} in .gitignore: {ignored:?}"
