@@ -5,11 +5,9 @@
 //! HTML blocks are read as the HTML-derived text part reads HTML. Lines are wrapped by the same
 //! writer as [`super::text`].
 
-use std::fmt::Write;
-
 use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
-use super::text::{self, Writer};
+use super::text::{self, Footnotes, Writer};
 
 /// The text part of a rendered Markdown template.
 pub fn from_markdown(markdown: &str) -> String {
@@ -24,7 +22,7 @@ pub fn from_markdown(markdown: &str) -> String {
 struct Reader {
     out: Writer,
     /// Link targets, numbered as footnotes.
-    links: Vec<String>,
+    links: Footnotes,
     /// The open links' targets and where their text starts.
     open_links: Vec<(String, usize)>,
     /// Open lists: `None` for a bullet list, the next number for a numbered one.
@@ -130,26 +128,12 @@ impl Reader {
         }
     }
 
-    /// After a link's text, its footnote marker (or the URL itself when the link has no text,
-    /// nothing when the text is the URL).
+    /// After a link's text, its footnote marker (see [`Footnotes::link`]); in-page links get none.
     fn footnote(&mut self, href: String, start: usize) {
         if href.is_empty() || href.starts_with('#') {
             return;
         }
-        let bare = href.trim_start_matches("mailto:");
-        if !self.out.wrote_since(start) {
-            self.out.text(&format!(" {href} "));
-        } else if self.out.line_since(start) != Some(bare)
-            && self.out.line_since(start) != Some(&href)
-        {
-            let n = match self.links.iter().position(|l| *l == href) {
-                Some(n) => n,
-                None => {
-                    self.links.push(href);
-                    self.links.len() - 1
-                }
-            };
-            self.out.glue(&format!("[{}]", n + 1));
+        if self.links.link(&mut self.out, href, start) {
             // A space after the marker comes from the Markdown's own text, if it has one.
             self.out.join_next();
         }
@@ -157,14 +141,7 @@ impl Reader {
 
     /// The text, then the links as footnotes.
     fn finish(self) -> String {
-        let mut text = self.out.finish();
-        if !self.links.is_empty() {
-            text.push('\n');
-            for (i, link) in self.links.iter().enumerate() {
-                let _ = writeln!(text, "[{}]: {link}", i + 1);
-            }
-        }
-        text
+        self.links.after(self.out.finish())
     }
 }
 

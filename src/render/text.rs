@@ -88,7 +88,7 @@ pub fn from_html(html: &str) -> String {
 struct Reader {
     out: Writer,
     /// Link targets, numbered as footnotes.
-    links: Vec<String>,
+    links: Footnotes,
     /// The open `<a>`'s target and where its text starts.
     open_link: Option<(String, usize)>,
     /// Open lists: `None` for `<ul>`, the last number for `<ol>`.
@@ -124,23 +124,7 @@ impl Reader {
             }
             ("a", true) => {
                 if let Some((href, start)) = self.open_link.take() {
-                    let same = self
-                        .out
-                        .line_since(start)
-                        .is_some_and(|t| t == href || t == href.trim_start_matches("mailto:"));
-                    if !self.out.wrote_since(start) {
-                        self.out.text(&format!(" {href} "));
-                    } else if !same {
-                        let n = self
-                            .links
-                            .iter()
-                            .position(|l| *l == href)
-                            .unwrap_or_else(|| {
-                                self.links.push(href.clone());
-                                self.links.len() - 1
-                            });
-                        self.out.glue(&format!("[{}]", n + 1));
-                    }
+                    self.links.link(&mut self.out, href, start);
                 }
             }
             ("ul", false) => self.lists.push(None),
@@ -180,10 +164,44 @@ impl Reader {
 
     /// The text, then the links as footnotes.
     fn finish(self) -> String {
-        let mut text = self.out.finish();
-        if !self.links.is_empty() {
+        self.links.after(self.out.finish())
+    }
+}
+
+/// Link targets numbered as footnotes: one way for the text part derived from HTML and the one
+/// derived from Markdown.
+#[derive(Default)]
+pub(super) struct Footnotes(Vec<String>);
+
+impl Footnotes {
+    /// After a link's text, written to `out` since `start`: the URL itself when the link has no
+    /// text, nothing when the text is the URL, else its footnote marker (`[2]`, the same number
+    /// for the same target). Returns whether a marker was written.
+    pub(super) fn link(&mut self, out: &mut Writer, href: String, start: usize) -> bool {
+        if !out.wrote_since(start) {
+            out.text(&format!(" {href} "));
+            return false;
+        }
+        let text = out.line_since(start);
+        if text.is_some_and(|t| t == href || t == href.trim_start_matches("mailto:")) {
+            return false;
+        }
+        let n = match self.0.iter().position(|l| *l == href) {
+            Some(n) => n,
+            None => {
+                self.0.push(href);
+                self.0.len() - 1
+            }
+        };
+        out.glue(&format!("[{}]", n + 1));
+        true
+    }
+
+    /// `text`, then a blank line and a `[n]: url` line for each link.
+    pub(super) fn after(self, mut text: String) -> String {
+        if !self.0.is_empty() {
             text.push('\n');
-            for (i, link) in self.links.iter().enumerate() {
+            for (i, link) in self.0.iter().enumerate() {
                 let _ = writeln!(text, "[{}]: {link}", i + 1);
             }
         }
