@@ -157,38 +157,21 @@ fn test_as_an_address_or_a_line_picks_that_recipient() {
 fn test_with_bad_input_exits_2_and_sends_nothing() {
     let server = CaptureServer::start(CaptureOptions::plain());
     let fx = Fixture::from_spec(&Spec::new(server.port));
-    let bad_to = run(
-        &fx,
-        "test",
-        &["--to", "me@test.example,not an address"],
-        None,
-    );
-    bad_to.expect(2);
-    assert!(
-        bad_to.stderr.contains("not an address"),
-        "{}",
-        bad_to.stderr
-    );
-    let unknown = run(
-        &fx,
-        "test",
-        &["--to", "me@test.example", "--as", "nobody@x.example"],
-        None,
-    );
-    unknown.expect(2);
-    assert!(
-        unknown.stderr.contains("nobody@x.example"),
-        "{}",
-        unknown.stderr
-    );
-    let no_line = run(
-        &fx,
-        "test",
-        &["--to", "me@test.example", "--line", "99"],
-        None,
-    );
-    no_line.expect(2);
-    assert!(no_line.stderr.contains("99"), "{}", no_line.stderr);
+    for (args, named) in [
+        (
+            &["--to", "me@test.example,not an address"][..],
+            "not an address",
+        ),
+        (
+            &["--to", "me@test.example", "--as", "nobody@x.example"],
+            "nobody@x.example",
+        ),
+        (&["--to", "me@test.example", "--line", "99"], "99"),
+    ] {
+        let out = run(&fx, "test", args, None);
+        out.expect(2);
+        assert!(out.stderr.contains(named), "{args:?}: {}", out.stderr);
+    }
     std::thread::sleep(Duration::from_millis(300));
     assert!(server.messages().is_empty());
     assert!(!fx.results_path().exists());
@@ -322,24 +305,7 @@ fn check_smtp_on_an_http_port_exits_3_within_5_seconds() {
 #[test]
 fn check_smtp_accepts_a_self_signed_certificate_given_in_ca_file() {
     let tmp = tempfile::tempdir().unwrap();
-    let (cert, key) = (tmp.path().join("relay.pem"), tmp.path().join("relay.key"));
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "30",
-        "-subj",
-        "/CN=localhost/O=Acme Relay",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-    ]);
+    let (cert, key) = keys::self_signed(tmp.path(), "relay");
     let server = CaptureServer::start(CaptureOptions {
         identity: Some((cert.clone(), key)),
         ..CaptureOptions::starttls()

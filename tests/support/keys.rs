@@ -7,7 +7,8 @@ use std::process::Command;
 use super::fixture::openssl;
 
 /// A certificate made the usual way for a private relay: `openssl req -x509`, which marks it
-/// CA:TRUE, for localhost and 127.0.0.1. Returns (cert.pem, key.pem).
+/// CA:TRUE, for localhost and 127.0.0.1, subject `CN=localhost, O=Acme Relay`. Returns
+/// (cert.pem, key.pem).
 pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (cert, key) = (
         dir.join(format!("{name}.pem")),
@@ -22,7 +23,7 @@ pub fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         "-days",
         "30",
         "-subj",
-        "/CN=localhost",
+        "/CN=localhost/O=Acme Relay",
         "-addext",
         "subjectAltName=DNS:localhost,IP:127.0.0.1",
         "-keyout",
