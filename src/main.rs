@@ -91,9 +91,7 @@ fn load(dir: &Path) -> campaign::Result<Campaign> {
 /// `--rate` or `--concurrency` a send refuses.
 fn load_for_run(args: &RunArgs) -> campaign::Result<Campaign> {
     let mut campaign = load(&args.dir)?;
-    campaign
-        .send
-        .override_with(args.rate.as_deref(), args.concurrency)?;
+    campaign.override_with(args.rate.as_deref(), args.concurrency)?;
     Ok(campaign)
 }
 

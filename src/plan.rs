@@ -39,22 +39,17 @@ pub fn count(
     shard: Option<crate::shard::ShardRows>,
     decide: &dyn Fn(&crate::campaign::Recipient) -> Decision,
 ) -> Result<Plan> {
-    let smtp = campaign.smtp.as_ref();
     let mut plan = Plan {
         messages: 0,
         already_handled: 0,
         suppressed: 0,
         skipped: 0,
         left_for_later: 0,
-        server: smtp.map_or_else(String::new, |s| {
-            let security = match s.security {
-                Security::None => "no TLS",
-                Security::StartTls => "STARTTLS",
-                Security::Tls => "TLS",
-            };
-            format!("{}:{} ({security})", s.host, s.port)
-        }),
-        user: smtp.and_then(|s| s.username.clone()),
+        server: server(campaign),
+        user: match campaign.relays.as_slice() {
+            [one] => one.smtp.username.clone(),
+            _ => None,
+        },
         rate: campaign.send.rate,
         shard,
     };
@@ -75,6 +70,31 @@ pub fn count(
         plan.messages = limit;
     }
     Ok(plan)
+}
+
+/// `host:port (security)`, or with several relays each one's name, server, user and weight.
+fn server(campaign: &Campaign) -> String {
+    let shown = |s: &crate::campaign::SmtpSettings| {
+        let security = match s.security {
+            Security::None => "no TLS",
+            Security::StartTls => "STARTTLS",
+            Security::Tls => "TLS",
+        };
+        format!("{}:{} ({security})", s.host, s.port)
+    };
+    match campaign.relays.as_slice() {
+        [] => String::new(),
+        [one] => shown(&one.smtp),
+        several => {
+            let each: Vec<String> = (several.iter())
+                .map(|r| {
+                    let user = (r.smtp.username.as_ref()).map_or(String::new(), |u| format!(" as {u}"));
+                    format!("{} = {}{user}, weight {}", r.name, shown(&r.smtp), r.weight)
+                })
+                .collect();
+            format!("{} relays ({})", several.len(), each.join("; "))
+        }
+    }
 }
 
 impl Plan {

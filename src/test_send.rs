@@ -75,7 +75,7 @@ pub fn parse_addresses(to: &[String]) -> Result<Vec<Address>> {
 /// Renders the picked recipient's message with `[TEST] ` before the subject and sends it to each of `to`.
 pub fn send(campaign: &Campaign, to: &[String], pick: &Pick) -> Result<TestReport> {
     let to = parse_addresses(to)?;
-    let connector = Connector::for_campaign(campaign)?;
+    let connector = Connector::for_campaign(campaign)?.remove(0);
     let recipient = campaign::pick::recipient(campaign, pick)?;
     let renderer = Renderer::new(campaign)?.with_subject_prefix(SUBJECT_PREFIX);
     let message = renderer.render(&recipient).map_err(|e| {

@@ -40,26 +40,35 @@ const TABLES: &[&str] = &[
     "notify",
 ];
 
+/// A relay's keys in a `[[smtp]]` table (one of several): `[smtp]`'s, then its own share and
+/// limits.
+const RELAY: &[&str] = &[
+    "host",
+    "port",
+    "security",
+    "username",
+    "ca_file",
+    "timeout",
+    "data_timeout",
+    "hello_name",
+    "provider",
+    "name",
+    "weight",
+    "concurrency",
+    "rate",
+    "daily_limit",
+];
+/// `[smtp]`'s keys (one relay, whose pace and limits are `[send]`'s).
+const SMTP: &[&str] = RELAY.split_at(10).0;
+
 /// `(table, its keys)`; the top level is `""`, and `links.utm` is `[links] utm = { … }`. Each
-/// `[[dkim]]` table takes `dkim`'s keys. `[vars]` and `[headers]` take any key.
+/// `[[dkim]]` table takes `dkim`'s keys; a `[[smtp]]` table (one of several relays) takes
+/// `[smtp]`'s and the relay's own share and limits. `[vars]` and `[headers]` take any key.
 pub const KEYS: &[(&str, &[&str])] = &[
     ("", TOP),
     ("unsubscribe", &["url", "mailto"]),
     ("dkim", &["domain", "selector", "private_key", "algorithm"]),
-    (
-        "smtp",
-        &[
-            "host",
-            "port",
-            "security",
-            "username",
-            "ca_file",
-            "timeout",
-            "data_timeout",
-            "hello_name",
-            "provider",
-        ],
-    ),
+    ("smtp", SMTP),
     (
         "send",
         &[
@@ -79,6 +88,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
         &["source", "medium", "campaign", "term", "content"],
     ),
     ("notify", &["webhook", "format"]),
+    ("[[smtp]]", RELAY),
 ];
 
 /// The keys of `table` (`""` for the top level).
@@ -92,6 +102,8 @@ pub fn keys_of(table: &str) -> &'static [&'static str] {
 pub fn unknown_key(table: &str, key: &str) -> String {
     let place = if table.is_empty() {
         String::new()
+    } else if table.starts_with("[[") {
+        format!(" in {table}")
     } else {
         format!(" in [{table}]")
     };
@@ -127,6 +139,8 @@ fn spelled(table: &str, key: &str) -> String {
 fn where_(table: &str) -> String {
     if table.is_empty() {
         "at the top of the file, before the first [table] header".into()
+    } else if table.starts_with("[[") {
+        format!("in {table} tables (one for each of several relays)")
     } else {
         format!("in [{table}]")
     }

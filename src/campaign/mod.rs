@@ -14,6 +14,7 @@ pub mod pick;
 mod problems;
 pub mod providers;
 pub mod recipients;
+pub mod relays;
 pub mod settings;
 pub mod suppress;
 mod unreadable;
@@ -32,6 +33,7 @@ pub use deliverability::{DkimAlgorithm, DkimSettings, UnsubscribeSettings};
 pub use links::LinkSettings;
 use problems::Problems;
 pub use recipients::{Recipient, RecipientList, RecipientReader, Row, SkipReason, Skipped};
+pub use relays::Relay;
 pub use settings::{Rate, Security, SendSettings, SmtpSettings};
 
 /// A template file of the campaign: its name (as Tera knows it) and path.
@@ -77,7 +79,8 @@ pub struct Campaign {
     pub unsubscribe: Option<UnsubscribeSettings>,
     /// The DKIM keys, one signature each (empty: messages are not signed).
     pub dkim: Vec<DkimSettings>,
-    pub smtp: Option<SmtpSettings>,
+    /// `[smtp]` or the `[[smtp]]` relays, in the file's order (empty: no relay, a dry run only).
+    pub relays: Vec<Relay>,
     pub send: SendSettings,
     /// `[links]`: the UTM parameters to append to links.
     pub links: Option<LinkSettings>,
@@ -119,9 +122,13 @@ impl Campaign {
         let inputs = Inputs::resolve(p, dir, &file);
         let headers = check_headers(p, file.headers);
         let attachments_missing = missing_attachments(p, file.attachments_missing.as_deref());
-        let smtp = file.smtp.and_then(|s| smtp_settings(p, dir, s));
-        let preset = smtp.as_ref().and_then(|s| s.provider.as_ref());
-        let send = SendSettings::from_section(file.send, preset, p);
+        // One relay's preset gives `[send]`'s pace and daily limit (several relays' their own).
+        let preset = match file.smtp.as_slice() {
+            [one] => (one.provider.as_deref()).and_then(|name| providers::find(name).ok()),
+            _ => None,
+        };
+        let send = SendSettings::from_section(file.send, preset.as_ref(), p);
+        let relays = relays::relays(p, dir, file.smtp, send.concurrency);
         let unsubscribe = (file.unsubscribe).and_then(|u| deliverability::unsubscribe(u, p));
         let dkim = deliverability::dkim(dir, file.dkim, p);
         let links = file.links.and_then(|l| links::settings(l, p));
@@ -158,7 +165,7 @@ impl Campaign {
             suppress,
             unsubscribe,
             dkim,
-            smtp,
+            relays,
             send,
             links,
             notify,
@@ -183,6 +190,26 @@ impl Campaign {
         self.dir
             .file_name()
             .map_or_else(|| "campaign".into(), |n| n.to_string_lossy().into_owned())
+    }
+
+    /// The first relay's settings (the one `campaign test` uses unless told another).
+    pub fn smtp(&self) -> Option<&SmtpSettings> {
+        self.relays.first().map(|r| &r.smtp)
+    }
+
+    /// SMTP sessions a send opens at most: every relay's together.
+    pub fn sessions(&self) -> usize {
+        self.relays.iter().map(|r| r.concurrency).sum::<usize>().max(1)
+    }
+
+    /// Applies the command line's `--rate` (all relays together) and `--concurrency` (each
+    /// relay's sessions), refused (exit 2) as the same settings in campaign.toml would be.
+    pub fn override_with(&mut self, rate: Option<&str>, concurrency: Option<usize>) -> Result<()> {
+        self.send.override_with(rate, concurrency)?;
+        if let Some(n) = concurrency {
+            self.relays.iter_mut().for_each(|r| r.concurrency = n);
+        }
+        Ok(())
     }
 
     /// The domain of the From address: Message-IDs and content IDs are made on it.
@@ -267,22 +294,6 @@ fn layouts(p: &mut Problems, dir: &Path, configured: Option<&str>) -> Option<Pat
             None
         }
     }
-}
-
-/// `[smtp]` validated, its `ca_file` resolved and, with a username, the password read.
-fn smtp_settings(
-    p: &mut Problems,
-    dir: &Path,
-    section: config::SmtpSection,
-) -> Option<SmtpSettings> {
-    let ca_file = (section.ca_file.as_deref())
-        .and_then(|name| p.check("smtp.ca_file", paths::inside(dir, "[smtp] ca_file", name)));
-    let mut smtp = SmtpSettings::from_section(section, ca_file, p)?;
-    if smtp.username.is_some() {
-        smtp.password =
-            deliverability::env_or_dotenv(dir, settings::PASSWORD_VAR).map(settings::Secret);
-    }
-    Some(smtp)
 }
 
 /// `[notify]` validated (an https URL, or http to this machine; a known format), each problem

@@ -109,14 +109,16 @@ impl SmtpSettings {
         problems: &mut Problems,
     ) -> Option<Self> {
         let before = problems.len();
+        let place = section.place.clone();
+        let key = |k: &str| format!("{place}.{k}");
         let provider = section.provider.as_deref().map(providers::find);
-        let provider = provider.and_then(|found| problems.check("smtp.provider", found));
+        let provider = provider.and_then(|found| problems.check(&key("provider"), found));
         if let Some(preset) = &provider {
             preset.fill(&mut section);
         }
-        if section.host.trim().is_empty() && problems.line("smtp.host").is_some() {
+        if section.host.trim().is_empty() && problems.line(&key("host")).is_some() {
             problems.add(
-                "smtp.host",
+                &key("host"),
                 "[smtp] host is empty: set it to your relay's host name",
             );
         }
@@ -124,7 +126,7 @@ impl SmtpSettings {
             let parsed = Security::parse(s);
             if parsed.is_none() {
                 problems.add(
-                    "smtp.security",
+                    &key("security"),
                     format!(
                         "[smtp] security = {s:?} is not one of \"none\", \"starttls\", \"tls\""
                     ),
@@ -141,14 +143,14 @@ impl SmtpSettings {
         let timeout = section.timeout.unwrap_or(30);
         if timeout == 0 {
             problems.add(
-                "smtp.timeout",
+                &key("timeout"),
                 "[smtp] timeout must be at least 1 (seconds)",
             );
         }
         let data_timeout = section.data_timeout.unwrap_or(600);
         if data_timeout == 0 {
             problems.add(
-                "smtp.data_timeout",
+                &key("data_timeout"),
                 "[smtp] data_timeout must be at least 1 (seconds; the default is 600)",
             );
         }

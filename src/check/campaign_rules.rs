@@ -41,40 +41,47 @@ pub fn campaign_lints(campaign: &Campaign) -> Vec<Problem> {
     problems
 }
 
-/// With a `provider`: a note of what the preset and the file came to (`check` makes no
-/// connection, so this is where the user sees the host a preset chose), and a warning for each of
-/// `[send] rate` and `daily_limit` over the preset's numbers.
+/// For each relay with a `provider`: a note of what the preset and the file came to (`check`
+/// makes no connection, so this is where the user sees the host a preset chose), and a warning for
+/// each of the rate and daily limit over the preset's numbers (one relay's are `[send]`'s, each of
+/// several relays' its own).
 fn provider_lints(campaign: &Campaign) -> Vec<Problem> {
-    let Some(smtp) = campaign.smtp.as_ref() else {
-        return Vec::new();
-    };
-    let Some(preset) = smtp.provider.as_ref() else {
-        return Vec::new();
-    };
-    let send = &campaign.send;
-    let rate = send.rate.map_or("none".into(), providers::show_rate);
-    let daily = send.daily_limit.map_or("none".into(), |d| d.to_string());
-    let mut problems = vec![Problem::note(format!(
-        "provider {}: {}:{} {}, rate {rate}, daily_limit {daily} (keys in campaign.toml win over \
-         the preset)",
-        preset.name,
-        smtp.host,
-        smtp.port,
-        smtp.security.name()
-    ))];
-    let over = preset.over_limits(send.rate, send.daily_limit);
-    problems.extend(over.into_iter().map(|text| {
-        Problem::warning(text)
-            .why(format!(
-                "{} defers or refuses mail over its limits, and may suspend the account; the \
-                 README's provider table gives the source of each number",
-                preset.name
-            ))
-            .fix(
-                "lower it in [send] (or leave it out: the preset's number is the default), unless \
-                 your plan allows more",
-            )
-    }));
+    let several = campaign.relays.len() > 1;
+    let mut problems = Vec::new();
+    for relay in &campaign.relays {
+        let Some(preset) = relay.smtp.provider.as_ref() else {
+            continue;
+        };
+        let (rate, daily, table) = match several {
+            false => (campaign.send.rate, campaign.send.daily_limit, "[send]"),
+            true => (relay.rate, relay.daily_limit, "its [[smtp]] table"),
+        };
+        let smtp = &relay.smtp;
+        let shown_rate = rate.map_or("none".into(), providers::show_rate);
+        let shown_daily = daily.map_or("none".into(), |d| d.to_string());
+        let relay_name = if several { format!("relay {}: ", relay.name) } else { String::new() };
+        problems.push(Problem::note(format!(
+            "{relay_name}provider {}: {}:{} {}, rate {shown_rate}, daily_limit {shown_daily} (keys \
+             in campaign.toml win over the preset)",
+            preset.name,
+            smtp.host,
+            smtp.port,
+            smtp.security.name()
+        )));
+        let over = preset.over_limits(rate, daily);
+        problems.extend(over.into_iter().map(|text| {
+            Problem::warning(format!("{relay_name}{text}"))
+                .why(format!(
+                    "{} defers or refuses mail over its limits, and may suspend the account; the \
+                     README's provider table gives the source of each number",
+                    preset.name
+                ))
+                .fix(format!(
+                    "lower it in {table} (or leave it out: the preset's number is the default), \
+                     unless your plan allows more"
+                ))
+        }));
+    }
     problems
 }
 

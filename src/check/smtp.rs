@@ -44,7 +44,7 @@ pub struct RelayReport {
 /// Opens a session to the campaign's relay and closes it again. No `[smtp]`, or a username without
 /// password, is bad input (exit 2); a session that cannot be opened is fatal (exit 3).
 pub fn relay(campaign: &Campaign) -> Result<RelayReport> {
-    let mut connector = crate::send::smtp::Connector::for_campaign(campaign)?;
+    let mut connector = crate::send::smtp::Connector::for_campaign(campaign)?.remove(0);
     connector.settings.timeout = connector.settings.timeout.min(STEP_TIMEOUT);
     let connector = connector.greeting_within(GREETING_TIMEOUT);
     one_session_runtime()?.block_on(async {

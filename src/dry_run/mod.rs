@@ -98,7 +98,7 @@ fn input_folders(c: &Campaign) -> Vec<(String, PathBuf)> {
     files.extend(c.attachments.iter().map(|a| ("attachment", a.path.clone())));
     let keys = c.dkim.iter().filter_map(|d| d.key_file.clone());
     files.extend(keys.map(|path| ("DKIM key", path)));
-    let ca = c.smtp.iter().filter_map(|s| s.ca_file.clone());
+    let ca = c.relays.iter().filter_map(|r| r.smtp.ca_file.clone());
     files.extend(ca.map(|p| ("CA file", p)));
     let mut folders = vec![("the campaign directory".to_string(), c.dir.clone())];
     folders.extend(

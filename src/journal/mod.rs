@@ -151,6 +151,11 @@ impl History {
             .map(str::to_string)
     }
 
+    /// TEMPORARY until the relay column lands: `sent` rows of today by `relay`.
+    pub fn sent_today_via(&self, _relay: &str) -> u64 {
+        0
+    }
+
     /// How many `unknown` rows opening the log added (a dead run's messages in flight).
     pub fn settled_unknown(&self) -> u64 {
         self.settled.len() as u64

@@ -43,8 +43,8 @@ impl LocalFiles {
         named.extend(RESULT_LOG.map(|name| (dir.join(name), "result log")));
         let keys = campaign.dkim.iter().filter_map(|d| d.key_file.clone());
         named.extend(keys.map(|path| (path, "DKIM key")));
-        let ca = campaign.smtp.as_ref().and_then(|s| s.ca_file.as_ref());
-        named.extend(ca.map(|ca| (ca.clone(), "CA file")));
+        let ca = campaign.relays.iter().filter_map(|r| r.smtp.ca_file.clone());
+        named.extend(ca.map(|ca| (ca, "CA file")));
         let protected = named
             .into_iter()
             .filter_map(|(path, what)| Some((path.canonicalize().ok()?, what)))

@@ -29,7 +29,7 @@ impl Settings {
     /// The settings a send used: campaign.toml with the command line's `--rate` and
     /// `--concurrency` applied.
     pub fn of(campaign: &Campaign, source: &str) -> Settings {
-        let (relay, security, username) = match &campaign.smtp {
+        let (relay, security, username) = match campaign.smtp() {
             Some(smtp) => (
                 format!("{}:{}", smtp.host, smtp.port),
                 format!("{:?}", smtp.security).to_lowercase(),
@@ -52,7 +52,7 @@ impl Settings {
                 ("security", security),
                 ("username", username),
                 ("rate", rate),
-                ("concurrency", send.concurrency.to_string()),
+                ("concurrency", campaign.sessions().to_string()),
                 ("retries", send.retries.to_string()),
                 ("daily limit", daily),
                 ("from", campaign.from.to_string()),

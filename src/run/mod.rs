@@ -91,6 +91,8 @@ pub struct SendReport {
     pub not_now: Option<NotNow>,
     /// With `--shard`: how much of the list was this shard's.
     pub shard: Option<crate::shard::ShardRows>,
+    /// What each relay did, over the run's rounds.
+    pub relays: Vec<crate::send::relays::RelayOutcome>,
 }
 
 impl SendReport {
@@ -119,6 +121,7 @@ impl SendReport {
             report: None,
             not_now: None,
             shard: None,
+            relays: Vec::new(),
         }
     }
 
@@ -190,7 +193,7 @@ pub fn send(
             .map_err(|e| Error::fatal(format!("cannot watch for stop signals: {e}")))?
     };
     let clock = &options.clock;
-    let concurrency = campaign.send.concurrency;
+    let concurrency = campaign.sessions();
     let mut opened = Some(Journal::open(&log, clock.now(), concurrency)?);
     if let Some(confirm) = confirm {
         let (_, history) = opened.as_ref().expect("opened above");

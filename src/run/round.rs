@@ -20,7 +20,7 @@ use crate::pipeline::{self, Decision, Selection};
 use crate::progress::{self, Counters, Reporter};
 use crate::render::Renderer;
 use crate::send::rate::Pacer;
-use crate::send::retry::Streaks;
+use crate::send::relays::Relays;
 use crate::send::smtp::Connector;
 use crate::send::workers::Workers;
 
@@ -66,17 +66,14 @@ pub(super) fn run(
     // A dead run's messages in flight were just logged `unknown`: this run reports them.
     (counters.unknown).fetch_add(history.settled_unknown(), Ordering::Relaxed);
     let stop = Arc::new(AtomicBool::new(false));
+    let relays = Relays::new(campaign, Connector::for_campaign(campaign)?, &history);
     let workers = Arc::new(Workers::new(
-        Connector::for_campaign(campaign)?,
+        relays,
         Pacer::new(campaign.send.rate),
         Arc::new(journal),
         Arc::clone(counters),
         campaign.send.retries,
         Arc::clone(&stop),
-        Streaks::new(
-            campaign.send.stop_after_rejections,
-            campaign.send.throttle_pause,
-        ),
     ));
     let judge = judge(&history, s.suppression, options);
     let earlier = s.reached.load(Ordering::SeqCst);
@@ -114,8 +111,7 @@ pub(super) fn run(
     );
     let stopped_by = AtomicI32::new(0);
     let window_closed = AtomicBool::new(false);
-    let concurrency = campaign.send.concurrency;
-    let capacity = concurrency * 4 + 64;
+    let capacity = campaign.sessions() * 4 + 64;
     let (_, fed) = pipeline::drive(s.recipients, s.renderer, selection, capacity, |rx| {
         s.runtime.block_on(async {
             let closing = async {
@@ -132,7 +128,7 @@ pub(super) fn run(
                 std::future::pending::<()>().await;
             };
             tokio::select! {
-                () = workers.run(concurrency, rx.clone()) => {}
+                () = workers.run(rx.clone()) => {}
                 () = signals.watch(&workers, &stopped_by, last_words) => {}
                 () = closing => {}
             }
@@ -141,9 +137,11 @@ pub(super) fn run(
     reporter.finish();
     let flushed = workers.journal.sync();
     report.elapsed += started.elapsed();
-    report.limited = fed.limited;
-    report.daily_limit_reached =
-        fed.limited && remaining_today.is_some_and(|r| left.is_none_or(|l| r < l));
+    let relays_at_limit = workers.relays.all_at_daily_limit();
+    report.limited = fed.limited || relays_at_limit;
+    report.daily_limit_reached = relays_at_limit
+        || fed.limited && remaining_today.is_some_and(|r| left.is_none_or(|l| r < l));
+    crate::send::relays::add_up(&mut report.relays, workers.relays.outcomes());
     report.stopped_by = Some(stopped_by.load(Ordering::SeqCst)).filter(|&n| n != 0);
     report.fatal = workers.take_fatal().or(flushed.err());
     Ok(window_closed.load(Ordering::SeqCst))

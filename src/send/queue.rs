@@ -30,6 +30,8 @@ pub struct Job {
     pub attempts: u32,
     /// Of those, the ones the relay answered "slow down": they do not use up `retries`.
     pub throttled: u32,
+    /// The relay of the last attempt (its index among the send's relays).
+    pub relay: Option<usize>,
 }
 
 impl Job {
@@ -38,6 +40,7 @@ impl Job {
             message,
             attempts: 0,
             throttled: 0,
+            relay: None,
         }
     }
 

@@ -14,8 +14,8 @@ use super::greeting;
 use super::session::{Session, TlsFacts};
 use super::stream::{Capped, too_long};
 use super::tls::{self, Tls, TlsFailure};
-use crate::campaign::settings::PASSWORD_VAR;
-use crate::campaign::{Campaign, Security, SmtpSettings};
+use crate::campaign::relays::password_var;
+use crate::campaign::{Campaign, Relay, Security, SmtpSettings};
 use crate::invalid;
 
 /// Everything needed to open sessions; built once per run.
@@ -364,28 +364,30 @@ fn is_loopback(host: &str) -> bool {
 }
 
 impl Connector {
-    /// The connector for the campaign's `[smtp]`, its settings checked against the password
-    /// (exit 2 on a problem): what a send, `test` and `check --smtp` all open sessions with.
-    pub fn for_campaign(campaign: &Campaign) -> crate::Result<Connector> {
+    /// The connector for one of the campaign's relays, its settings checked against the password
+    /// (exit 2 on a problem): what a send, `test` and `check --smtp` open sessions with.
+    pub fn for_relay(campaign: &Campaign, relay: &Relay) -> crate::Result<Connector> {
         let toml = campaign.dir.join("campaign.toml");
-        let smtp = campaign.smtp.clone().ok_or_else(|| {
-            invalid!(
-                "{}: no [smtp] section: add host (and port, security, username) to send, or use --dry-run",
-                toml.display()
-            )
-        })?;
+        let smtp = relay.smtp.clone();
+        let several = campaign.relays.len() > 1;
+        let table = if several {
+            format!("[[smtp]] {:?}:", relay.name)
+        } else {
+            "[smtp]".to_string()
+        };
         if let Some(user) = &smtp.username {
             if smtp.password.is_none() {
                 return Err(invalid!(
-                    "{}: [smtp] username = {user:?} but {PASSWORD_VAR} is not set: put the password in \
+                    "{}: {table} username = {user:?} but {} is not set: put the password in \
                      the environment or in {}",
                     toml.display(),
+                    password_var(&relay.name, several),
                     campaign.dir.join(".env").display()
                 ));
             }
             if smtp.security == Security::None && !is_loopback(&smtp.host) {
                 return Err(invalid!(
-                    "{}: refusing to send the password for {user:?} unencrypted to {}: set [smtp] \
+                    "{}: refusing to send the password for {user:?} unencrypted to {}: set {table} \
                      security = \"starttls\" or \"tls\"",
                     toml.display(),
                     smtp.host
@@ -393,6 +395,20 @@ impl Connector {
             }
         }
         Connector::new(smtp).map_err(|e| invalid!("{}: {e}", toml.display()))
+    }
+
+    /// A connector for each of the campaign's relays, in the file's order; none is an error
+    /// (exit 2).
+    pub fn for_campaign(campaign: &Campaign) -> crate::Result<Vec<Connector>> {
+        if campaign.relays.is_empty() {
+            return Err(invalid!(
+                "{}: no [smtp] section: add host (and port, security, username) to send, or use \
+                 --dry-run",
+                campaign.dir.join("campaign.toml").display()
+            ));
+        }
+        let relays = campaign.relays.iter();
+        relays.map(|r| Connector::for_relay(campaign, r)).collect()
     }
 }
 

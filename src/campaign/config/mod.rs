@@ -51,7 +51,8 @@ pub struct CampaignFile {
     /// `[dkim]` (one key) or `[[dkim]]` (one table per key, one signature each); empty: no
     /// signing.
     pub dkim: Vec<DkimSection>,
-    pub smtp: Option<SmtpSection>,
+    /// `[smtp]` (one relay) or `[[smtp]]` (one table per relay); empty: no relay (a dry run).
+    pub smtp: Vec<SmtpSection>,
     pub send: Option<SendSection>,
     /// `[links]`: UTM parameters appended to the message's links.
     pub links: Option<LinksSection>,
@@ -111,9 +112,21 @@ pub struct UtmSection {
     pub content: Option<String>,
 }
 
-/// `[smtp]`: where and how to deliver.
+/// `[smtp]`, or one `[[smtp]]` table: a relay, where and how to deliver.
 #[derive(Debug, Default)]
 pub struct SmtpSection {
+    /// Where the table is, as [`Problems`] places keys: `smtp`, or `smtp.1` for a `[[smtp]]` table.
+    pub place: String,
+    /// The relay's name in the result log and in its password's variable [default: host].
+    pub name: Option<String>,
+    /// `[[smtp]]` only: the relay's share of the recipients [default: 1].
+    pub weight: Option<u32>,
+    /// `[[smtp]]` only: sessions to this relay [default: `[send] concurrency`].
+    pub concurrency: Option<usize>,
+    /// `[[smtp]]` only: this relay's own pace ("10/s").
+    pub rate: Option<String>,
+    /// `[[smtp]]` only: this relay's own daily limit.
+    pub daily_limit: Option<u64>,
     /// A provider preset (`gmail`, `ses:us-east-1`, …) filling the keys left out; see `providers`.
     pub provider: Option<String>,
     /// Required unless `provider` gives it.
@@ -177,11 +190,12 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
             url: s.string(p, "url"),
             mailto: s.string(p, "mailto"),
         }),
-        dkim: dkim_tables(top, p)
-            .into_iter()
+        dkim: (tables(top, p, "dkim", "domain and selector").into_iter())
             .map(|s| dkim(s, p))
             .collect(),
-        smtp: top.section(p, "smtp").map(|s| smtp(s, p)),
+        smtp: (tables(top, p, "smtp", "host (or provider)").into_iter())
+            .map(|s| smtp(s, p))
+            .collect(),
         send: top.section(p, "send").map(|s| send(s, p)),
         links: top.section(p, "links").map(|s| links(s, p)),
         notify: top.section(p, "notify").map(|s| NotifySection {
@@ -192,21 +206,23 @@ pub fn read(source: &str, path: &Path) -> Result<(CampaignFile, Problems)> {
     Ok((file, problems))
 }
 
-/// `[dkim]` (one table) or `[[dkim]]` (an array of tables), each table's unknown keys noted.
-fn dkim_tables<'a>(top: Section<'a>, p: &mut Problems) -> Vec<Section<'a>> {
-    let table = |index, table| Section {
-        name: "dkim",
-        index,
-        table,
-    };
-    let tables = match top.table.get("dkim") {
+/// `[name]` (one table) or `[[name]]` (an array of tables, each a `what`), each table's unknown
+/// keys noted: `[dkim]`/`[[dkim]]`, `[smtp]`/`[[smtp]]`.
+fn tables<'a>(
+    top: Section<'a>,
+    p: &mut Problems,
+    name: &'static str,
+    what: &str,
+) -> Vec<Section<'a>> {
+    let table = |index, table| Section { name, index, table };
+    let tables = match top.table.get(name) {
         None => Vec::new(),
         Some(Value::Table(one)) => vec![table(None, one)],
         Some(Value::Array(items)) if items.is_empty() => {
-            p.add(
-                "dkim",
-                "dkim = [] holds no key: remove it, or write a [[dkim]] table per key",
+            let message = format!(
+                "{name} = [] holds no table: remove it, or write a [[{name}]] table for each"
             );
+            p.add(name, message);
             Vec::new()
         }
         Some(Value::Array(items)) => (items.iter().enumerate())
@@ -214,20 +230,20 @@ fn dkim_tables<'a>(top: Section<'a>, p: &mut Problems) -> Vec<Section<'a>> {
                 Value::Table(one) => Some(table(Some(i), one)),
                 other => {
                     let message = format!(
-                        "[[dkim]]: each element must be a table with domain and selector, not {}",
+                        "[[{name}]]: each element must be a table with {what}, not {}",
                         describe(other)
                     );
-                    p.add(&format!("dkim.{i}"), message);
+                    p.add(&format!("{name}.{i}"), message);
                     None
                 }
             })
             .collect(),
         Some(other) => {
             let message = format!(
-                "dkim must be a table, written [dkim] (or [[dkim]] once per key), not {}",
+                "{name} must be a table, written [{name}] (or [[{name}]] once for each), not {}",
                 describe(other)
             );
-            p.add("dkim", message);
+            p.add(name, message);
             Vec::new()
         }
     };
@@ -263,7 +279,16 @@ fn links(s: Section<'_>, p: &mut Problems) -> LinksSection {
 
 fn smtp(s: Section<'_>, p: &mut Problems) -> SmtpSection {
     let provider = s.string(p, "provider");
+    // A relay's own share, sessions and limits are read in `[[smtp]]` tables only (in `[smtp]`
+    // they are unknown keys: one relay's go in `[send]`).
+    let several = s.index.is_some();
     SmtpSection {
+        place: s.place(),
+        name: s.string(p, "name"),
+        weight: several.then(|| s.number(p, "weight", 1, u32::MAX.into())).flatten(),
+        concurrency: several.then(|| s.number(p, "concurrency", 0, i64::MAX)).flatten(),
+        rate: several.then(|| s.string(p, "rate")).flatten(),
+        daily_limit: several.then(|| s.number(p, "daily_limit", 0, i64::MAX)).flatten(),
         host: match provider {
             Some(_) => s.string(p, "host").unwrap_or_default(),
             None => s.required(

@@ -56,10 +56,20 @@ impl<'a> Section<'a> {
         }
     }
 
+    /// The table's name as did_you_mean knows its keys: a `[[smtp]]` table (one of several
+    /// relays) takes more than `[smtp]`.
+    fn keys_name(&self) -> &'static str {
+        match (self.name, self.index) {
+            ("smtp", Some(_)) => "[[smtp]]",
+            (name, _) => name,
+        }
+    }
+
     pub fn unknown_keys(&self, problems: &mut Problems) {
-        let valid = did_you_mean::keys_of(self.name);
+        let valid = did_you_mean::keys_of(self.keys_name());
         for key in self.table.keys().filter(|k| !valid.contains(&k.as_str())) {
-            problems.add(&self.path(key), did_you_mean::unknown_key(self.name, key));
+            let message = did_you_mean::unknown_key(self.keys_name(), key);
+            problems.add(&self.path(key), message);
         }
     }
 
@@ -102,10 +112,10 @@ impl<'a> Section<'a> {
         if self.table.contains_key(key) {
             return;
         }
-        let valid = did_you_mean::keys_of(self.name);
+        let valid = did_you_mean::keys_of(self.keys_name());
         let unknown = self.table.keys().filter(|k| !valid.contains(&k.as_str()));
         let typo = unknown
-            .map(|k| did_you_mean::unknown_key(self.name, k))
+            .map(|k| did_you_mean::unknown_key(self.keys_name(), k))
             .any(|message| message.contains(&format!("mean `{key}`?")));
         if !typo {
             let message = format!("{} is missing: add {key} = {example}", self.label(key));

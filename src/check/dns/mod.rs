@@ -77,9 +77,9 @@ pub fn check(campaign: &Campaign, options: &DnsOptions) -> Vec<Problem> {
             .from_domain()
             .trim_end_matches('.')
             .to_ascii_lowercase();
-        let spf_host = campaign.smtp.as_ref().map(|s| s.host.as_str());
+        let hosts: Vec<&str> = campaign.relays.iter().map(|r| r.smtp.host.as_str()).collect();
         let (spf, dkim, dmarc) = tokio::join!(
-            spf::check(&dns, &from, spf_host),
+            spf::check(&dns, &from, &hosts),
             dkim::check(&dns, &campaign.dkim),
             dmarc::check(&dns, &from, dkim::dmarc_domain(&campaign.dkim, &from)),
         );

@@ -5,15 +5,16 @@
 use super::{Dns, lookup_failed, zone_record};
 use crate::check::Problem;
 
-pub(super) async fn check(dns: &Dns, domain: &str, smtp_host: Option<&str>) -> Vec<Problem> {
+pub(super) async fn check(dns: &Dns, domain: &str, relay_hosts: &[&str]) -> Vec<Problem> {
     match dns.txt(domain).await {
-        Ok(records) => spf_problems(domain, &records, smtp_host),
+        Ok(records) => spf_problems(domain, &records, relay_hosts),
         Err(e) => vec![lookup_failed("SPF", e)],
     }
 }
 
-/// What the TXT records at the From domain say about SPF.
-pub fn spf_problems(domain: &str, records: &[String], smtp_host: Option<&str>) -> Vec<Problem> {
+/// What the TXT records at the From domain say about SPF; the relays' hosts go into the record
+/// suggested when there is none.
+pub fn spf_problems(domain: &str, records: &[String], relay_hosts: &[&str]) -> Vec<Problem> {
     let spf: Vec<&String> = records
         .iter()
         .filter(|r| {
@@ -23,15 +24,16 @@ pub fn spf_problems(domain: &str, records: &[String], smtp_host: Option<&str>) -
         .collect();
     match spf.as_slice() {
         [] => {
-            let (value, hint) = match smtp_host {
-                Some(host) => (
-                    format!("v=spf1 a:{host} ~all"),
+            let mechanisms: Vec<String> = relay_hosts.iter().map(|h| format!("a:{h}")).collect();
+            let (value, hint) = match mechanisms.join(" ") {
+                a if !a.is_empty() => (
+                    format!("v=spf1 {a} ~all"),
                     format!(
                         " (if your mail provider documents an include: for SPF, use it instead of \
-                         a:{host})"
+                         {a})"
                     ),
                 ),
-                None => (
+                _ => (
                     "v=spf1 include:<your mail provider's SPF domain> ~all".to_string(),
                     String::new(),
                 ),
@@ -76,10 +78,10 @@ mod tests {
 
     #[test]
     fn spf_rules() {
-        let none = spf_problems("acme.example", &["google-site-verification=x".into()], None);
+        let none = spf_problems("acme.example", &["google-site-verification=x".into()], &[]);
         assert_eq!(none[0].severity, crate::check::Severity::Warning);
         assert!(none[0].fix.as_ref().unwrap().contains("\"v=spf1 include:"));
-        let with_host = spf_problems("acme.example", &[], Some("smtp.acme.example"));
+        let with_host = spf_problems("acme.example", &[], &["smtp.acme.example"]);
         assert!(
             with_host[0]
                 .fix
@@ -87,14 +89,14 @@ mod tests {
                 .unwrap()
                 .contains("acme.example. IN TXT \"v=spf1 a:smtp.acme.example ~all\"")
         );
-        let ok = spf_problems("acme.example", &["v=spf1 mx -all".into()], None);
+        let ok = spf_problems("acme.example", &["v=spf1 mx -all".into()], &[]);
         assert_eq!(ok[0].severity, crate::check::Severity::Note);
-        let open = spf_problems("acme.example", &["v=spf1 +all".into()], None);
+        let open = spf_problems("acme.example", &["v=spf1 +all".into()], &[]);
         assert_eq!(open[0].severity, crate::check::Severity::Warning);
         let two = spf_problems(
             "acme.example",
             &["v=spf1 mx -all".into(), "v=spf1 a -all".into()],
-            None,
+            &[],
         );
         assert!(two[0].text.contains("2 SPF records"));
     }

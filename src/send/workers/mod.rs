@@ -1,17 +1,20 @@
-//! The sending workers: `concurrency` async tasks, each owning one SMTP session that it reuses for
-//! message after message. A worker takes an item from the renderer's bounded channel (or a message
-//! due for retry, [`super::queue`]), waits for the rate limiter, runs the transaction and writes the
-//! result row. A transient failure is put back with a backoff delay instead of blocking the worker;
-//! a fatal one (authentication, TLS, no session can be opened) sets the stop flag so every worker
-//! ends after its current message, and no recipient is marked failed because of it.
+//! The sending workers: for each relay ([`super::relays`]) its `concurrency` async tasks, each
+//! owning one SMTP session that it reuses for message after message. A worker takes an item from
+//! the renderer's bounded channel when its relay's turn comes (or a message due for retry,
+//! [`super::queue`], whoever's turn it is), waits for the rate limiters (its relay's, then all
+//! relays'), runs the transaction and writes the result row. A transient failure is put back with a
+//! backoff delay instead of blocking the worker; a fatal one (authentication, TLS, no session can
+//! be opened) takes its relay out, so that its workers end after their current message and the
+//! other relays take its work; with no relay left the run stops. No recipient is marked failed
+//! because of it.
 //!
 //! Each worker is one slot of the journal's in-flight record: it marks its message there just before
 //! the final dot and clears it with the outcome row. A message whose fate is unknown after the dot
-//! is never retried. What failures say about the relay as a whole ([`retry::Streaks`]) acts on all
-//! workers: "slow down" replies pause every session, identical rejections stop the run, and a
+//! is never retried. What failures say about a relay as a whole ([`retry::Streaks`]) acts on all its
+//! workers: "slow down" replies pause its every session, identical rejections take it out, and a
 //! relay that refuses extra sessions while others deliver means fewer sessions, not a failed run.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,26 +28,23 @@ mod results;
 
 use super::queue::{Job, Retries};
 use super::rate::Pacer;
-use super::retry::{self, Streaks, Verdict};
+use super::relays::{Relay, Relays};
+use super::retry::{self, Verdict};
 use super::session::{Attempt, Session};
-use super::smtp::{ConnectError, Connector};
+use super::smtp::ConnectError;
 
 /// What all workers share.
 pub struct Workers {
-    pub connector: Connector,
+    pub relays: Relays,
+    /// `[send] rate`: all relays together.
     pub pacer: Pacer,
     pub journal: Arc<Journal>,
     pub counters: Arc<Counters>,
     pub retries: u32,
     /// Set to stop taking new recipients (a stop signal, fatal error).
     pub stop: Arc<AtomicBool>,
-    streaks: Streaks,
     fatal: Mutex<Option<Error>>,
     queue: Retries,
-    /// Sessions open right now.
-    live: AtomicUsize,
-    /// The relay refused a session while others worked, and the user was told.
-    said_fewer: AtomicBool,
 }
 
 /// What opening a session came to.
@@ -58,27 +58,23 @@ enum Opened {
 
 impl Workers {
     pub fn new(
-        connector: Connector,
+        relays: Relays,
         pacer: Pacer,
         journal: Arc<Journal>,
         counters: Arc<Counters>,
         retries: u32,
         stop: Arc<AtomicBool>,
-        streaks: Streaks,
     ) -> Workers {
         let queue = Retries::counting(Arc::clone(&counters.waiting));
         Workers {
-            connector,
+            relays,
             pacer,
             journal,
             counters,
             retries,
             stop,
-            streaks,
             fatal: Mutex::new(None),
             queue,
-            live: AtomicUsize::new(0),
-            said_fewer: AtomicBool::new(false),
         }
     }
 
@@ -106,9 +102,23 @@ impl Workers {
         self.stop.load(Ordering::SeqCst)
     }
 
-    /// Resolves once the run is asked to stop.
-    async fn stopping(&self) {
-        self.queue.until(|| self.stopped()).await;
+    /// Takes `relay` out for `why` (its workers end after their message, the others take its
+    /// work); with no relay left the run stops.
+    fn take_out(&self, relay: &Relay, why: String) {
+        match self.relays.take_out(relay, &why) {
+            Some(last) => self.stop_with(last),
+            None => self.queue.wake(),
+        }
+    }
+
+    /// Whether a worker of `relay` is done: the run stops, or its relay is gone.
+    fn done(&self, relay: &Relay) -> bool {
+        self.stopped() || relay.is_gone()
+    }
+
+    /// Resolves once a worker of `relay` is done.
+    async fn stopping(&self, relay: &Relay) {
+        self.queue.until(|| self.done(relay)).await;
     }
 
     /// Resolves once the renderer's channel is drained and closed and no retry is pending: a worker
@@ -119,21 +129,37 @@ impl Workers {
         self.queue.until(drained).await;
     }
 
-    /// Runs `concurrency` workers until the channel is drained and no retry is pending, or a stop.
-    pub async fn run(self: &Arc<Self>, concurrency: usize, rx: async_channel::Receiver<Prepared>) {
-        let tasks: Vec<_> = (0..concurrency)
-            .map(|slot| tokio::spawn(Arc::clone(self).worker(slot, rx.clone())))
+    /// Runs every relay's workers until the channel is drained and no retry is pending, or a stop.
+    pub async fn run(self: &Arc<Self>, rx: async_channel::Receiver<Prepared>) {
+        let slots = (self.relays.list.iter()).flat_map(|r| r.slots.clone().map(|s| (r.index, s)));
+        let tasks: Vec<_> = slots
+            .map(|(relay, slot)| tokio::spawn(Arc::clone(self).worker(relay, slot, rx.clone())))
             .collect();
         for task in tasks {
             let _ = task.await;
         }
     }
 
-    /// One SMTP session's loop; `slot` is its place in the journal's in-flight record.
-    async fn worker(self: Arc<Self>, slot: usize, rx: async_channel::Receiver<Prepared>) {
+    /// One SMTP session's loop, to the relay at `relay`; `slot` is its place in the journal's
+    /// in-flight record.
+    async fn worker(
+        self: Arc<Self>,
+        relay: usize,
+        slot: usize,
+        rx: async_channel::Receiver<Prepared>,
+    ) {
+        let relay = &self.relays.list[relay];
         let mut session: Option<Session> = None;
         let mut refused = 0;
-        while let Some(mut job) = self.next_job(&rx).await {
+        while let Some(mut job) = self.next_job(relay, &rx).await {
+            if relay.is_gone() || !relay.use_one_today() {
+                // Another relay takes it.
+                self.queue.schedule(job, Duration::ZERO).await;
+                if !relay.is_gone() && self.relays.at_daily_limit(relay) {
+                    self.request_stop();
+                }
+                break;
+            }
             let m = &job.message;
             if !RunLock::fits(&m.message_id, &m.email) {
                 let why = "the address is longer than SMTP allows (RFC 5321: 254 octets)";
@@ -142,28 +168,42 @@ impl Workers {
                 continue;
             }
             if session.as_ref().is_none_or(Session::is_broken) {
-                self.close(&mut session).await;
-                match self.open(&mut refused).await {
+                self.close(relay, &mut session).await;
+                match self.open(relay, &mut refused).await {
                     Opened::Session(s) => session = Some(*s),
                     Opened::Later(delay) => {
                         self.queue.schedule(job, Duration::ZERO).await;
                         tokio::select! {
-                            () = tokio::time::sleep(delay) => continue,
-                            () = self.stopping() => break,
+                            () = tokio::time::sleep(delay) => {
+                                // On probation: it takes turns again, and is taken out if
+                                // its sessions keep failing.
+                                self.relays.set_failing(relay, false);
+                                continue;
+                            }
+                            () = self.stopping(relay) => break,
                             () = self.no_work_left(&rx) => break,
                         }
                     }
-                    Opened::Stop => break,
+                    Opened::Stop => {
+                        self.queue.schedule(job, Duration::ZERO).await;
+                        break;
+                    }
                 }
             }
             let conn = session.as_mut().expect("opened above");
             // A stop while waiting for the rate limit's slot leaves this message unsent (no row:
             // the next run sends it); only messages already on their way are finished.
             let pace = tokio::select! {
-                pace = self.pacer.next_slot() => pace,
-                () = self.stopping() => break,
+                pace = self.pace(relay) => pace,
+                () = self.stopping(relay) => {
+                    if relay.is_gone() {
+                        self.queue.schedule(job, Duration::ZERO).await;
+                    }
+                    break;
+                }
             };
             job.attempts += 1;
+            job.relay = Some(relay.index);
             let m = &job.message;
             let (email, message_id) = (m.email.clone(), m.message_id.clone());
             let before_dot = async {
@@ -183,55 +223,74 @@ impl Workers {
                     | Attempt::Unknown { .. }
                     | Attempt::Rejected { code: 421, .. }
             ) {
-                self.close(&mut session).await;
+                self.close(relay, &mut session).await;
             }
-            self.settle(job, attempt, slot).await;
+            self.settle(relay, job, attempt, slot).await;
         }
-        self.close(&mut session).await;
+        self.close(relay, &mut session).await;
         // A worker waiting to open a session may now have nothing left to wait for.
         self.queue.wake();
     }
 
+    /// The moment the next message of `relay` may go out: its own pace, then all relays'.
+    async fn pace(&self, relay: &Relay) -> Option<tokio::time::Instant> {
+        let own = relay.pacer.next_slot().await;
+        let all = self.pacer.next_slot().await;
+        own.max(all)
+    }
+
     /// Ends the worker's session, if it has one.
-    async fn close(&self, session: &mut Option<Session>) {
+    async fn close(&self, relay: &Relay, session: &mut Option<Session>) {
         if let Some(s) = session.take() {
-            self.live.fetch_sub(1, Ordering::SeqCst);
+            relay.live.fetch_sub(1, Ordering::SeqCst);
             if !s.is_broken() {
                 s.quit().await;
             }
         }
     }
 
-    /// Tries once to open a session. A transient refusal while other sessions deliver means the
-    /// relay limits sessions per client: this worker tries again later, with backoff, and the run
-    /// goes on with fewer sessions. Only when none is open does it count toward giving up.
-    async fn open(&self, refused: &mut u32) -> Opened {
+    /// Tries once to open a session to `relay`. A transient refusal while other sessions deliver
+    /// means the relay limits sessions per client: this worker tries again later, with backoff,
+    /// and the run goes on with fewer sessions. Only when none is open does it count toward
+    /// giving up, and the relay gets no fresh recipients meanwhile.
+    async fn open(&self, relay: &Relay, refused: &mut u32) -> Opened {
         *refused += 1;
-        match self.connector.connect().await {
+        match relay.connector.connect().await {
             Ok(session) => {
                 *refused = 0;
-                self.live.fetch_add(1, Ordering::SeqCst);
+                relay.live.fetch_add(1, Ordering::SeqCst);
+                self.relays.set_failing(relay, false);
                 Opened::Session(Box::new(session))
             }
             Err(ConnectError::Fatal(why)) => {
-                self.stop_with(Error::fatal(why));
+                self.take_out(relay, why);
                 Opened::Stop
             }
-            Err(ConnectError::Transient(_)) if self.stopped() => Opened::Stop,
+            Err(ConnectError::Transient(_)) if self.done(relay) => Opened::Stop,
             Err(ConnectError::Transient(why)) => {
-                let others = self.live.load(Ordering::SeqCst);
+                let others = relay.live.load(Ordering::SeqCst);
                 if others == 0 && *refused > self.retries {
-                    self.stop_with(Error::fatal(format!(
-                        "{why} (gave up after {refused} attempt{}); check [smtp] host and port and \
-                         that the server is reachable from here",
-                        if *refused == 1 { "" } else { "s" }
-                    )));
+                    self.take_out(
+                        relay,
+                        format!(
+                            "{why} (gave up after {refused} attempt{}); check [smtp] host and port \
+                             and that the server is reachable from here",
+                            if *refused == 1 { "" } else { "s" }
+                        ),
+                    );
                     return Opened::Stop;
                 }
-                if others > 0 && !self.said_fewer.swap(true, Ordering::SeqCst) {
+                if others == 0 {
+                    self.relays.set_failing(relay, true);
+                }
+                if others > 0 && !relay.said_fewer.swap(true, Ordering::SeqCst) {
+                    let whose = match self.relays.list.len() {
+                        1 => String::new(),
+                        _ => format!("relay {}: ", relay.name),
+                    };
                     note(&format!(
-                        "note: {why}; going on with the sessions that work and trying to open more \
-                         later (lower [send] concurrency to match the relay's limit)"
+                        "note: {whose}{why}; going on with the sessions that work and trying to \
+                         open more later (lower the concurrency to match the relay's limit)"
                     ));
                 }
                 Opened::Later(retry::backoff((*refused).min(5)))
@@ -239,10 +298,11 @@ impl Workers {
         }
     }
 
-    /// The next message to send, recording skipped and unrenderable rows on the way.
-    async fn next_job(&self, rx: &async_channel::Receiver<Prepared>) -> Option<Job> {
+    /// The next message for a worker of `relay`, recording skipped and unrenderable rows on the
+    /// way.
+    async fn next_job(&self, relay: &Relay, rx: &async_channel::Receiver<Prepared>) -> Option<Job> {
         loop {
-            if self.stopped() {
+            if self.done(relay) {
                 return None;
             }
             if let Some(job) = self.queue.try_take() {
@@ -250,8 +310,8 @@ impl Workers {
             }
             let item = tokio::select! {
                 biased;
-                job = self.queue.take(|| self.stopped()) => return job,
-                item = rx.recv() => item,
+                job = self.queue.take(|| self.done(relay)) => return job,
+                item = self.relays.next_fresh(relay, rx) => item,
             };
             match item {
                 Ok(Prepared::Message { message, .. }) => return Some(Job::new(message)),
@@ -272,24 +332,24 @@ impl Workers {
                     self.stop_with(e);
                     return None;
                 }
-                Err(_) => return self.wait_for_retries().await,
+                Err(_) => return self.wait_for_retries(relay).await,
             }
         }
     }
 
     /// After the channel is drained: the messages still waiting for a retry, until there are none.
-    async fn wait_for_retries(&self) -> Option<Job> {
+    async fn wait_for_retries(&self, relay: &Relay) -> Option<Job> {
         self.queue
-            .take(|| self.stopped() || !self.queue.pending())
+            .take(|| self.done(relay) || !self.queue.pending())
             .await
     }
 
     /// Records the outcome of an attempt (clearing `slot`'s in-flight record with the row), or
     /// schedules the next one.
-    async fn settle(&self, job: Job, attempt: Attempt, slot: usize) {
+    async fn settle(&self, relay: &Relay, job: Job, attempt: Attempt, slot: usize) {
         let (code, detail) = match attempt {
             Attempt::Accepted { code, text } => {
-                self.streaks.accepted();
+                relay.streaks.accepted();
                 let text =
                     crate::render::attachments::with_left_out(&job.message.sent_without, text);
                 return self
@@ -310,8 +370,8 @@ impl Workers {
                 self.failed(Kind::Permanent, Some(code), &text, &job.message.email);
                 self.finish(&job, Status::Failed, Some(code), &text, Some(slot))
                     .await;
-                let verdict = self.streaks.rejected(code, &text, &job.message.email);
-                return self.act_on(verdict, code, &text);
+                let verdict = relay.streaks.rejected(code, &text, &job.message.email);
+                return self.act_on(relay, verdict, code, &text);
             }
             Attempt::Refused { detail } => {
                 self.failed(Kind::Permanent, None, &detail, &job.message.email);
@@ -320,7 +380,7 @@ impl Workers {
                     .await;
             }
             Attempt::Rejected { code, text } if retry::is_throttling(code, &text) => {
-                return self.throttled(job, code, &text, slot).await;
+                return self.throttled(relay, job, code, &text, slot).await;
             }
             Attempt::Rejected { code, text } => (Some(code), text),
             Attempt::Broken { detail } => (None, detail),
@@ -340,33 +400,35 @@ impl Workers {
 
     /// The relay asked to slow down: every session pauses, and the message goes back to the queue
     /// without using up its retries (it was not refused, only deferred).
-    async fn throttled(&self, mut job: Job, code: u16, text: &str, slot: usize) {
+    async fn throttled(&self, relay: &Relay, mut job: Job, code: u16, text: &str, slot: usize) {
         job.throttled += 1;
         if let Err(e) = self.release(slot).await {
             return self.stop_with(e);
         }
-        let verdict = self.streaks.throttled(code, text);
-        let stop = matches!(verdict, Verdict::Stop(_));
-        self.act_on(verdict, code, text);
-        if !stop {
-            self.queue.schedule(job, Duration::ZERO).await;
-        }
+        let verdict = relay.streaks.throttled(code, text);
+        self.act_on(relay, verdict, code, text);
+        // Taken out, or not: another session (of another relay, when it was taken out) sends it.
+        self.queue.schedule(job, Duration::ZERO).await;
     }
 
     /// Carries out what a failure says about the relay as a whole.
-    fn act_on(&self, verdict: Verdict, code: u16, text: &str) {
+    fn act_on(&self, relay: &Relay, verdict: Verdict, code: u16, text: &str) {
         match verdict {
             Verdict::Carry => {}
             Verdict::Pause(pause) => {
-                if self.pacer.pause(pause) {
+                if relay.pacer.pause(pause) {
+                    let whose = match self.relays.list.len() {
+                        1 => "the relay".to_string(),
+                        _ => format!("relay {}", relay.name),
+                    };
                     note(&format!(
-                        "note: the relay asks to slow down (\"{code} {text}\"): every session \
-                         pauses {}s",
+                        "note: {whose} asks to slow down (\"{code} {text}\"): every session \
+                         to it pauses {}s",
                         pause.as_secs()
                     ));
                 }
             }
-            Verdict::Stop(why) => self.stop_with(Error::fatal(why)),
+            Verdict::Stop(why) => self.take_out(relay, why),
         }
     }
 }

@@ -28,6 +28,10 @@ impl Workers {
         detail: &str,
         slot: Option<usize>,
     ) {
+        let relay = job.relay.map(|i| &self.relays.list[i]);
+        if let Some(relay) = relay {
+            relay.count(status);
+        }
         let record = Record {
             email: &job.message.email,
             status,

@@ -1,0 +1,277 @@
+//! The relays of a send at run time: each with its connector, its own pace ([`Pacer`]), its own
+//! streaks of failures ([`Streaks`]), its sessions' slots in the journal's in-flight record, its
+//! daily allowance and its counts. With several relays, fresh recipients go to them in turn by
+//! weight ([`rotation`]); a relay that fails fatally (authentication or TLS refused, no session
+//! can be opened, identical rejections) is taken out, and so is one at its daily limit: the others
+//! take its turns and the messages due for a retry, and only when none is left does the run stop.
+//! With one relay this is the run as it always was: its fatal failure stops the run.
+
+mod rotation;
+
+use std::ops::Range;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use crate::error::Error;
+use crate::journal::{History, Status};
+use crate::pipeline::Prepared;
+
+use super::rate::Pacer;
+use super::retry::Streaks;
+use super::smtp::Connector;
+pub use rotation::Standing;
+use rotation::Rotation;
+
+/// One relay of a send.
+pub struct Relay {
+    pub index: usize,
+    /// What the result log's `relay` column says.
+    pub name: String,
+    pub connector: Connector,
+    /// Its own pace, and the pauses it asks for.
+    pub pacer: Pacer,
+    pub streaks: Streaks,
+    /// Its sessions' places in the journal's in-flight record.
+    pub slots: Range<usize>,
+    /// Sessions open right now.
+    pub live: AtomicUsize,
+    /// It refused a session while others worked, and the user was told.
+    pub said_fewer: AtomicBool,
+    gone: AtomicBool,
+    why_gone: Mutex<Option<String>>,
+    /// Messages it may still be given today (`None`: no daily limit of its own).
+    left_today: Option<AtomicU64>,
+    sent: AtomicU64,
+    failed: AtomicU64,
+    unknown: AtomicU64,
+}
+
+/// What one relay did in a send, for the summary and `--json`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayOutcome {
+    pub name: String,
+    pub sent: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    /// Why it stopped taking recipients before the end: taken out (the reason), or at its daily
+    /// limit.
+    pub gone: Option<String>,
+}
+
+/// The relays of a send.
+pub struct Relays {
+    pub list: Vec<Relay>,
+    /// The turns, with several relays.
+    rotation: Option<Rotation>,
+    /// Every relay is at its daily limit (none was taken out).
+    all_at_daily_limit: AtomicBool,
+}
+
+impl Relays {
+    /// The campaign's relays with their `connectors` (in the same order); `history` gives what
+    /// each one sent today, for its daily limit.
+    pub fn new(
+        campaign: &crate::campaign::Campaign,
+        connectors: Vec<Connector>,
+        history: &History,
+    ) -> Relays {
+        let mut first_slot = 0;
+        let list: Vec<Relay> = (campaign.relays.iter().zip(connectors).enumerate())
+            .map(|(index, (configured, connector))| {
+                let slots = first_slot..first_slot + configured.concurrency;
+                first_slot = slots.end;
+                let left = (configured.daily_limit)
+                    .map(|cap| cap.saturating_sub(history.sent_today_via(&configured.name)));
+                Relay {
+                    index,
+                    name: configured.name.clone(),
+                    connector,
+                    pacer: Pacer::new(configured.rate),
+                    streaks: Streaks::new(
+                        campaign.send.stop_after_rejections,
+                        campaign.send.throttle_pause,
+                    ),
+                    slots,
+                    live: AtomicUsize::new(0),
+                    said_fewer: AtomicBool::new(false),
+                    gone: AtomicBool::new(false),
+                    why_gone: Mutex::new(None),
+                    left_today: left.map(AtomicU64::new),
+                    sent: AtomicU64::new(0),
+                    failed: AtomicU64::new(0),
+                    unknown: AtomicU64::new(0),
+                }
+            })
+            .collect();
+        let weights: Vec<u32> = campaign.relays.iter().map(|r| r.weight).collect();
+        let relays = Relays {
+            rotation: (list.len() > 1).then(|| Rotation::new(&weights)),
+            list,
+            all_at_daily_limit: AtomicBool::new(false),
+        };
+        for relay in &relays.list {
+            if relay.left_today.as_ref().is_some_and(|l| l.load(Ordering::SeqCst) == 0) {
+                relays.at_daily_limit(relay);
+            }
+        }
+        relays
+    }
+
+    /// The next item of the renderer's channel for a worker of `relay`: with several relays,
+    /// once it is the relay's turn (a message uses the turn up; a skipped or unrenderable row,
+    /// which is only logged, does not).
+    pub async fn next_fresh(
+        &self,
+        relay: &Relay,
+        rx: &async_channel::Receiver<Prepared>,
+    ) -> Result<Prepared, async_channel::RecvError> {
+        let Some(rotation) = &self.rotation else {
+            return rx.recv().await;
+        };
+        let turn = rotation.take(relay.index).await;
+        let item = rx.recv().await;
+        match item {
+            Ok(Prepared::Message { .. }) => turn.done(),
+            Err(_) => rotation.end(),
+            Ok(_) => {}
+        }
+        item
+    }
+
+    /// Takes `relay` out of the send for `why`; returns the error that stops the run when no
+    /// relay is left.
+    pub fn take_out(&self, relay: &Relay, why: &str) -> Option<Error> {
+        if !self.leave(relay, why.to_string()) {
+            return None;
+        }
+        if self.rotation.is_none() {
+            return Some(Error::fatal(why));
+        }
+        let left = self.list.iter().filter(|r| !r.is_gone()).count();
+        crate::progress::note(&format!(
+            "relay {} taken out: {why}; {}",
+            relay.name,
+            match left {
+                0 => "no relay is left".to_string(),
+                n => format!(
+                    "its recipients go to the other relay{}",
+                    if n == 1 { "" } else { "s" }
+                ),
+            }
+        ));
+        (left == 0).then(|| Error::fatal(self.every_relay_failed()))
+    }
+
+    /// Marks `relay` as at its daily limit; when every relay is, the send ends as a daily limit
+    /// does (the caller stops it). Returns whether no relay is left.
+    pub fn at_daily_limit(&self, relay: &Relay) -> bool {
+        let why = "reached its daily_limit for today".to_string();
+        if self.leave(relay, why) && self.rotation.is_some() {
+            crate::progress::note(&format!(
+                "relay {} reached its daily_limit: the other relays go on",
+                relay.name
+            ));
+        }
+        let none_left = self.list.iter().all(Relay::is_gone);
+        if none_left && self.list.iter().all(|r| r.left_today.is_some()) {
+            self.all_at_daily_limit.store(true, Ordering::SeqCst);
+        }
+        none_left
+    }
+
+    /// Whether every relay stopped at its daily limit.
+    pub fn all_at_daily_limit(&self) -> bool {
+        self.all_at_daily_limit.load(Ordering::SeqCst)
+    }
+
+    /// Records why `relay` is gone; false when it already was.
+    fn leave(&self, relay: &Relay, why: String) -> bool {
+        if relay.gone.swap(true, Ordering::SeqCst) {
+            return false;
+        }
+        *relay.why_gone.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+        if let Some(rotation) = &self.rotation {
+            rotation.set(relay.index, Standing::Gone);
+        }
+        true
+    }
+
+    /// Whether `relay` can open sessions at the moment (a failing one gets no fresh recipients
+    /// while another relay can take them).
+    pub fn set_failing(&self, relay: &Relay, failing: bool) {
+        if let Some(rotation) = &self.rotation {
+            let standing = if failing { Standing::Failing } else { Standing::Open };
+            rotation.set(relay.index, standing);
+        }
+    }
+
+    fn every_relay_failed(&self) -> String {
+        let each: Vec<String> = (self.list.iter())
+            .map(|r| format!("{}: {}", r.name, r.why_gone().unwrap_or_default()))
+            .collect();
+        format!("no relay is left: {}", each.join("; "))
+    }
+
+    /// What each relay did.
+    pub fn outcomes(&self) -> Vec<RelayOutcome> {
+        (self.list.iter())
+            .map(|r| RelayOutcome {
+                name: r.name.clone(),
+                sent: r.sent.load(Ordering::Relaxed),
+                failed: r.failed.load(Ordering::Relaxed),
+                unknown: r.unknown.load(Ordering::Relaxed),
+                gone: r.why_gone(),
+            })
+            .collect()
+    }
+
+    /// Sessions of every relay together.
+    pub fn sessions(&self) -> usize {
+        self.list.last().map_or(0, |r| r.slots.end)
+    }
+}
+
+/// Adds a round's outcomes to the run's so far (the same relays, in the same order).
+pub fn add_up(run: &mut Vec<RelayOutcome>, round: Vec<RelayOutcome>) {
+    if run.is_empty() {
+        *run = round;
+        return;
+    }
+    for (total, this) in run.iter_mut().zip(round) {
+        total.sent += this.sent;
+        total.failed += this.failed;
+        total.unknown += this.unknown;
+        total.gone = this.gone;
+    }
+}
+
+impl Relay {
+    pub fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::SeqCst)
+    }
+
+    fn why_gone(&self) -> Option<String> {
+        self.why_gone.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Uses one of today's messages; false when the relay has none left (it is then at its
+    /// daily limit, and the message goes to another relay).
+    pub fn use_one_today(&self) -> bool {
+        let Some(left) = &self.left_today else {
+            return true;
+        };
+        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Counts an outcome of a message this relay was given.
+    pub fn count(&self, status: Status) {
+        let counter = match status {
+            Status::Sent => &self.sent,
+            Status::Failed => &self.failed,
+            Status::Unknown => &self.unknown,
+            Status::Skipped => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
