@@ -255,6 +255,9 @@ fn send_loaded(
         report.rate(),
         report.log.display()
     );
+    if report.relays.len() > 1 {
+        report.relays.iter().for_each(|r| say!("{}", r.line()));
+    }
     if let Some(fatal) = &report.fatal {
         warn!("error: {fatal}");
         warn!("the run stopped; recipients without a row in the log are sent by the next run");

@@ -88,7 +88,8 @@ fn server(campaign: &Campaign) -> String {
         several => {
             let each: Vec<String> = (several.iter())
                 .map(|r| {
-                    let user = (r.smtp.username.as_ref()).map_or(String::new(), |u| format!(" as {u}"));
+                    let user =
+                        (r.smtp.username.as_ref()).map_or(String::new(), |u| format!(" as {u}"));
                     format!("{} = {}{user}, weight {}", r.name, shown(&r.smtp), r.weight)
                 })
                 .collect();

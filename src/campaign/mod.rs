@@ -199,7 +199,11 @@ impl Campaign {
 
     /// SMTP sessions a send opens at most: every relay's together.
     pub fn sessions(&self) -> usize {
-        self.relays.iter().map(|r| r.concurrency).sum::<usize>().max(1)
+        self.relays
+            .iter()
+            .map(|r| r.concurrency)
+            .sum::<usize>()
+            .max(1)
     }
 
     /// Applies the command line's `--rate` (all relays together) and `--concurrency` (each

@@ -59,10 +59,7 @@ pub(super) fn relays(
             continue;
         };
         let var = password_var(&relay.name, true);
-        if let Some(twin) = relays
-            .iter()
-            .find(|r| password_var(&r.name, true) == var)
-        {
+        if let Some(twin) = relays.iter().find(|r| password_var(&r.name, true) == var) {
             let message = format!(
                 "[[smtp]] name = {:?} is already the name of another relay ({:?}): give each \
                  relay its own name (the result log tells them apart by it)",

@@ -59,7 +59,11 @@ fn provider_lints(campaign: &Campaign) -> Vec<Problem> {
         let smtp = &relay.smtp;
         let shown_rate = rate.map_or("none".into(), providers::show_rate);
         let shown_daily = daily.map_or("none".into(), |d| d.to_string());
-        let relay_name = if several { format!("relay {}: ", relay.name) } else { String::new() };
+        let relay_name = if several {
+            format!("relay {}: ", relay.name)
+        } else {
+            String::new()
+        };
         problems.push(Problem::note(format!(
             "{relay_name}provider {}: {}:{} {}, rate {shown_rate}, daily_limit {shown_daily} (keys \
              in campaign.toml win over the preset)",

@@ -149,6 +149,7 @@ fn run_fields(ctx: &Context, ended: DateTime<Utc>) -> Map<String, Value> {
         "daily_limit_reached": false,
         "declined": false,
         "shard": null,
+        "relays": [],
     });
     if let Value::Object(fields) = fields {
         object.extend(fields);
@@ -211,6 +212,7 @@ pub fn send(ctx: &Context, report: &SendReport) -> Value {
         ("daily_limit_reached", json!(report.daily_limit_reached)),
         ("declined", json!(report.declined)),
         ("shard", report.shard.map_or(Value::Null, shard)),
+        ("relays", relays(&report.relays)),
         (
             "resume_at",
             json!(report.not_now.as_ref().map(|n| n.until.to_rfc3339())),
@@ -220,6 +222,22 @@ pub fn send(ctx: &Context, report: &SendReport) -> Value {
         object.insert(key.into(), value);
     }
     finish(object, report.exit_code(), report.fatal.as_ref())
+}
+
+/// `[{name, sent, failed, unknown, taken_out, trouble}]`: what each relay did, in campaign.toml's
+/// order; `taken_out` says why a relay stopped early (failed, or at its daily limit).
+fn relays(outcomes: &[crate::send::relays::RelayOutcome]) -> Value {
+    let each = outcomes.iter().map(|r| {
+        json!({
+            "name": r.name,
+            "sent": r.sent,
+            "failed": r.failed,
+            "unknown": r.unknown,
+            "taken_out": r.gone,
+            "trouble": r.trouble,
+        })
+    });
+    Value::Array(each.collect())
 }
 
 /// `{index, count, rows, rows_in_csv}`: which shard (`--shard index/count`) and how much of the

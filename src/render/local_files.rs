@@ -43,7 +43,10 @@ impl LocalFiles {
         named.extend(RESULT_LOG.map(|name| (dir.join(name), "result log")));
         let keys = campaign.dkim.iter().filter_map(|d| d.key_file.clone());
         named.extend(keys.map(|path| (path, "DKIM key")));
-        let ca = campaign.relays.iter().filter_map(|r| r.smtp.ca_file.clone());
+        let ca = campaign
+            .relays
+            .iter()
+            .filter_map(|r| r.smtp.ca_file.clone());
         named.extend(ca.map(|ca| (ca, "CA file")));
         let protected = named
             .into_iter()

@@ -285,10 +285,16 @@ fn smtp(s: Section<'_>, p: &mut Problems) -> SmtpSection {
     SmtpSection {
         place: s.place(),
         name: s.string(p, "name"),
-        weight: several.then(|| s.number(p, "weight", 1, u32::MAX.into())).flatten(),
-        concurrency: several.then(|| s.number(p, "concurrency", 0, i64::MAX)).flatten(),
+        weight: several
+            .then(|| s.number(p, "weight", 1, u32::MAX.into()))
+            .flatten(),
+        concurrency: several
+            .then(|| s.number(p, "concurrency", 0, i64::MAX))
+            .flatten(),
         rate: several.then(|| s.string(p, "rate")).flatten(),
-        daily_limit: several.then(|| s.number(p, "daily_limit", 0, i64::MAX)).flatten(),
+        daily_limit: several
+            .then(|| s.number(p, "daily_limit", 0, i64::MAX))
+            .flatten(),
         host: match provider {
             Some(_) => s.string(p, "host").unwrap_or_default(),
             None => s.required(

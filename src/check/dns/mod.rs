@@ -77,7 +77,11 @@ pub fn check(campaign: &Campaign, options: &DnsOptions) -> Vec<Problem> {
             .from_domain()
             .trim_end_matches('.')
             .to_ascii_lowercase();
-        let hosts: Vec<&str> = campaign.relays.iter().map(|r| r.smtp.host.as_str()).collect();
+        let hosts: Vec<&str> = campaign
+            .relays
+            .iter()
+            .map(|r| r.smtp.host.as_str())
+            .collect();
         let (spf, dkim, dmarc) = tokio::join!(
             spf::check(&dns, &from, &hosts),
             dkim::check(&dns, &campaign.dkim),

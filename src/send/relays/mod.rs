@@ -19,8 +19,8 @@ use crate::pipeline::Prepared;
 use super::rate::Pacer;
 use super::retry::Streaks;
 use super::smtp::Connector;
-pub use rotation::Standing;
 use rotation::Rotation;
+pub use rotation::Standing;
 
 /// One relay of a send.
 pub struct Relay {
@@ -39,6 +39,8 @@ pub struct Relay {
     pub said_fewer: AtomicBool,
     gone: AtomicBool,
     why_gone: Mutex<Option<String>>,
+    /// Why no session could be opened the last time none was open (cleared when one opens).
+    trouble: Mutex<Option<String>>,
     /// Messages it may still be given today (`None`: no daily limit of its own).
     left_today: Option<AtomicU64>,
     sent: AtomicU64,
@@ -56,6 +58,25 @@ pub struct RelayOutcome {
     /// Why it stopped taking recipients before the end: taken out (the reason), or at its daily
     /// limit.
     pub gone: Option<String>,
+    /// Why its sessions could not be opened, when the run ended while it was being tried again.
+    pub trouble: Option<String>,
+}
+
+impl RelayOutcome {
+    /// The relay's line in a send's summary: `alpha: sent 300, failed 0, unknown 0`, and why it
+    /// stopped early or was in trouble.
+    pub fn line(&self) -> String {
+        let mut line = format!(
+            "relay {}: sent {}, failed {}, unknown {}",
+            self.name, self.sent, self.failed, self.unknown
+        );
+        if let Some(why) = &self.gone {
+            line.push_str(&format!("; taken out: {why}"));
+        } else if let Some(why) = &self.trouble {
+            line.push_str(&format!("; no session could be opened at the end: {why}"));
+        }
+        line
+    }
 }
 
 /// The relays of a send.
@@ -96,6 +117,7 @@ impl Relays {
                     said_fewer: AtomicBool::new(false),
                     gone: AtomicBool::new(false),
                     why_gone: Mutex::new(None),
+                    trouble: Mutex::new(None),
                     left_today: left.map(AtomicU64::new),
                     sent: AtomicU64::new(0),
                     failed: AtomicU64::new(0),
@@ -110,7 +132,11 @@ impl Relays {
             all_at_daily_limit: AtomicBool::new(false),
         };
         for relay in &relays.list {
-            if relay.left_today.as_ref().is_some_and(|l| l.load(Ordering::SeqCst) == 0) {
+            if relay
+                .left_today
+                .as_ref()
+                .is_some_and(|l| l.load(Ordering::SeqCst) == 0)
+            {
                 relays.at_daily_limit(relay);
             }
         }
@@ -196,12 +222,37 @@ impl Relays {
         true
     }
 
-    /// Whether `relay` can open sessions at the moment (a failing one gets no fresh recipients
-    /// while another relay can take them).
-    pub fn set_failing(&self, relay: &Relay, failing: bool) {
+    /// No session to `relay` could be opened (`Some(why)`), or one was: a failing relay gets no
+    /// fresh recipients while another can take them, and with several relays the user is told
+    /// once each time it starts failing.
+    pub fn set_trouble(&self, relay: &Relay, trouble: Option<&str>) {
+        let mut held = relay.trouble.lock().unwrap_or_else(|p| p.into_inner());
+        let started = held.is_none() && trouble.is_some();
+        *held = trouble.map(str::to_string);
+        drop(held);
+        let Some(rotation) = &self.rotation else {
+            return;
+        };
+        let standing = if trouble.is_some() {
+            Standing::Failing
+        } else {
+            Standing::Open
+        };
+        rotation.set(relay.index, standing);
+        if let Some(why) = trouble.filter(|_| started) {
+            crate::progress::note(&format!(
+                "note: relay {}: {why}; its recipients go to the other relays while it is tried \
+                 again",
+                relay.name
+            ));
+        }
+    }
+
+    /// After a failing relay's backoff: it takes turns again, on probation (taken out if its
+    /// sessions keep failing).
+    pub fn on_probation(&self, relay: &Relay) {
         if let Some(rotation) = &self.rotation {
-            let standing = if failing { Standing::Failing } else { Standing::Open };
-            rotation.set(relay.index, standing);
+            rotation.set(relay.index, Standing::Open);
         }
     }
 
@@ -221,6 +272,7 @@ impl Relays {
                 failed: r.failed.load(Ordering::Relaxed),
                 unknown: r.unknown.load(Ordering::Relaxed),
                 gone: r.why_gone(),
+                trouble: r.trouble.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             })
             .collect()
     }
@@ -251,7 +303,10 @@ impl Relay {
     }
 
     fn why_gone(&self) -> Option<String> {
-        self.why_gone.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.why_gone
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Uses one of today's messages; false when the relay has none left (it is then at its

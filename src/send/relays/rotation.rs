@@ -119,7 +119,10 @@ impl Rotation {
         state.standing[relay] = standing;
         // The turn moves on from a relay that can no longer take it, and from a failing relay
         // (given it only because none was open) once another is open again.
-        if state.turn.is_none_or(|t| state.standing[t] != Standing::Open) {
+        if state
+            .turn
+            .is_none_or(|t| state.standing[t] != Standing::Open)
+        {
             state.advance();
         }
         let turn = state.turn;
@@ -175,7 +178,9 @@ impl State {
     fn advance(&mut self) {
         let open = |s: Standing| s == Standing::Open;
         let usable: Vec<usize> = match (0..self.weights.len()).any(|i| open(self.standing[i])) {
-            true => (0..self.weights.len()).filter(|&i| open(self.standing[i])).collect(),
+            true => (0..self.weights.len())
+                .filter(|&i| open(self.standing[i]))
+                .collect(),
             false => (0..self.weights.len())
                 .filter(|&i| self.standing[i] == Standing::Failing)
                 .collect(),
@@ -186,7 +191,10 @@ impl State {
         for &i in &usable {
             self.credit[i] += self.weights[i];
         }
-        self.turn = usable.iter().copied().max_by_key(|&i| (self.credit[i], -(i as i64)));
+        self.turn = usable
+            .iter()
+            .copied()
+            .max_by_key(|&i| (self.credit[i], -(i as i64)));
         if let Some(t) = self.turn {
             self.credit[t] -= total;
         }
@@ -228,7 +236,11 @@ mod tests {
         rotation.set(0, Standing::Gone);
         assert_eq!(sequence(&rotation, 3), [1, 1, 1]);
         rotation.set(1, Standing::Failing);
-        assert_eq!(sequence(&rotation, 2), [1, 1], "failing, but the only one left");
+        assert_eq!(
+            sequence(&rotation, 2),
+            [1, 1],
+            "failing, but the only one left"
+        );
         rotation.set(0, Standing::Open);
         assert_eq!(sequence(&rotation, 1), [1], "gone is for good");
         rotation.set(1, Standing::Gone);

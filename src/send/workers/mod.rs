@@ -177,7 +177,7 @@ impl Workers {
                             () = tokio::time::sleep(delay) => {
                                 // On probation: it takes turns again, and is taken out if
                                 // its sessions keep failing.
-                                self.relays.set_failing(relay, false);
+                                self.relays.on_probation(relay);
                                 continue;
                             }
                             () = self.stopping(relay) => break,
@@ -259,7 +259,7 @@ impl Workers {
             Ok(session) => {
                 *refused = 0;
                 relay.live.fetch_add(1, Ordering::SeqCst);
-                self.relays.set_failing(relay, false);
+                self.relays.set_trouble(relay, None);
                 Opened::Session(Box::new(session))
             }
             Err(ConnectError::Fatal(why)) => {
@@ -281,7 +281,7 @@ impl Workers {
                     return Opened::Stop;
                 }
                 if others == 0 {
-                    self.relays.set_failing(relay, true);
+                    self.relays.set_trouble(relay, Some(&why));
                 }
                 if others > 0 && !relay.said_fewer.swap(true, Ordering::SeqCst) {
                     let whose = match self.relays.list.len() {
