@@ -136,10 +136,12 @@ pub struct RunArgs {
     /// The result log [default: <DIR>/results.csv].
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
-    /// Rate limit, e.g. "10/s", "600/min", "5000/h" (overrides [send] rate).
+    /// Rate limit of all relays together, e.g. "10/s", "600/min", "5000/h" (overrides [send]
+    /// rate).
     #[arg(long, value_name = "N/UNIT")]
     pub rate: Option<String>,
-    /// Parallel SMTP sessions (overrides [send] concurrency).
+    /// Parallel SMTP sessions to each relay (overrides [send] concurrency and every [[smtp]]
+    /// concurrency).
     #[arg(long, value_name = "N")]
     pub concurrency: Option<usize>,
     /// Send again to recipients whose logged status is `failed`.
@@ -230,6 +232,9 @@ pub struct TestArgs {
     /// Print the SMTP dialogue of the first session on stderr (AUTH and message content left out).
     #[arg(long, short = 'v')]
     pub verbose: bool,
+    /// Send through the relay of this name (a `[[smtp]]` table's `name`) [default: the first].
+    #[arg(long, value_name = "NAME")]
+    pub relay: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -310,30 +310,36 @@ fn check(args: CheckArgs, json: Option<&Context>) -> campaign::Result<ExitCode> 
         args.dir.display(),
         report.rendered
     );
-    let relay = args.smtp.then(|| campaign::check::smtp::relay(&campaign));
-    if let Some(Ok(found)) = &relay {
-        for line in found.lines() {
-            say!("{line}");
-        }
-    }
-    let code = match &relay {
-        Some(Err(e)) => e.exit_code(),
+    let relays = match args.smtp {
+        true => campaign::check::smtp::relays(&campaign).unwrap_or_else(|e| vec![Err(e)]),
+        false => Vec::new(),
+    };
+    relays
+        .iter()
+        .flatten()
+        .for_each(|r| r.lines().iter().for_each(|l| say!("{l}")));
+    let failed = relays.iter().find_map(|r| r.as_ref().err());
+    let code = match failed {
+        Some(e) => e.exit_code(),
         _ if errors > 0 || (args.strict && warnings > 0) => ExitCode::InvalidCampaign,
         _ => ExitCode::Success,
     };
-    let Some(context) = json else {
-        return relay.transpose().map(|_| code);
-    };
-    scripting::print_object(&campaign::json::check::check(
-        context,
-        &report,
-        relay.as_ref(),
-        code,
-    ));
-    if let Some(Err(e)) = &relay {
-        warn!("error: {e}");
+    if let Some(context) = json {
+        let object = campaign::json::check::check(context, &report, &relays, code);
+        scripting::print_object(&object);
     }
-    Ok(code)
+    // Every relay's failure but the last is told here; the last is the command's error.
+    let mut failures: Vec<campaign::Error> = relays.into_iter().filter_map(Result::err).collect();
+    let last = failures.pop();
+    failures.iter().for_each(|e| warn!("error: {e}"));
+    match (last, json) {
+        (Some(e), None) => Err(e),
+        (Some(e), Some(_)) => {
+            warn!("error: {e}");
+            Ok(code)
+        }
+        (None, _) => Ok(code),
+    }
 }
 
 /// What `check` read and the problems it found, with why and what to do, for people.
@@ -444,7 +450,8 @@ fn pick(as_email: Option<String>, line: Option<u64>) -> campaign::campaign::pick
 fn test(args: TestArgs) -> campaign::Result<ExitCode> {
     let campaign = load(&args.dir)?;
     let pick = pick(args.as_email, args.line);
-    let report = campaign::test_send::send(&campaign, &args.to, &pick)?;
+    let relay = args.relay.as_deref();
+    let report = campaign::test_send::send(&campaign, &args.to, &pick, relay)?;
     say!(
         "test message of line {} ({}), subject {:?}, via {}:",
         report.line,

@@ -73,9 +73,15 @@ pub fn parse_addresses(to: &[String]) -> Result<Vec<Address>> {
 }
 
 /// Renders the picked recipient's message with `[TEST] ` before the subject and sends it to each of `to`.
-pub fn send(campaign: &Campaign, to: &[String], pick: &Pick) -> Result<TestReport> {
+/// Through the relay named `relay`, or the first.
+pub fn send(
+    campaign: &Campaign,
+    to: &[String],
+    pick: &Pick,
+    relay: Option<&str>,
+) -> Result<TestReport> {
     let to = parse_addresses(to)?;
-    let connector = Connector::for_campaign(campaign)?.remove(0);
+    let connector = Connector::for_relay(campaign, chosen(campaign, relay)?)?;
     let recipient = campaign::pick::recipient(campaign, pick)?;
     let renderer = Renderer::new(campaign)?.with_subject_prefix(SUBJECT_PREFIX);
     let message = renderer.render(&recipient).map_err(|e| {
@@ -93,6 +99,29 @@ pub fn send(campaign: &Campaign, to: &[String], pick: &Pick) -> Result<TestRepor
         subject: message.subject,
         server: connector.server(),
         outcomes,
+    })
+}
+
+/// The relay named `name` (any case), or the first; none is bad input (exit 2).
+fn chosen<'c>(campaign: &'c Campaign, name: Option<&str>) -> Result<&'c campaign::Relay> {
+    let relays = &campaign.relays;
+    let found = match name {
+        None => relays.first(),
+        Some(name) => relays.iter().find(|r| r.name.eq_ignore_ascii_case(name)),
+    };
+    found.ok_or_else(|| match (name, relays.is_empty()) {
+        (_, true) => invalid!(
+            "{}: no [smtp] section: add host (and port, security, username) to send a test",
+            campaign.dir.join("campaign.toml").display()
+        ),
+        (name, false) => {
+            let names: Vec<&str> = relays.iter().map(|r| r.name.as_str()).collect();
+            invalid!(
+                "--relay {:?}: no relay of that name; the campaign's relays are {}",
+                name.unwrap_or_default(),
+                names.join(", ")
+            )
+        }
     })
 }
 

@@ -1,4 +1,4 @@
-//! `campaign check DIR --smtp`: opens one session to the relay exactly as a send does (the same
+//! `campaign check DIR --smtp`: opens one session to each relay exactly as a send does (the same
 //! [`Connector`]: connect, STARTTLS or implicit TLS, certificate checks and the `ca_file` pin, EHLO,
 //! AUTH), says what it found, and QUITs. Nothing is sent: no MAIL command.
 //!
@@ -17,7 +17,7 @@ use std::time::Duration;
 use super::certificate::Certificate;
 use crate::campaign::{Campaign, Security};
 use crate::error::Result;
-use crate::send::smtp::one_session_runtime;
+use crate::send::smtp::{Connector, one_session_runtime};
 
 /// The longest any step (connect, STARTTLS, EHLO, AUTH) may take.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -27,6 +27,8 @@ pub const GREETING_TIMEOUT: Duration = Duration::from_secs(4);
 /// What one session to the relay showed.
 #[derive(Debug)]
 pub struct RelayReport {
+    /// The relay's name, with several relays.
+    pub name: Option<String>,
     /// `host:port`.
     pub server: String,
     pub security: Security,
@@ -41,15 +43,34 @@ pub struct RelayReport {
     pub authenticated_as: Option<String>,
 }
 
-/// Opens a session to the campaign's relay and closes it again. No `[smtp]`, or a username without
-/// password, is bad input (exit 2); a session that cannot be opened is fatal (exit 3).
-pub fn relay(campaign: &Campaign) -> Result<RelayReport> {
-    let mut connector = crate::send::smtp::Connector::for_campaign(campaign)?.remove(0);
+/// Opens a session to each of the campaign's relays in turn, and closes it again: each relay's
+/// report or why not. No `[smtp]`, or a username without password, is bad input (exit 2, for
+/// every relay at once); a session that cannot be opened is fatal (exit 3).
+pub fn relays(campaign: &Campaign) -> Result<Vec<Result<RelayReport>>> {
+    let connectors = Connector::for_campaign(campaign)?;
+    let several = connectors.len() > 1;
+    let relays = campaign.relays.iter().zip(connectors);
+    Ok(relays
+        .map(|(relay, connector)| {
+            let name = several.then(|| relay.name.clone());
+            let shown = name.clone();
+            let checked = check_relay(connector, name);
+            checked.map_err(|e| match shown {
+                Some(name) => crate::Error::fatal(format!("relay {name}: {e}")),
+                None => e,
+            })
+        })
+        .collect())
+}
+
+/// One session to the relay of `connector`.
+fn check_relay(mut connector: Connector, name: Option<String>) -> Result<RelayReport> {
     connector.settings.timeout = connector.settings.timeout.min(STEP_TIMEOUT);
     let connector = connector.greeting_within(GREETING_TIMEOUT);
     one_session_runtime()?.block_on(async {
         let session = connector.connect_once().await?;
         let report = RelayReport {
+            name,
             server: connector.server(),
             security: connector.settings.security,
             encrypted: session.tls().is_some(),
@@ -74,8 +95,12 @@ impl RelayReport {
             Security::StartTls => "starttls",
             Security::Tls => "tls (implicit TLS)",
         };
+        let name = self
+            .name
+            .as_ref()
+            .map_or(String::new(), |n| format!(" {n}"));
         let mut lines = vec![
-            format!("relay: {}", self.server),
+            format!("relay{name}: {}", self.server),
             format!("  security: {security}"),
         ];
         if self.encrypted {

@@ -16,17 +16,24 @@ pub(super) fn empty(ctx: &Context) -> Map<String, Value> {
     fields(ctx, &CheckReport::default(), None)
 }
 
-/// The object of a check that ran; `relay` is `--smtp`'s session (or why it failed, which is then
-/// the object's `error`).
+/// The object of a check that ran; `relays` are `--smtp`'s sessions, one per relay (or why each
+/// failed; the first failure is then the object's `error`). `relay` is the first relay's, as
+/// before there were several.
 pub fn check(
     ctx: &Context,
     report: &CheckReport,
-    relay: Option<&Result<RelayReport, Error>>,
+    relays: &[Result<RelayReport, Error>],
     code: ExitCode,
 ) -> Value {
-    let found = relay.and_then(|r| r.as_ref().ok());
-    let error = relay.and_then(|r| r.as_ref().err());
-    finish(fields(ctx, report, found), code, error)
+    let found = relays.first().and_then(|r| r.as_ref().ok());
+    let error = relays.iter().find_map(|r| r.as_ref().err());
+    let mut object = fields(ctx, report, found);
+    let each = relays.iter().map(|r| match r {
+        Ok(found) => relay_object(found),
+        Err(e) => json!({ "error": e.to_string() }),
+    });
+    object.insert("relays".into(), Value::Array(each.collect()));
+    finish(object, code, error)
 }
 
 fn fields(ctx: &Context, report: &CheckReport, relay: Option<&RelayReport>) -> Map<String, Value> {
@@ -58,6 +65,7 @@ fn fields(ctx: &Context, report: &CheckReport, relay: Option<&RelayReport>) -> M
     object.insert("problems".into(), Value::Array(problems));
     object.insert("inputs".into(), json!(report.inputs));
     object.insert("relay".into(), relay.map_or(Value::Null, relay_object));
+    object.insert("relays".into(), json!([]));
     object
 }
 
@@ -101,6 +109,7 @@ fn relay_object(relay: &RelayReport) -> Value {
         })
     });
     json!({
+        "name": relay.name,
         "host": host,
         "port": port,
         "security": security,

@@ -283,16 +283,28 @@ fn anyone_left(s: &round::Shared<'_>, concurrency: usize) -> Result<bool> {
 }
 
 /// What the run may still send today: `--limit` and what `daily_limit` leaves after the log's
-/// rows of today (the limit for the selection, and the daily remainder).
+/// rows of today (the limit for the selection, and the daily remainder). When every relay has a
+/// daily limit of its own, what they leave together is one too.
 fn limits(
     campaign: &Campaign,
     limit: Option<u64>,
     history: &History,
 ) -> (Option<u64>, Option<u64>) {
-    let remaining_today = campaign
-        .send
-        .daily_limit
-        .map(|cap| cap.saturating_sub(history.sent_today));
+    let overall = (campaign.send.daily_limit).map(|cap| cap.saturating_sub(history.sent_today));
+    let relays = &campaign.relays;
+    let each: Option<Vec<u64>> = (relays.iter())
+        .map(|r| {
+            Some(
+                r.daily_limit?
+                    .saturating_sub(history.sent_today_via(&r.name)),
+            )
+        })
+        .collect();
+    let relays_left = each.filter(|_| !relays.is_empty()).map(|e| e.iter().sum());
+    let remaining_today = match (overall, relays_left) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let limit = match (limit, remaining_today) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
