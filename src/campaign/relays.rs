@@ -143,6 +143,56 @@ fn check_name(name: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    const TOP: &str = "subject = \"x\"\nfrom = \"a@a.example\"\n";
+
+    /// The relays of a campaign.toml, or its problems.
+    fn read(tables: &str) -> Result<Vec<Relay>, String> {
+        let source = format!("{TOP}{tables}");
+        let (file, mut p) = super::super::config::read(&source, Path::new("c.toml")).unwrap();
+        let read = relays(&mut p, Path::new("."), file.smtp, 4);
+        p.finish().map(|()| read).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn several_relays_with_their_own_share_sessions_and_limits() {
+        let relays = read(
+            "[[smtp]]\nname = \"a\"\nhost = \"h1\"\nweight = 3\nrate = \"5/s\"\n\
+             [[smtp]]\nname = \"b\"\nprovider = \"ses:eu-west-1\"\nconcurrency = 2\n",
+        )
+        .unwrap();
+        let (a, b) = (&relays[0], &relays[1]);
+        assert_eq!((a.name.as_str(), a.weight, a.concurrency), ("a", 3, 4));
+        assert_eq!(a.rate, Some(Rate::parse("5/s").unwrap()));
+        assert_eq!((b.weight, b.concurrency), (1, 2));
+        assert_eq!(b.smtp.host, "email-smtp.eu-west-1.amazonaws.com");
+        assert_eq!(b.daily_limit, Some(200), "the preset's, as the relay's own");
+        let one = read("[smtp]\nhost = \"relay.example\"\n").unwrap();
+        assert_eq!((one[0].name.as_str(), one[0].weight), ("relay.example", 1));
+    }
+
+    #[test]
+    fn every_relay_problem_at_its_line() {
+        let e = read(
+            "[[smtp]]\nhost = \"h1\"\nweight = 0\n\
+             [[smtp]]\nname = \"b\"\nhost = \"h2\"\nwieght = 2\n\
+             [[smtp]]\nname = \"B\"\nhost = \"h3\"\n",
+        )
+        .unwrap_err();
+        for wanted in [
+            "c.toml:3: [[smtp]] name is missing",
+            "c.toml:5: [smtp] weight must be a whole number from 1",
+            "c.toml:9: unknown key `wieght` in [[smtp]]: did you mean `weight`?",
+            "c.toml:11: [[smtp]] name = \"B\" is already the name of another relay (\"b\")",
+        ] {
+            assert!(e.contains(wanted), "{wanted}\nin:\n{e}");
+        }
+        let e = read("[smtp]\nhost = \"h\"\nweight = 2\n").unwrap_err();
+        assert!(
+            e.contains("unknown key `weight` in [smtp]: `weight` belongs in [[smtp]] tables"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn each_relay_has_its_own_password_variable() {
         assert_eq!(password_var("ses", false), "CAMPAIGN_SMTP_PASSWORD");
