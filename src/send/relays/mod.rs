@@ -38,6 +38,8 @@ pub struct Relay {
     /// It refused a session while others worked, and the user was told.
     pub said_fewer: AtomicBool,
     gone: AtomicBool,
+    /// It is gone because it reached its daily limit (not taken out for a failure).
+    at_limit: AtomicBool,
     why_gone: Mutex<Option<String>>,
     /// Why no session could be opened the last time none was open (cleared when one opens).
     trouble: Mutex<Option<String>>,
@@ -79,6 +81,16 @@ impl RelayOutcome {
     }
 }
 
+/// What a relay leaving means for the send.
+pub enum Ending {
+    /// Other relays are left.
+    GoOn,
+    /// Every relay reached its daily limit: the send stops as at `daily_limit`.
+    DailyLimit,
+    /// No relay is left and one failed: the send stops with this error.
+    Failed(Error),
+}
+
 /// The relays of a send.
 pub struct Relays {
     pub list: Vec<Relay>,
@@ -116,6 +128,7 @@ impl Relays {
                     live: AtomicUsize::new(0),
                     said_fewer: AtomicBool::new(false),
                     gone: AtomicBool::new(false),
+                    at_limit: AtomicBool::new(false),
                     why_gone: Mutex::new(None),
                     trouble: Mutex::new(None),
                     left_today: left.map(AtomicU64::new),
@@ -137,7 +150,8 @@ impl Relays {
                 .as_ref()
                 .is_some_and(|l| l.load(Ordering::SeqCst) == 0)
             {
-                relays.at_daily_limit(relay);
+                // With none left at all, nothing is given to the send (`run::limits`).
+                let _ = relays.at_daily_limit(relay);
             }
         }
         relays
@@ -188,9 +202,10 @@ impl Relays {
         (left == 0).then(|| Error::fatal(self.every_relay_failed()))
     }
 
-    /// Marks `relay` as at its daily limit; when every relay is, the send ends as a daily limit
-    /// does (the caller stops it). Returns whether no relay is left.
-    pub fn at_daily_limit(&self, relay: &Relay) -> bool {
+    /// Marks `relay` as at its daily limit. When no relay is left, the send ends: as a daily
+    /// limit does when every relay reached its own ([`Ending::DailyLimit`]), else as a failure.
+    pub fn at_daily_limit(&self, relay: &Relay) -> Ending {
+        relay.at_limit.store(true, Ordering::SeqCst);
         let why = "reached its daily_limit for today".to_string();
         if self.leave(relay, why) && self.rotation.is_some() {
             crate::progress::note(&format!(
@@ -198,11 +213,14 @@ impl Relays {
                 relay.name
             ));
         }
-        let none_left = self.list.iter().all(Relay::is_gone);
-        if none_left && self.list.iter().all(|r| r.left_today.is_some()) {
+        if !self.list.iter().all(Relay::is_gone) {
+            Ending::GoOn
+        } else if self.list.iter().all(|r| r.at_limit.load(Ordering::SeqCst)) {
             self.all_at_daily_limit.store(true, Ordering::SeqCst);
+            Ending::DailyLimit
+        } else {
+            Ending::Failed(Error::fatal(self.every_relay_failed()))
         }
-        none_left
     }
 
     /// Whether every relay stopped at its daily limit.

@@ -28,7 +28,7 @@ mod results;
 
 use super::queue::{Job, Retries};
 use super::rate::Pacer;
-use super::relays::{Relay, Relays};
+use super::relays::{Ending, Relay, Relays};
 use super::retry::{self, Verdict};
 use super::session::{Attempt, Session};
 use super::smtp::ConnectError;
@@ -155,8 +155,12 @@ impl Workers {
             if relay.is_gone() || !relay.use_one_today() {
                 // Another relay takes it.
                 self.queue.schedule(job, Duration::ZERO).await;
-                if !relay.is_gone() && self.relays.at_daily_limit(relay) {
-                    self.request_stop();
+                if !relay.is_gone() {
+                    match self.relays.at_daily_limit(relay) {
+                        Ending::GoOn => self.queue.wake(),
+                        Ending::DailyLimit => self.request_stop(),
+                        Ending::Failed(e) => self.stop_with(e),
+                    }
                 }
                 break;
             }
