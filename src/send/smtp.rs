@@ -2,8 +2,6 @@
 //! an extra root or a pinned certificate from `ca_file`, see [`super::tls`]), EHLO, AUTH. What a
 //! session then does with each message is [`super::session`].
 
-use std::net::IpAddr;
-
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::Ehlo;
@@ -14,9 +12,7 @@ use super::greeting;
 use super::session::{Session, TlsFacts};
 use super::stream::{Capped, too_long};
 use super::tls::{self, Tls, TlsFailure};
-use crate::campaign::relays::password_var;
-use crate::campaign::{Campaign, Relay, Security, SmtpSettings};
-use crate::invalid;
+use crate::campaign::{Security, SmtpSettings};
 
 /// Everything needed to open sessions; built once per run.
 pub struct Connector {
@@ -40,7 +36,7 @@ pub enum ConnectError {
 
 impl Connector {
     /// Prepares TLS parameters and credentials (the password came from the environment or `.env`).
-    fn new(settings: SmtpSettings) -> Result<Connector, String> {
+    pub(in crate::send) fn new(settings: SmtpSettings) -> Result<Connector, String> {
         let tls = match settings.security {
             Security::None => None,
             Security::StartTls | Security::Tls => Some(Tls::new(&settings)?),
@@ -356,60 +352,6 @@ pub fn describe(e: &dyn std::error::Error) -> String {
 /// The server's reply text of a negative-reply error (lettre keeps it as the error's source).
 pub(super) fn reply_text(e: &lettre::transport::smtp::Error) -> String {
     std::error::Error::source(e).map_or_else(|| e.to_string(), |s| s.to_string())
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-impl Connector {
-    /// The connector for one of the campaign's relays, its settings checked against the password
-    /// (exit 2 on a problem): what a send, `test` and `check --smtp` open sessions with.
-    pub fn for_relay(campaign: &Campaign, relay: &Relay) -> crate::Result<Connector> {
-        let toml = campaign.dir.join("campaign.toml");
-        let smtp = relay.smtp.clone();
-        let several = campaign.relays.len() > 1;
-        let table = if several {
-            format!("[[smtp]] {:?}:", relay.name)
-        } else {
-            "[smtp]".to_string()
-        };
-        if let Some(user) = &smtp.username {
-            if smtp.password.is_none() {
-                return Err(invalid!(
-                    "{}: {table} username = {user:?} but {} is not set: put the password in \
-                     the environment or in {}",
-                    toml.display(),
-                    password_var(&relay.name, several),
-                    campaign.dir.join(".env").display()
-                ));
-            }
-            if smtp.security == Security::None && !is_loopback(&smtp.host) {
-                return Err(invalid!(
-                    "{}: refusing to send the password for {user:?} unencrypted to {}: set {table} \
-                     security = \"starttls\" or \"tls\"",
-                    toml.display(),
-                    smtp.host
-                ));
-            }
-        }
-        Connector::new(smtp).map_err(|e| invalid!("{}: {e}", toml.display()))
-    }
-
-    /// A connector for each of the campaign's relays, in the file's order; none is an error
-    /// (exit 2).
-    pub fn for_campaign(campaign: &Campaign) -> crate::Result<Vec<Connector>> {
-        if campaign.relays.is_empty() {
-            return Err(invalid!(
-                "{}: no [smtp] section: add host (and port, security, username) to send, or use \
-                 --dry-run",
-                campaign.dir.join("campaign.toml").display()
-            ));
-        }
-        let relays = campaign.relays.iter();
-        relays.map(|r| Connector::for_relay(campaign, r)).collect()
-    }
 }
 
 impl Connector {

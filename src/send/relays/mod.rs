@@ -6,6 +6,7 @@
 //! take its turns and the messages due for a retry, and only when none is left does the run stop.
 //! With one relay this is the run as it always was: its fatal failure stops the run.
 
+mod connect;
 mod rotation;
 
 use std::ops::Range;

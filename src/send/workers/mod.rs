@@ -25,13 +25,14 @@ use crate::pipeline::Prepared;
 use crate::progress::{Counters, note};
 
 mod results;
+mod sessions;
 
 use super::queue::{Job, Retries};
 use super::rate::Pacer;
-use super::relays::{Ending, Relay, Relays};
+use super::relays::{Relay, Relays};
 use super::retry::{self, Verdict};
 use super::session::{Attempt, Session};
-use super::smtp::ConnectError;
+use sessions::Opened;
 
 /// What all workers share.
 pub struct Workers {
@@ -45,15 +46,6 @@ pub struct Workers {
     pub stop: Arc<AtomicBool>,
     fatal: Mutex<Option<Error>>,
     queue: Retries,
-}
-
-/// What opening a session came to.
-enum Opened {
-    Session(Box<Session>),
-    /// Not now (the relay refused this one while others work, or a retry is due): try later.
-    Later(Duration),
-    /// The run stops (asked to, or nothing can be opened).
-    Stop,
 }
 
 impl Workers {
@@ -152,16 +144,9 @@ impl Workers {
         let mut session: Option<Session> = None;
         let mut refused = 0;
         while let Some(mut job) = self.next_job(relay, &rx).await {
-            if relay.is_gone() || !relay.use_one_today() {
+            if !self.may_take(relay) {
                 // Another relay takes it.
                 self.queue.schedule(job, Duration::ZERO).await;
-                if !relay.is_gone() {
-                    match self.relays.at_daily_limit(relay) {
-                        Ending::GoOn => self.queue.wake(),
-                        Ending::DailyLimit => self.request_stop(),
-                        Ending::Failed(e) => self.stop_with(e),
-                    }
-                }
                 break;
             }
             let m = &job.message;
@@ -175,19 +160,10 @@ impl Workers {
                 self.close(relay, &mut session).await;
                 match self.open(relay, &mut refused).await {
                     Opened::Session(s) => session = Some(*s),
-                    Opened::Later(delay) => {
-                        self.queue.schedule(job, Duration::ZERO).await;
-                        tokio::select! {
-                            () = tokio::time::sleep(delay) => {
-                                // On probation: it takes turns again, and is taken out if
-                                // its sessions keep failing.
-                                self.relays.on_probation(relay);
-                                continue;
-                            }
-                            () = self.stopping(relay) => break,
-                            () = self.no_work_left(&rx) => break,
-                        }
-                    }
+                    Opened::Later(delay) => match self.later(relay, job, delay, &rx).await {
+                        true => continue,
+                        false => break,
+                    },
                     Opened::Stop => {
                         self.queue.schedule(job, Duration::ZERO).await;
                         break;
@@ -234,72 +210,6 @@ impl Workers {
         self.close(relay, &mut session).await;
         // A worker waiting to open a session may now have nothing left to wait for.
         self.queue.wake();
-    }
-
-    /// The moment the next message of `relay` may go out: its own pace, then all relays'.
-    async fn pace(&self, relay: &Relay) -> Option<tokio::time::Instant> {
-        let own = relay.pacer.next_slot().await;
-        let all = self.pacer.next_slot().await;
-        own.max(all)
-    }
-
-    /// Ends the worker's session, if it has one.
-    async fn close(&self, relay: &Relay, session: &mut Option<Session>) {
-        if let Some(s) = session.take() {
-            relay.live.fetch_sub(1, Ordering::SeqCst);
-            if !s.is_broken() {
-                s.quit().await;
-            }
-        }
-    }
-
-    /// Tries once to open a session to `relay`. A transient refusal while other sessions deliver
-    /// means the relay limits sessions per client: this worker tries again later, with backoff,
-    /// and the run goes on with fewer sessions. Only when none is open does it count toward
-    /// giving up, and the relay gets no fresh recipients meanwhile.
-    async fn open(&self, relay: &Relay, refused: &mut u32) -> Opened {
-        *refused += 1;
-        match relay.connector.connect().await {
-            Ok(session) => {
-                *refused = 0;
-                relay.live.fetch_add(1, Ordering::SeqCst);
-                self.relays.set_trouble(relay, None);
-                Opened::Session(Box::new(session))
-            }
-            Err(ConnectError::Fatal(why)) => {
-                self.take_out(relay, why);
-                Opened::Stop
-            }
-            Err(ConnectError::Transient(_)) if self.done(relay) => Opened::Stop,
-            Err(ConnectError::Transient(why)) => {
-                let others = relay.live.load(Ordering::SeqCst);
-                if others == 0 && *refused > self.retries {
-                    self.take_out(
-                        relay,
-                        format!(
-                            "{why} (gave up after {refused} attempt{}); check [smtp] host and port \
-                             and that the server is reachable from here",
-                            if *refused == 1 { "" } else { "s" }
-                        ),
-                    );
-                    return Opened::Stop;
-                }
-                if others == 0 {
-                    self.relays.set_trouble(relay, Some(&why));
-                }
-                if others > 0 && !relay.said_fewer.swap(true, Ordering::SeqCst) {
-                    let whose = match self.relays.list.len() {
-                        1 => String::new(),
-                        _ => format!("relay {}: ", relay.name),
-                    };
-                    note(&format!(
-                        "note: {whose}{why}; going on with the sessions that work and trying to \
-                         open more later (lower the concurrency to match the relay's limit)"
-                    ));
-                }
-                Opened::Later(retry::backoff((*refused).min(5)))
-            }
-        }
     }
 
     /// The next message for a worker of `relay`, recording skipped and unrenderable rows on the
