@@ -267,6 +267,13 @@ impl Relays {
         }
     }
 
+    /// `relay` asked to slow down until `until`: meanwhile the other relays take its turns.
+    pub fn rest(&self, relay: &Relay, until: tokio::time::Instant) {
+        if let Some(rotation) = &self.rotation {
+            rotation.rest(relay.index, until);
+        }
+    }
+
     /// After a failing relay's backoff: it takes turns again, on probation (taken out if its
     /// sessions keep failing).
     pub fn on_probation(&self, relay: &Relay) {

@@ -4,8 +4,9 @@
 //! and every window of the sequence is as close to the weights as whole numbers allow.
 //!
 //! Only relays that can take part are in the sequence: one taken out or at its daily limit never
-//! again in this run, one whose sessions cannot be opened at the moment not until one opens (so a
-//! relay that is down does not hold the others up while it is being retried). The shares are
+//! again in this run, one whose sessions cannot be opened at the moment not until one opens, one
+//! that asked to slow down not until its pause is over (so a relay that is down or throttled does
+//! not hold the others up). The shares are
 //! rigid otherwise: a relay slower than its share slows the send, as with a load balancer's
 //! weights; give it a smaller weight. Retries are not in the sequence: any relay's free session
 //! takes a message due again.
@@ -16,6 +17,7 @@
 use std::sync::Mutex;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// What the sequence knows of each relay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +41,8 @@ struct State {
     weights: Vec<i64>,
     credit: Vec<i64>,
     standing: Vec<Standing>,
+    /// Relays that asked to slow down: no turn before then (unless no other relay can take one).
+    resting: Vec<Option<Instant>>,
     /// Whose turn it is (`None`: nobody can take one).
     turn: Option<usize>,
     /// A worker of `turn`'s relay is waiting on the channel with the token.
@@ -64,6 +68,7 @@ impl Rotation {
             weights: weights.iter().map(|&w| i64::from(w.max(1))).collect(),
             credit: vec![0; weights.len()],
             standing: vec![Standing::Open; weights.len()],
+            resting: vec![None; weights.len()],
             turn: None,
             taken: false,
             given: 0,
@@ -130,6 +135,18 @@ impl Rotation {
         self.wake(turn);
     }
 
+    /// `relay` asked to slow down: no turns until `until`, while another relay can take them.
+    pub fn rest(&self, relay: usize, until: Instant) {
+        let mut state = self.state();
+        state.resting[relay] = Some(until);
+        if state.turn == Some(relay) {
+            state.advance();
+        }
+        let turn = state.turn;
+        drop(state);
+        self.wake(turn);
+    }
+
     /// The channel is closed and drained: every worker waiting for a turn is let through, to find
     /// that out and turn to the retries.
     pub fn end(&self) {
@@ -173,18 +190,24 @@ impl Drop for Turn<'_> {
 }
 
 impl State {
-    /// Gives the next turn: to the open relay with the most credit (failing relays only when no
-    /// relay is open, so that a message still finds its way to one that may recover).
+    /// Gives the next turn: to the open relay with the most credit (a resting relay only when no
+    /// other is open, a failing one only when none is, so that a message still finds its way to
+    /// one that may recover).
     fn advance(&mut self) {
-        let open = |s: Standing| s == Standing::Open;
-        let usable: Vec<usize> = match (0..self.weights.len()).any(|i| open(self.standing[i])) {
-            true => (0..self.weights.len())
-                .filter(|&i| open(self.standing[i]))
-                .collect(),
-            false => (0..self.weights.len())
-                .filter(|&i| self.standing[i] == Standing::Failing)
-                .collect(),
+        let now = Instant::now();
+        let all = 0..self.weights.len();
+        let ready = |i: &usize| {
+            self.standing[*i] == Standing::Open && self.resting[*i].is_none_or(|t| t <= now)
         };
+        let open = |i: &usize| self.standing[*i] == Standing::Open;
+        let mut usable: Vec<usize> = all.clone().filter(ready).collect();
+        if usable.is_empty() {
+            usable = all.clone().filter(open).collect();
+        }
+        if usable.is_empty() {
+            let failing = |i: &usize| self.standing[*i] == Standing::Failing;
+            usable = all.filter(failing).collect();
+        }
         self.given += 1;
         self.taken = false;
         let total: i64 = usable.iter().map(|&i| self.weights[i]).sum();
@@ -245,6 +268,24 @@ mod tests {
         assert_eq!(sequence(&rotation, 1), [1], "gone is for good");
         rotation.set(1, Standing::Gone);
         assert_eq!(rotation.state().turn, None);
+    }
+
+    #[tokio::test]
+    async fn a_resting_relay_has_no_turns_until_its_pause_is_over() {
+        let rotation = Rotation::new(&[1, 1]);
+        let until = Instant::now() + std::time::Duration::from_millis(100);
+        rotation.rest(0, until);
+        assert_eq!(sequence(&rotation, 3), [1, 1, 1]);
+        rotation.set(1, Standing::Failing);
+        assert_eq!(
+            sequence(&rotation, 1),
+            [0],
+            "resting, but no other relay is open"
+        );
+        rotation.set(1, Standing::Open);
+        tokio::time::sleep_until(until).await;
+        let seq = sequence(&rotation, 4);
+        assert!(seq.contains(&0) && seq.contains(&1), "{seq:?}");
     }
 
     #[tokio::test]

@@ -330,6 +330,7 @@ impl Workers {
         match verdict {
             Verdict::Carry => {}
             Verdict::Pause(pause) => {
+                self.relays.rest(relay, tokio::time::Instant::now() + pause);
                 if relay.pacer.pause(pause) {
                     let whose = match self.relays.list.len() {
                         1 => "the relay".to_string(),
