@@ -1,6 +1,6 @@
 //! Reading the result log back, strictly: the log is what stands between a customer and a second
-//! copy, so a row that cannot be read is never skipped in silence. Every row must have the seven
-//! columns, an exact lower-case status, a number of attempts, an empty or three-digit code and an
+//! copy, so a row that cannot be read is never skipped in silence. Every row must have the header's
+//! columns (eight; seven in a log written before the `relay` column), an exact lower-case status, a number of attempts, an empty or three-digit code and an
 //! RFC 3339 time, and no field may run over a line break (which is what an unclosed or stray quote
 //! does to the rows after it). Any such row stops the run before anything is sent, with its line.
 //!
@@ -8,7 +8,9 @@
 //! crash or a full disk. It is completed when its email and status fields are whole (the outcome
 //! was known, so it is honoured), and cut off otherwise; either way no later row can be swallowed by
 //! an open quote. The plan for it is returned, and applied by the caller only once the whole file
-//! has been read without error, so bad input leaves the file as it was.
+//! has been read without error, so bad input leaves the file as it was. A torn row of the current
+//! layout whose fields all check is taken as whole: a `relay` cut short cannot be told from a
+//! shorter name (it then only misses one count in [`History::sent_today_via`]).
 //!
 //! [`each_row`] is the one reader of the log: a send's history ([`scan`]) and the report
 //! (`report/figures.rs`) both read it through it.
@@ -20,7 +22,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{HEADER, History, Status};
+use super::{HEADER, History, OLD_HEADER, Status};
 use crate::address_index::{self, Combine};
 use crate::campaign::recipients::address_key;
 use crate::error::{Error, Result};
@@ -41,12 +43,35 @@ pub enum Tail {
     Cut { keep: u64 },
 }
 
+/// Which header a log has: the columns of each of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Written before the `relay` column: [`OLD_HEADER`]'s seven columns.
+    Old,
+    /// [`HEADER`]'s eight columns.
+    Current,
+}
+
+impl Layout {
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Layout::Old => &OLD_HEADER,
+            Layout::Current => &HEADER,
+        }
+    }
+
+    fn width(self) -> usize {
+        self.columns().len()
+    }
+}
+
 /// The log as read.
 pub struct Scan {
     pub history: History,
     /// Those of the asked-for Message-IDs that have a row.
     pub logged: HashSet<String>,
     pub tail: Tail,
+    pub layout: Layout,
 }
 
 /// At most this many bad lines are listed in the error.
@@ -56,7 +81,7 @@ const SHOWN: usize = 10;
 /// the caller wants to know (the messages a dead run left in flight).
 pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usize) -> Result<Scan> {
     let mut rows = Rows::new(today, ids, capacity);
-    let tail = each_row(path, |row, offset| rows.add(row, offset))?;
+    let (tail, layout) = each_row_of(path, |row, offset| rows.add(row, offset))?;
     if tail == Tail::WriteHeader {
         let history = History {
             today: Some(today),
@@ -66,12 +91,14 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
             history,
             logged: HashSet::new(),
             tail,
+            layout,
         });
     }
     Ok(Scan {
         logged: std::mem::take(&mut rows.logged),
         history: rows.finish(File::open(path).ok())?,
         tail,
+        layout,
     })
 }
 
@@ -79,11 +106,22 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
 /// and `each` may have seen the rows before it), handing each to `each` with the byte it starts at:
 /// the whole lines, then a torn last row when it can be honoured. Returns the plan for the end of
 /// the file; [`Tail::WriteHeader`] when there is no log, or no more than (part of) its header.
-/// The one reader of the log: a send's history and the report both read it here.
-pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) -> Result<Tail> {
+/// The one reader of the log: a send's history and the report both read it here. A log of either
+/// [`Layout`] is read; rows of an old one have an empty `relay`.
+pub fn each_row(path: &Path, each: impl FnMut(&Row<'_>, u64) -> Result<()>) -> Result<Tail> {
+    Ok(each_row_of(path, each)?.0)
+}
+
+/// [`each_row`], also saying which header the log has ([`Layout::Current`] when it has none).
+pub fn each_row_of(
+    path: &Path,
+    mut each: impl FnMut(&Row<'_>, u64) -> Result<()>,
+) -> Result<(Tail, Layout)> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::WriteHeader),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Tail::WriteHeader, Layout::Current));
+        }
         Err(e) => {
             return Err(invalid!(
                 "{}: cannot read the result log: {e}",
@@ -97,7 +135,8 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
     if complete == 0 {
         let fragment = String::from_utf8_lossy(&tail);
         if format!("{}\n", HEADER.join(",")).starts_with(&*fragment) {
-            return Ok(Tail::WriteHeader); // empty, or a header torn at the first write
+            // Empty, or a header torn at the first write (the old header is a prefix of the new).
+            return Ok((Tail::WriteHeader, Layout::Current));
         }
         return Err(not_a_log(path));
     }
@@ -106,16 +145,20 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
         .flexible(true)
         .from_reader(file.take(complete));
     let header = reader.headers().map_err(|e| unreadable(e.into()))?;
-    if header.iter().ne(HEADER.iter().copied()) {
+    let layout = if header.iter().eq(HEADER.iter().copied()) {
+        Layout::Current
+    } else if header.iter().eq(OLD_HEADER.iter().copied()) {
+        Layout::Old
+    } else {
         return Err(not_a_log(path));
-    }
+    };
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         let (line, offset) = (reader.position().line(), reader.position().byte());
         match reader.read_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => match check(&record) {
+            Ok(true) => match check(&record, layout) {
                 Ok(row) => each(&row, offset)?,
                 Err(why) => bad.push((line, why)),
             },
@@ -130,25 +173,26 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
         }
     };
     if !bad.is_empty() {
-        return Err(damaged(path, &bad));
+        return Err(damaged(path, layout, &bad));
     }
-    Ok(match torn(fragment) {
+    let tail = match torn(fragment, layout) {
         None => Tail::Clean,
         Some(Torn::Whole(fields)) => {
             let record = csv::StringRecord::from(fields);
-            each(&check(&record).expect("checked"), complete)?;
+            each(&check(&record, layout).expect("checked"), complete)?;
             Tail::AddNewline
         }
         Some(Torn::Honoured(row)) => {
             let record = csv::StringRecord::from(row.clone());
-            each(&check(&record).expect("completed rows check"), complete)?;
+            each(&check(&record, layout).expect("completed rows check"), complete)?;
             Tail::Complete {
                 keep: complete,
                 row,
             }
         }
         Some(Torn::Unusable) => Tail::Cut { keep: complete },
-    })
+    };
+    Ok((tail, layout))
 }
 
 fn not_a_log(path: &Path) -> Error {
@@ -159,7 +203,7 @@ fn not_a_log(path: &Path) -> Error {
     )
 }
 
-fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
+fn damaged(path: &Path, layout: Layout, bad: &[(u64, String)]) -> Error {
     let mut text = format!(
         "{}: {} row(s) of the result log cannot be read, so this run cannot tell who was already \
          mailed; nothing was sent:",
@@ -173,9 +217,10 @@ fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
         text.push_str(&format!("\n  … and {} more", bad.len() - SHOWN));
     }
     text.push_str(&format!(
-        "\nfix: correct those lines by hand (each row has the 7 columns {}, status one of sent, \
+        "\nfix: correct those lines by hand (each row has the {} columns {}, status one of sent, \
          failed, skipped, unknown), or delete a line whose recipient you want mailed again",
-        HEADER.join(",")
+        layout.width(),
+        layout.columns().join(",")
     ));
     Error::invalid(text)
 }
@@ -191,13 +236,16 @@ pub struct Row<'r> {
     /// The reply text, or the reason for a skip or failure.
     pub detail: &'r str,
     pub time: DateTime<Utc>,
+    /// The relay that was sent to; empty when none was, and in a log of the [`Layout::Old`].
+    pub relay: &'r str,
 }
 
-/// Checks one row; the reason it is unreadable otherwise.
-pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String> {
+/// Checks one row of a log of `layout`; the reason it is unreadable otherwise.
+pub fn check(record: &csv::StringRecord, layout: Layout) -> std::result::Result<Row<'_>, String> {
+    let width = layout.width();
     // Earlier versions wrote a skipped row's address as the CSV had it, line breaks and all
     // (quoted): such a row is still read. Any other line break is a quote gone astray.
-    let old_skipped = record.len() == HEADER.len() && &record[1] == "skipped" && &record[2] == "0";
+    let old_skipped = record.len() == width && &record[1] == "skipped" && &record[2] == "0";
     let broken = record
         .iter()
         .enumerate()
@@ -210,12 +258,8 @@ pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String>
             lines - 1
         ));
     }
-    if record.len() != HEADER.len() {
-        return Err(format!(
-            "{} column(s), expected {}",
-            record.len(),
-            HEADER.len()
-        ));
+    if record.len() != width {
+        return Err(format!("{} column(s), expected {width}", record.len()));
     }
     let status = Status::parse(&record[1]).ok_or_else(|| {
         format!(
@@ -244,6 +288,7 @@ pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String>
         message_id: &record[4],
         detail: &record[5],
         time,
+        relay: record.get(7).unwrap_or_default(),
     })
 }
 
@@ -258,6 +303,7 @@ struct Rows<'a> {
     /// Where each address's last `unknown` row starts.
     unknown: address_index::Builder,
     sent_today: u64,
+    sent_today_by_relay: rustc_hash::FxHashMap<String, u64>,
     today: NaiveDate,
     ids: &'a HashSet<String>,
     logged: HashSet<String>,
@@ -269,6 +315,7 @@ impl<'a> Rows<'a> {
             highest: address_index::Builder::with_capacity(Combine::Max, capacity),
             unknown: address_index::Builder::with_capacity(Combine::Max, capacity),
             sent_today: 0,
+            sent_today_by_relay: Default::default(),
             today,
             ids,
             logged: HashSet::new(),
@@ -279,6 +326,12 @@ impl<'a> Rows<'a> {
     fn add(&mut self, row: &Row<'_>, offset: u64) -> Result<()> {
         if row.status == Status::Sent && row.time.date_naive() == self.today {
             self.sent_today += 1;
+            if !row.relay.is_empty() {
+                *self
+                    .sent_today_by_relay
+                    .entry(row.relay.to_string())
+                    .or_default() += 1;
+            }
         }
         if self.ids.contains(row.message_id) {
             self.logged.insert(row.message_id.to_string());
@@ -296,6 +349,7 @@ impl<'a> Rows<'a> {
             log,
             settled: Default::default(),
             sent_today: self.sent_today,
+            sent_today_by_relay: self.sent_today_by_relay,
             today: Some(self.today),
         })
     }
@@ -351,8 +405,8 @@ pub(super) enum Torn {
     Unusable,
 }
 
-/// Reads a torn last row (`None` when there is none).
-pub(super) fn torn(fragment: &str) -> Option<Torn> {
+/// Reads a torn last row of a log of `layout` (`None` when there is none).
+pub(super) fn torn(fragment: &str, layout: Layout) -> Option<Torn> {
     if fragment.is_empty() {
         return None;
     }
@@ -362,7 +416,7 @@ pub(super) fn torn(fragment: &str) -> Option<Torn> {
         all.push(last.clone());
         all
     };
-    if !quote_open && check(&csv::StringRecord::from(whole_row.clone())).is_ok() {
+    if !quote_open && check(&csv::StringRecord::from(whole_row.clone()), layout).is_ok() {
         return Some(Torn::Whole(whole_row));
     }
     let usable = fields.len() >= 2 && Status::parse(&fields[1]).is_some();
@@ -388,8 +442,9 @@ pub(super) fn torn(fragment: &str) -> Option<Torn> {
         fields[3].clear();
     }
     fields.push(super::write::now_rfc3339());
+    fields.resize(layout.width(), String::new()); // an empty relay: which one is not known
     // A row that still does not check (no email for a `sent` row) says too little to honour.
-    if check(&csv::StringRecord::from(fields.clone())).is_err() {
+    if check(&csv::StringRecord::from(fields.clone()), layout).is_err() {
         return Some(Torn::Unusable);
     }
     Some(Torn::Honoured(fields))

@@ -135,7 +135,7 @@ impl Workers {
         let mut refused = 0;
         while let Some(mut job) = self.next_job(&rx).await {
             let m = &job.message;
-            if !RunLock::fits(&m.message_id, &m.email) {
+            if !RunLock::fits(&m.message_id, &m.email, "") {
                 let why = "the address is longer than SMTP allows (RFC 5321: 254 octets)";
                 self.failed(Kind::Permanent, None, why, &job.message.email);
                 self.finish(&job, Status::Failed, None, why, None).await;
@@ -167,7 +167,7 @@ impl Workers {
             let m = &job.message;
             let (email, message_id) = (m.email.clone(), m.message_id.clone());
             let before_dot = async {
-                let begin = move |journal: &Journal| journal.begin(slot, &email, &message_id);
+                let begin = move |journal: &Journal| journal.begin(slot, &email, &message_id, "");
                 match self.write(begin).await {
                     Ok(()) => true,
                     Err(e) => {

@@ -35,6 +35,7 @@ impl Workers {
             code,
             message_id: &job.message.message_id,
             detail,
+            relay: "",
         };
         self.log(record, slot).await;
     }
@@ -48,6 +49,7 @@ impl Workers {
             code: None,
             message_id: "",
             detail,
+            relay: "",
         };
         self.log(record, None).await;
     }
@@ -73,6 +75,7 @@ impl Workers {
                 code,
                 message_id,
                 detail,
+                relay: "",
             };
             journal.append(&record, slot)
         };
