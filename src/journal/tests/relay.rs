@@ -171,3 +171,19 @@ fn leftovers_of_another_log_are_not_touched() {
     upgrade::remove_leftovers(&path);
     assert!(other.exists() && !mine.exists());
 }
+
+/// The upgrade's temporary file cannot be made (here: its name, longer than the log's, is too
+/// long for the file system): the send fails with an output error naming the folder, and the old
+/// log is left as it was.
+#[test]
+fn an_upgrade_that_cannot_make_its_temporary_file_fails_naming_the_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{}.csv", "a".repeat(240)));
+    std::fs::write(&path, old_log()).unwrap();
+    let err = open(&path).err().expect("refused");
+    assert_eq!(err.exit_code(), crate::exit::ExitCode::OutputFailed, "{err}");
+    let text = err.to_string();
+    assert!(text.contains("create a temporary file"), "{text}");
+    assert!(text.contains(&dir.path().display().to_string()), "{text}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), old_log());
+}
