@@ -13,6 +13,7 @@
 
 mod lock;
 mod read;
+mod torn;
 mod upgrade;
 mod write;
 

@@ -5,12 +5,9 @@
 //! does to the rows after it). Any such row stops the run before anything is sent, with its line.
 //!
 //! The one exception is the last row when the file does not end with a newline: a row torn by a
-//! crash or a full disk. It is completed when its email and status fields are whole (the outcome
-//! was known, so it is honoured), and cut off otherwise; either way no later row can be swallowed by
-//! an open quote. The plan for it is returned, and applied by the caller only once the whole file
-//! has been read without error, so bad input leaves the file as it was. A torn row of the current
-//! layout whose fields all check is taken as whole: a `relay` cut short cannot be told from a
-//! shorter name (it then only misses one count in [`History::sent_today_via`]).
+//! crash or a full disk, read by [`torn`](super::torn). The plan for it is returned, and applied
+//! by the caller only once the whole file has been read without error, so bad input leaves the
+//! file as it was.
 //!
 //! [`each_row`] is the one reader of the log: a send's history ([`scan`]) and the report
 //! (`report/figures.rs`) both read it through it.
@@ -22,6 +19,7 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
+use super::torn::{Torn, fragment_text, split_tail, torn};
 use super::{HEADER, History, OLD_HEADER, Status};
 use crate::address_index::{self, Combine};
 use crate::campaign::recipients::address_key;
@@ -60,7 +58,7 @@ impl Layout {
         }
     }
 
-    fn width(self) -> usize {
+    pub fn width(self) -> usize {
         self.columns().len()
     }
 }
@@ -293,7 +291,7 @@ pub fn check(record: &csv::StringRecord, layout: Layout) -> std::result::Result<
 }
 
 /// Three digits, as an SMTP reply code (RFC 5321 §4.2).
-fn is_reply_code(code: &str) -> bool {
+pub(super) fn is_reply_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -353,123 +351,4 @@ impl<'a> Rows<'a> {
             today: Some(self.today),
         })
     }
-}
-
-/// The file's length up to and including its last newline, and the bytes after it.
-fn split_tail(file: &mut File) -> std::io::Result<(u64, Vec<u8>)> {
-    const CHUNK: u64 = 64 * 1024;
-    let len = file.metadata()?.len();
-    let mut end = len;
-    let mut tail = Vec::new();
-    while end > 0 {
-        let start = end.saturating_sub(CHUNK);
-        let mut chunk = vec![0; (end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut chunk)?;
-        if let Some(i) = memchr::memrchr(b'\n', &chunk) {
-            chunk.drain(..=i);
-            chunk.extend_from_slice(&tail);
-            return Ok((start + i as u64 + 1, chunk));
-        }
-        chunk.extend_from_slice(&tail);
-        tail = chunk;
-        end = start;
-    }
-    Ok((0, tail))
-}
-
-/// The text of a torn last row: a write cut inside a character leaves a partial UTF-8 sequence at
-/// the very end, which is dropped with the rest of the cut field; an invalid byte before that is
-/// damage, as in any other row (`Err` with the reason).
-fn fragment_text(bytes: &[u8]) -> std::result::Result<&str, String> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        Err(e) if e.error_len().is_none() => {
-            Ok(std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid up to there"))
-        }
-        Err(e) => Err(format!(
-            "invalid UTF-8 near byte {} of the last row",
-            e.valid_up_to()
-        )),
-    }
-}
-
-/// What a last row without its newline holds.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Torn {
-    /// A whole row that only lacks the newline.
-    Whole(Vec<String>),
-    /// Email and status whole: the row completed from its whole fields (a row that checks).
-    Honoured(Vec<String>),
-    /// Too little to honour.
-    Unusable,
-}
-
-/// Reads a torn last row of a log of `layout` (`None` when there is none).
-pub(super) fn torn(fragment: &str, layout: Layout) -> Option<Torn> {
-    if fragment.is_empty() {
-        return None;
-    }
-    let (mut fields, last, quote_open) = fields(fragment);
-    let whole_row = {
-        let mut all = fields.clone();
-        all.push(last.clone());
-        all
-    };
-    if !quote_open && check(&csv::StringRecord::from(whole_row.clone()), layout).is_ok() {
-        return Some(Torn::Whole(whole_row));
-    }
-    let usable = fields.len() >= 2 && Status::parse(&fields[1]).is_some();
-    if !usable {
-        return Some(Torn::Unusable);
-    }
-    // Keep the whole fields that still check; blank the cut one and those never written.
-    if fields.get(2).is_some_and(|a| a.parse::<u32>().is_err()) {
-        fields.truncate(2);
-    }
-    fields.truncate(6);
-    fields.resize(6, String::new());
-    let note = "(row completed after a torn write)";
-    fields[5] = if fields[5].is_empty() {
-        note.to_string()
-    } else {
-        format!("{} {note}", fields[5])
-    };
-    if fields[2].is_empty() {
-        fields[2] = "0".into();
-    }
-    if !is_reply_code(&fields[3]) {
-        fields[3].clear();
-    }
-    fields.push(super::write::now_rfc3339());
-    fields.resize(layout.width(), String::new()); // an empty relay: which one is not known
-    // A row that still does not check (no email for a `sent` row) says too little to honour.
-    if check(&csv::StringRecord::from(fields.clone()), layout).is_err() {
-        return Some(Torn::Unusable);
-    }
-    Some(Torn::Honoured(fields))
-}
-
-/// Splits a CSV line into its comma-terminated (whole) fields, the unterminated last field, and
-/// whether that field's quote is still open.
-pub(super) fn fields(line: &str) -> (Vec<String>, String, bool) {
-    let mut whole = Vec::new();
-    let mut field = String::new();
-    let (mut quoted, mut in_quotes, mut chars) = (false, false, line.chars().peekable());
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if in_quotes && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' if in_quotes => in_quotes = false,
-            '"' if field.is_empty() && !quoted => (quoted, in_quotes) = (true, true),
-            ',' if !in_quotes => {
-                whole.push(std::mem::take(&mut field));
-                quoted = false;
-            }
-            c => field.push(c),
-        }
-    }
-    (whole, field, in_quotes)
 }
