@@ -60,7 +60,10 @@ fn assert_received_once(server: &CaptureServer, expected: &[String]) {
     assert_each_once(&capture_rcpts(server), expected);
     for message in server.messages() {
         let parsed = message.parsed();
-        let to = parsed.to().and_then(|to| to.first()).and_then(|a| a.address());
+        let to = parsed
+            .to()
+            .and_then(|to| to.first())
+            .and_then(|a| a.address());
         assert_eq!(to, Some(message.rcpt_tos[0].as_str()), "{}", message.text());
     }
 }
@@ -85,10 +88,20 @@ fn a_send_resumes_from_an_old_log_and_upgrades_it_keeping_every_row() {
 
     let report = fx.spawn_command("report", &[], &[]).wait();
     report.expect(0);
-    assert_eq!(fx.results_text(), old, "campaign report never rewrites a log");
+    assert_eq!(
+        fx.results_text(),
+        old,
+        "campaign report never rewrites a log"
+    );
     let html = std::fs::read_to_string(fx.dir().join("report.html")).unwrap();
-    assert!(html.contains("class=\"card sent\" data-count=\"1\""), "{html}");
-    assert!(html.contains("class=\"card unknown\" data-count=\"1\""), "{html}");
+    assert!(
+        html.contains("class=\"card sent\" data-count=\"1\""),
+        "{html}"
+    );
+    assert!(
+        html.contains("class=\"card unknown\" data-count=\"1\""),
+        "{html}"
+    );
     assert!(!html.contains("id=\"relays\""), "no relay named, no table");
 
     fx.send(&[], None).expect(0);
@@ -117,7 +130,10 @@ fn a_send_resumes_from_an_old_log_and_upgrades_it_keeping_every_row() {
 fn an_old_log_with_a_torn_last_row_is_repaired_then_upgraded() {
     let first = OLD_ROWS[0];
     let cases = [
-        ("r001@example.com,sent,1,250,id1@acme.example,\"2.0.0 Ok: qu", true),
+        (
+            "r001@example.com,sent,1,250,id1@acme.example,\"2.0.0 Ok: qu",
+            true,
+        ),
         ("r001@exam", false),
     ];
     for (torn, honoured) in cases {
@@ -137,7 +153,11 @@ fn an_old_log_with_a_torn_last_row_is_repaired_then_upgraded() {
         assert_eq!(r001.len(), 1, "{torn}: {text}");
         if honoured {
             assert!(lines[2].ends_with("Z,"), "completed, then upgraded: {text}");
-            assert!(r001[0].detail.ends_with("(row completed after a torn write)"));
+            assert!(
+                r001[0]
+                    .detail
+                    .ends_with("(row completed after a torn write)")
+            );
         }
         assert!(!text.contains("r001@exam\n"), "{torn}: no fragment: {text}");
     }
@@ -151,12 +171,14 @@ fn a_crash_in_the_middle_of_the_upgrade_leaves_the_old_log_and_the_next_run_send
     let old = old_log(&OLD_ROWS[..1]);
     let (fx, server, spec) = campaign_with_log(4, &old);
     let crash = [("CAMPAIGN_TEST_CRASH_IN_UPGRADE", "1")];
-    let run = fx
-        .spawn_command("run", &["--no-progress"], &crash)
-        .wait();
+    let run = fx.spawn_command("run", &["--no-progress"], &crash).wait();
     assert_eq!(run.signal, Some(6), "aborted in the upgrade: {run:?}");
     assert_eq!(fx.results_text(), old, "the old log as it was");
-    assert_eq!(leftovers(fx.dir()).len(), 1, "the crash left its temporary file");
+    assert_eq!(
+        leftovers(fx.dir()).len(),
+        1,
+        "the crash left its temporary file"
+    );
     assert!(server.messages().is_empty(), "nothing sent");
 
     fx.send(&[], None).expect(0);

@@ -205,8 +205,10 @@ mod tests {
         assert!(in_flight.is_empty());
         lock.start(3, Utc::now()).unwrap();
         lock.set(0, "a.1@acme.example", "a@x.example", "").unwrap();
-        lock.set(2, "c.1@acme.example", "c@x.example", "mx2").unwrap();
-        lock.set(1, "b.1@acme.example", "b@x.example", "mx1").unwrap();
+        lock.set(2, "c.1@acme.example", "c@x.example", "mx2")
+            .unwrap();
+        lock.set(1, "b.1@acme.example", "b@x.example", "mx1")
+            .unwrap();
         lock.clear(1).unwrap();
 
         let err = RunLock::acquire(&log).unwrap_err().to_string();

@@ -182,7 +182,10 @@ pub fn each_row_of(
         }
         Some(Torn::Honoured(row)) => {
             let record = csv::StringRecord::from(row.clone());
-            each(&check(&record, layout).expect("completed rows check"), complete)?;
+            each(
+                &check(&record, layout).expect("completed rows check"),
+                complete,
+            )?;
             Tail::Complete {
                 keep: complete,
                 row,

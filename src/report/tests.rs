@@ -226,7 +226,9 @@ fn table(html: &str, id: &str) -> Option<Vec<Vec<String>>> {
             Token::End(t) if t.is("table") && inside => return Some(rows),
             Token::Start(t) if inside && t.is("tr") => rows.push(Vec::new()),
             Token::Start(t) if inside && (t.is("td") || t.is("th")) => {
-                rows.last_mut().expect("a cell in a row").push(String::new());
+                rows.last_mut()
+                    .expect("a cell in a row")
+                    .push(String::new());
             }
             Token::Text(text) if inside => {
                 if let Some(cell) = rows.last_mut().and_then(|r| r.last_mut()) {
@@ -254,7 +256,12 @@ fn the_relays_table_counts_each_relays_rows() {
         "g@x.example,sent,1,250,ok,2026-04-01T12:00:04Z,<b>mx2</b>",
         ",skipped,0,,empty address,2026-04-01T12:00:05Z",
     ]);
-    let html = page::html("april", "results.csv", &figures::read(&path).unwrap(), &Settings::default());
+    let html = page::html(
+        "april",
+        "results.csv",
+        &figures::read(&path).unwrap(),
+        &Settings::default(),
+    );
     assert!(!html.contains("<b>mx2"), "escaped");
     let rows = table(&html, "relays").expect("a Relays table");
     let want = [
@@ -274,7 +281,12 @@ fn rows_without_a_relay_show_only_when_sent_or_failed_and_old_logs_have_no_relay
         "b@x.example,unknown,1,,the run stopped,2026-04-01T10:00:01Z",
         ",skipped,0,,empty address,2026-04-01T12:00:05Z",
     ]);
-    let html = page::html("a", "l", &figures::read(&path).unwrap(), &Settings::default());
+    let html = page::html(
+        "a",
+        "l",
+        &figures::read(&path).unwrap(),
+        &Settings::default(),
+    );
     let rows = table(&html, "relays").expect("a Relays table");
     assert_eq!(rows.len(), 2, "the header and mx1 alone: {rows:?}");
     assert_eq!(rows[1][0], "mx1");
@@ -289,5 +301,9 @@ fn rows_without_a_relay_show_only_when_sent_or_failed_and_old_logs_have_no_relay
     let html = page::html("a", "l", &figures, &Settings::default());
     assert_eq!(table(&html, "relays"), None, "no relay named: no table");
     assert!(!html.contains("<h2>Relays</h2>"));
-    assert_eq!(std::fs::read_to_string(&old).unwrap(), text, "a report never rewrites");
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        text,
+        "a report never rewrites"
+    );
 }

@@ -141,7 +141,13 @@ fn parsed(path: &Path) -> Vec<Vec<String>> {
 /// relay added).
 fn parsed_any(path: &Path) -> (String, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_path(path).unwrap();
-    let header = reader.headers().unwrap().iter().collect::<Vec<_>>().join(",") + "\n";
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
     assert!(header == HEADER || header == OLD_HEADER, "{header}");
     let rows = reader
         .records()

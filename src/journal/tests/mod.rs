@@ -143,8 +143,14 @@ fn zero_byte_log_and_torn_header_are_empty_logs() {
 fn damaged_rows_are_errors_naming_their_lines() {
     let good = format!("a@x,sent,1,250,id@x,ok,{T},mx1\n");
     let cases = [
-        (format!("b@x,sent,1,250,id@x,ok,{T},mx1,extra\n"), "9 column(s)"),
-        (format!("b@x,sent,1,250,id@x,ok,{T}\n"), "7 column(s), expected 8"),
+        (
+            format!("b@x,sent,1,250,id@x,ok,{T},mx1,extra\n"),
+            "9 column(s)",
+        ),
+        (
+            format!("b@x,sent,1,250,id@x,ok,{T}\n"),
+            "7 column(s), expected 8",
+        ),
         (format!("b@x,Sent,1,250,id@x,ok,{T},\n"), "status \"Sent\""),
         ("b@x,sent,1\n".to_string(), "3 column(s)"),
         (format!("b@x,sent,1,250,\"id@x,ok,{T},\n"), "runs over"),
@@ -159,7 +165,10 @@ fn damaged_rows_are_errors_naming_their_lines() {
         assert!(err.contains("line 3: "), "{bad}: {err}");
         assert!(err.contains(why), "{bad}: {err}");
         assert!(err.contains("nothing was sent"), "{err}");
-        assert!(err.contains(&format!("8 columns {}", H.trim_end())), "{err}");
+        assert!(
+            err.contains(&format!("8 columns {}", H.trim_end())),
+            "{err}"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "untouched");
     }
 }
@@ -206,7 +215,10 @@ fn messages_left_in_flight_by_a_dead_run_become_unknown_rows() {
 fn relay_of(path: &Path, email: &str, status: &str) -> String {
     let mut reader = csv::Reader::from_path(path).unwrap();
     let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
-    let row = rows.iter().rev().find(|r| &r[0] == email && &r[1] == status);
+    let row = rows
+        .iter()
+        .rev()
+        .find(|r| &r[0] == email && &r[1] == status);
     let row = row.unwrap_or_else(|| panic!("no {status} row for {email}"));
     assert_eq!(row.len(), HEADER.len(), "{row:?}");
     row[7].to_string()

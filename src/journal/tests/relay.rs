@@ -50,25 +50,35 @@ fn a_send_upgrades_an_old_log_in_place_keeping_each_row_byte_for_byte() {
     );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o640, "the log keeps its permissions");
-    assert!(!leftover.exists(), "a crashed upgrade's temporary file is removed");
+    assert!(
+        !leftover.exists(),
+        "a crashed upgrade's temporary file is removed"
+    );
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert_eq!(names.len(), 2, "the log and its lock: {names:?}");
 
-    journal.append(&super::row("e@x", Status::Sent), None).unwrap();
+    journal
+        .append(&super::row("e@x", Status::Sent), None)
+        .unwrap();
     drop(journal);
     let text = std::fs::read_to_string(&path).unwrap();
     assert!(text.starts_with(&want), "{text}");
     assert_eq!(relay_of(&path, "e@x", "sent"), "mx1");
     let (_, again) = open(&path).unwrap();
     assert_eq!(again.status("e@x"), Some(Status::Sent));
-    assert_eq!(std::fs::read_to_string(&path).unwrap(), text, "upgraded once");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "upgraded once"
+    );
 }
 
 /// An old skipped row whose address held a line break is written on one line, as the writer
 /// writes rows today; an old log with no rows gets the new header.
 #[test]
 fn old_rows_spanning_lines_are_collapsed_and_an_empty_old_log_gets_the_new_header() {
-    let text = format!("{OLD_H}\"a\nb@x\",skipped,0,,,invalid address,{T}\nc@x,sent,1,250,i@x,ok,{T}\n");
+    let text =
+        format!("{OLD_H}\"a\nb@x\",skipped,0,,,invalid address,{T}\nc@x,sent,1,250,i@x,ok,{T}\n");
     let (_dir, path) = log_with(&text);
     drop(open(&path).unwrap());
     let want = format!("{H}a b@x,skipped,0,,,invalid address,{T},\nc@x,sent,1,250,i@x,ok,{T},\n");
@@ -127,7 +137,10 @@ fn a_damaged_old_log_is_refused_naming_its_seven_columns_and_left_as_it_was() {
     let (_dir, path) = log_with(&text);
     let err = open(&path).err().expect("refused").to_string();
     assert!(err.contains("line 7: 8 column(s), expected 7"), "{err}");
-    assert!(err.contains(&format!("7 columns {}", OLD_H.trim_end())), "{err}");
+    assert!(
+        err.contains(&format!("7 columns {}", OLD_H.trim_end())),
+        "{err}"
+    );
     assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
     let names = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
     assert_eq!(names, 2, "no temporary file left");
@@ -153,7 +166,11 @@ fn sent_today_via_counts_only_todays_sent_rows_of_that_relay() {
         .history;
     assert_eq!(history.sent_today_via("mx1"), 3);
     assert_eq!(history.sent_today_via("relay.two.example"), 1);
-    assert_eq!(history.sent_today_via("MX1"), 0, "names are matched exactly");
+    assert_eq!(
+        history.sent_today_via("MX1"),
+        0,
+        "names are matched exactly"
+    );
     assert_eq!(history.sent_today_via("mx3"), 0);
     assert_eq!(history.sent_today, 5, "all of today's sent rows, as before");
     let at = Utc.with_ymd_and_hms(2026, 11, 22, 0, 0, 0).unwrap();
@@ -181,7 +198,11 @@ fn an_upgrade_that_cannot_make_its_temporary_file_fails_naming_the_folder() {
     let path = dir.path().join(format!("{}.csv", "a".repeat(240)));
     std::fs::write(&path, old_log()).unwrap();
     let err = open(&path).err().expect("refused");
-    assert_eq!(err.exit_code(), crate::exit::ExitCode::OutputFailed, "{err}");
+    assert_eq!(
+        err.exit_code(),
+        crate::exit::ExitCode::OutputFailed,
+        "{err}"
+    );
     let text = err.to_string();
     assert!(text.contains("create a temporary file"), "{text}");
     assert!(text.contains(&dir.path().display().to_string()), "{text}");
