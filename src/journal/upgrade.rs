@@ -31,7 +31,6 @@ pub const TEST_CRASH_VAR: &str = "CAMPAIGN_TEST_CRASH_IN_UPGRADE";
 pub fn rewrite(path: &Path) -> Result<()> {
     let real = std::fs::canonicalize(path).map_err(|e| Error::output("read", path, e))?;
     let dir = folder(&real);
-    let old = File::open(&real).map_err(|e| Error::output("read", &real, e))?;
     let mut temp = tempfile::Builder::new()
         .prefix(&leftover_prefix(&real))
         .suffix(".tmp")
@@ -44,10 +43,10 @@ pub fn rewrite(path: &Path) -> Result<()> {
             )
         })?;
     let io = |e| Error::output("write", &real, e);
-    if let Ok(meta) = old.metadata() {
+    if let Ok(meta) = std::fs::metadata(&real) {
         let _ = temp.as_file().set_permissions(meta.permissions());
     }
-    copy_upgraded(&old, temp.as_file_mut()).map_err(io)?;
+    copy_upgraded(&real, temp.as_file_mut()).map_err(io)?;
     temp.as_file().sync_all().map_err(io)?;
     if cfg!(debug_assertions) && std::env::var_os(TEST_CRASH_VAR).is_some() {
         std::process::abort();
@@ -87,14 +86,16 @@ fn folder(real: &Path) -> PathBuf {
         .to_path_buf()
 }
 
-/// Writes the new header, then each row of `old` (after its header) with an empty relay added.
-fn copy_upgraded(old: &File, out: &mut File) -> std::io::Result<()> {
+/// Writes the new header, then each row of the log at `old` (after its header) with an empty relay
+/// added.
+fn copy_upgraded(old: &Path, out: &mut File) -> std::io::Result<()> {
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(BufReader::new(old.try_clone()?));
+        .from_reader(File::open(old)?);
     reader.headers().map_err(std::io::Error::other)?;
-    // A second handle reads each row's raw bytes, in step with the CSV reader's positions.
-    let mut raw = BufReader::new(old.try_clone()?);
+    // A second reader of its own (not a clone: clones share one file offset) reads each row's raw
+    // bytes, in step with the CSV reader's positions.
+    let mut raw = BufReader::new(File::open(old)?);
     raw.seek(SeekFrom::Start(reader.position().byte()))?;
     let mut out = BufWriter::new(out);
     out.write_all(format!("{}\n", HEADER.join(",")).as_bytes())?;

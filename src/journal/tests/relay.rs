@@ -208,3 +208,21 @@ fn an_upgrade_that_cannot_make_its_temporary_file_fails_naming_the_folder() {
     assert!(text.contains(&dir.path().display().to_string()), "{text}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), old_log());
 }
+
+/// Found measuring the upgrade of a million-row log: the two readers of the old log shared one
+/// file offset (`try_clone`), so a log longer than their buffers lost its place ("failed to fill
+/// whole buffer", exit 6). Each now opens the file for itself.
+#[test]
+fn a_log_longer_than_the_read_buffers_upgrades_byte_for_byte() {
+    let mut text = OLD_H.to_string();
+    let mut want = H.to_string();
+    for i in 0..3000 {
+        let row = format!("r{i}@x,sent,1,250,{i}.abcdef@acme,2.0.0 OK: queued as {i:06},{T}");
+        text += &format!("{row}\n");
+        want += &format!("{row},\n");
+    }
+    let (_dir, path) = log_with(&text);
+    let (_, history) = open(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(history.status("r2999@x"), Some(Status::Sent));
+    assert!(std::fs::read_to_string(&path).unwrap() == want, "upgraded byte for byte");
+}
