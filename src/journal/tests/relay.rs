@@ -224,5 +224,8 @@ fn a_log_longer_than_the_read_buffers_upgrades_byte_for_byte() {
     let (_dir, path) = log_with(&text);
     let (_, history) = open(&path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(history.status("r2999@x"), Some(Status::Sent));
-    assert!(std::fs::read_to_string(&path).unwrap() == want, "upgraded byte for byte");
+    assert!(
+        std::fs::read_to_string(&path).unwrap() == want,
+        "upgraded byte for byte"
+    );
 }
