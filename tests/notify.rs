@@ -212,7 +212,7 @@ fn a_send_that_cannot_start_is_notified_with_its_error() {
     // A result log that cannot be misread: a row with a bad status stops the run (exit 2).
     std::fs::write(
         fx.results_path(),
-        "email,status,attempts,code,message_id,detail,time\nr000@example.com,sent?,1,250,,,x\n",
+        "email,status,attempts,code,message_id,detail,time,relay\nr000@example.com,sent?,1,250,,,x,\n",
     )
     .unwrap();
     let run = fx.send(&[], None);

@@ -362,8 +362,8 @@ fn a_mailbox_sent_to_in_one_domain_spelling_is_not_sent_again_in_another() {
     let toml = format!("{TOML}[smtp]\nhost = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n");
     let csv = format!("email,name\n{},Three\nb@example.com,Bee\n", SPELLINGS[2]);
     let log = format!(
-        "email,status,attempts,code,message_id,detail,time\n\
-         {},sent,1,250,1.2@acme.example,2.0.0 OK,2026-01-01T00:00:00Z\n",
+        "email,status,attempts,code,message_id,detail,time,relay\n\
+         {},sent,1,250,1.2@acme.example,2.0.0 OK,2026-01-01T00:00:00Z,\n",
         SPELLINGS[1]
     );
     let fx = Fixture::with(&toml, HTML, &csv).file("results.csv", log);

@@ -9,11 +9,13 @@
 //! process opens it is how two processes end up holding "the" lock on two different files.
 //!
 //! **In flight.** Below the header, one fixed-size slot per SMTP session. A session writes its slot
-//! (the Message-ID and the address) just before the message's final dot goes out, and clears it
+//! (the Message-ID, the address and the relay, tab-separated: SMTP allows no tab in an address)
+//! just before the message's final dot goes out, and clears it
 //! when the outcome row is in the log. A slot still set when the next run opens the log means the
 //! process died while the relay may have been accepting that message: the next run logs it as
 //! `unknown` instead of sending it again. Slots are written with `pwrite`, not fsync'ed: they must
-//! survive the process (a kill), not the machine (see the README on power cuts).
+//! survive the process (a kill), not the machine (see the README on power cuts). A slot written
+//! before the relay was recorded (Message-ID and address only) is still read, with no relay.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
@@ -26,7 +28,7 @@ use crate::error::{Error, Result};
 
 /// Bytes reserved for the holder line at the top of the file.
 const HEAD: u64 = 256;
-/// Bytes per in-flight slot: a Message-ID, a tab, an address, a newline, padding.
+/// Bytes per in-flight slot: a Message-ID, a tab, an address, a tab, a relay, a newline, padding.
 const SLOT: u64 = 1024;
 
 /// A message whose final dot may have gone out without its outcome being logged.
@@ -34,6 +36,8 @@ const SLOT: u64 = 1024;
 pub struct InFlight {
     pub message_id: String,
     pub email: String,
+    /// The relay it went to; empty in a slot written before relays were recorded.
+    pub relay: String,
 }
 
 /// The held lock; dropping it (or the process ending) releases it.
@@ -118,19 +122,22 @@ impl RunLock {
         self.file.write_all_at(&head, 0).map_err(io)
     }
 
-    /// Whether a message's in-flight record fits a slot (any address SMTP allows does).
-    pub fn fits(message_id: &str, email: &str) -> bool {
-        ((message_id.len() + email.len() + 2) as u64) < SLOT && !email.contains('\n')
+    /// Whether a message's in-flight record fits a slot (any address SMTP allows does, with any
+    /// relay name or host name).
+    pub fn fits(message_id: &str, email: &str, relay: &str) -> bool {
+        ((message_id.len() + email.len() + relay.len() + 3) as u64) < SLOT
+            && !email.contains(['\n', '\t'])
+            && !relay.contains(['\n', '\t'])
     }
 
-    /// Records that session `slot` is about to send the final dot of this message.
-    pub fn set(&self, slot: usize, message_id: &str, email: &str) -> Result<()> {
-        if !Self::fits(message_id, email) {
+    /// Records that session `slot` is about to send the final dot of this message to `relay`.
+    pub fn set(&self, slot: usize, message_id: &str, email: &str, relay: &str) -> Result<()> {
+        if !Self::fits(message_id, email, relay) {
             return Err(Error::invalid(format!(
                 "the address {email:?} is too long to send (RFC 5321 allows 254 octets)"
             )));
         }
-        let entry = format!("{message_id}\t{email}");
+        let entry = format!("{message_id}\t{email}\t{relay}");
         self.write_slot(slot, &padded(entry.as_bytes(), SLOT))
     }
 
@@ -175,10 +182,12 @@ fn parse_slots(bytes: &[u8]) -> Vec<InFlight> {
         .filter_map(|slot| {
             let end = slot.iter().position(|&b| b == b'\n')?;
             let text = std::str::from_utf8(&slot[..end]).ok()?;
-            let (message_id, email) = text.split_once('\t')?;
+            let (message_id, rest) = text.split_once('\t')?;
+            let (email, relay) = rest.split_once('\t').unwrap_or((rest, ""));
             (!message_id.trim().is_empty()).then(|| InFlight {
                 message_id: message_id.to_string(),
                 email: email.to_string(),
+                relay: relay.to_string(),
             })
         })
         .collect()
@@ -195,9 +204,11 @@ mod tests {
         let (lock, in_flight) = RunLock::acquire(&log).unwrap();
         assert!(in_flight.is_empty());
         lock.start(3, Utc::now()).unwrap();
-        lock.set(0, "a.1@acme.example", "a@x.example").unwrap();
-        lock.set(2, "c.1@acme.example", "c@x.example").unwrap();
-        lock.set(1, "b.1@acme.example", "b@x.example").unwrap();
+        lock.set(0, "a.1@acme.example", "a@x.example", "").unwrap();
+        lock.set(2, "c.1@acme.example", "c@x.example", "mx2")
+            .unwrap();
+        lock.set(1, "b.1@acme.example", "b@x.example", "mx1")
+            .unwrap();
         lock.clear(1).unwrap();
 
         let err = RunLock::acquire(&log).unwrap_err().to_string();
@@ -216,6 +227,7 @@ mod tests {
         let ids: Vec<&str> = in_flight.iter().map(|f| f.message_id.as_str()).collect();
         assert_eq!(ids, ["a.1@acme.example", "c.1@acme.example"]);
         assert_eq!(in_flight[1].email, "c@x.example");
+        assert_eq!(in_flight[1].relay, "mx2");
         lock.start(2, Utc::now()).unwrap();
         drop(lock);
         assert!(RunLock::acquire(&log).unwrap().1.is_empty());
@@ -227,6 +239,37 @@ mod tests {
         let (lock, _) = RunLock::acquire(&dir.path().join("r.csv")).unwrap();
         lock.start(1, Utc::now()).unwrap();
         let long = format!("{}@x.example", "a".repeat(2000));
-        assert!(lock.set(0, "id@x", &long).is_err());
+        assert!(lock.set(0, "id@x", &long, "").is_err());
+    }
+
+    /// A lock file left by a version that did not record the relay: its slots are still read.
+    #[test]
+    fn an_old_slot_without_a_relay_is_still_read() {
+        let mut bytes = vec![b' '; (HEAD + 2 * SLOT) as usize];
+        let old = padded(b"a.1@acme.example\ta@x.example", SLOT);
+        bytes[HEAD as usize..(HEAD + SLOT) as usize].copy_from_slice(&old);
+        let new = padded(b"b.1@acme.example\tb@x.example\tmx1", SLOT);
+        bytes[(HEAD + SLOT) as usize..].copy_from_slice(&new);
+        let slots = parse_slots(&bytes);
+        let read: Vec<_> = slots
+            .iter()
+            .map(|f| (f.message_id.as_str(), f.email.as_str(), f.relay.as_str()))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("a.1@acme.example", "a@x.example", ""),
+                ("b.1@acme.example", "b@x.example", "mx1")
+            ]
+        );
+    }
+
+    #[test]
+    fn the_relay_counts_towards_a_slot() {
+        let id = "i".repeat(500);
+        let email = "e".repeat(400);
+        assert!(RunLock::fits(&id, &email, &"r".repeat(64)));
+        assert!(!RunLock::fits(&id, &email, &"r".repeat(200)));
+        assert!(!RunLock::fits("id", "a@x", "mx\t1"));
     }
 }

@@ -7,9 +7,14 @@
 //! UTC day count against `daily_limit`. While a run sends it holds the log's [`lock`], which also
 //! records the messages in flight, so that a killed run's uncertain messages become `unknown` rows
 //! instead of second copies.
+//!
+//! The last column, `relay`, came later: a log written before it (seven columns) is still read,
+//! and a send [`upgrade`]s it in place before appending to it.
 
 mod lock;
 mod read;
+mod torn;
+mod upgrade;
 mod write;
 
 use chrono::NaiveDate;
@@ -22,7 +27,19 @@ pub use read::{Row, Tail, each_row};
 pub use write::Journal;
 
 /// The header row; users script against these column names.
-pub const HEADER: [&str; 7] = [
+pub const HEADER: [&str; 8] = [
+    "email",
+    "status",
+    "attempts",
+    "code",
+    "message_id",
+    "detail",
+    "time",
+    "relay",
+];
+
+/// The header of a log written before the `relay` column: the first seven, in the same order.
+pub const OLD_HEADER: [&str; 7] = [
     "email",
     "status",
     "attempts",
@@ -98,6 +115,9 @@ pub struct Record<'a> {
     pub message_id: &'a str,
     /// The reply text, or the reason for a skip or failure.
     pub detail: &'a str,
+    /// The relay that was sent to (its name, or its host); empty when none was (skipped, not
+    /// rendered).
+    pub relay: &'a str,
 }
 
 /// What earlier runs recorded, keyed by address (case-insensitive), in an [`AddressIndex`] so that
@@ -115,6 +135,8 @@ pub struct History {
     settled: rustc_hash::FxHashMap<u64, (Status, String)>,
     /// `sent` rows whose time is on `today` (UTC).
     pub sent_today: u64,
+    /// Those of them by relay (a few relays: a small map).
+    sent_today_by_relay: rustc_hash::FxHashMap<String, u64>,
     pub today: Option<NaiveDate>,
 }
 
@@ -151,9 +173,9 @@ impl History {
             .map(str::to_string)
     }
 
-    /// TEMPORARY until the relay column lands: `sent` rows of today by `relay`.
-    pub fn sent_today_via(&self, _relay: &str) -> u64 {
-        0
+    /// `sent` rows of `today` (UTC, as [`History::sent_today`]) that went through `relay`.
+    pub fn sent_today_via(&self, relay: &str) -> u64 {
+        self.sent_today_by_relay.get(relay).copied().unwrap_or(0)
     }
 
     /// How many `unknown` rows opening the log added (a dead run's messages in flight).

@@ -1,14 +1,13 @@
 //! Reading the result log back, strictly: the log is what stands between a customer and a second
-//! copy, so a row that cannot be read is never skipped in silence. Every row must have the seven
-//! columns, an exact lower-case status, a number of attempts, an empty or three-digit code and an
+//! copy, so a row that cannot be read is never skipped in silence. Every row must have the header's
+//! columns (eight; seven in a log written before the `relay` column), an exact lower-case status, a number of attempts, an empty or three-digit code and an
 //! RFC 3339 time, and no field may run over a line break (which is what an unclosed or stray quote
 //! does to the rows after it). Any such row stops the run before anything is sent, with its line.
 //!
 //! The one exception is the last row when the file does not end with a newline: a row torn by a
-//! crash or a full disk. It is completed when its email and status fields are whole (the outcome
-//! was known, so it is honoured), and cut off otherwise; either way no later row can be swallowed by
-//! an open quote. The plan for it is returned, and applied by the caller only once the whole file
-//! has been read without error, so bad input leaves the file as it was.
+//! crash or a full disk, read by [`torn`](super::torn). The plan for it is returned, and applied
+//! by the caller only once the whole file has been read without error, so bad input leaves the
+//! file as it was.
 //!
 //! [`each_row`] is the one reader of the log: a send's history ([`scan`]) and the report
 //! (`report/figures.rs`) both read it through it.
@@ -20,7 +19,8 @@ use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::{HEADER, History, Status};
+use super::torn::{Torn, fragment_text, split_tail, torn};
+use super::{HEADER, History, OLD_HEADER, Status};
 use crate::address_index::{self, Combine};
 use crate::campaign::recipients::address_key;
 use crate::error::{Error, Result};
@@ -41,12 +41,35 @@ pub enum Tail {
     Cut { keep: u64 },
 }
 
+/// Which header a log has: the columns of each of its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// Written before the `relay` column: [`OLD_HEADER`]'s seven columns.
+    Old,
+    /// [`HEADER`]'s eight columns.
+    Current,
+}
+
+impl Layout {
+    pub fn columns(self) -> &'static [&'static str] {
+        match self {
+            Layout::Old => &OLD_HEADER,
+            Layout::Current => &HEADER,
+        }
+    }
+
+    pub fn width(self) -> usize {
+        self.columns().len()
+    }
+}
+
 /// The log as read.
 pub struct Scan {
     pub history: History,
     /// Those of the asked-for Message-IDs that have a row.
     pub logged: HashSet<String>,
     pub tail: Tail,
+    pub layout: Layout,
 }
 
 /// At most this many bad lines are listed in the error.
@@ -56,7 +79,7 @@ const SHOWN: usize = 10;
 /// the caller wants to know (the messages a dead run left in flight).
 pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usize) -> Result<Scan> {
     let mut rows = Rows::new(today, ids, capacity);
-    let tail = each_row(path, |row, offset| rows.add(row, offset))?;
+    let (tail, layout) = each_row_of(path, |row, offset| rows.add(row, offset))?;
     if tail == Tail::WriteHeader {
         let history = History {
             today: Some(today),
@@ -66,12 +89,14 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
             history,
             logged: HashSet::new(),
             tail,
+            layout,
         });
     }
     Ok(Scan {
         logged: std::mem::take(&mut rows.logged),
         history: rows.finish(File::open(path).ok())?,
         tail,
+        layout,
     })
 }
 
@@ -79,11 +104,22 @@ pub fn scan(path: &Path, today: NaiveDate, ids: &HashSet<String>, capacity: usiz
 /// and `each` may have seen the rows before it), handing each to `each` with the byte it starts at:
 /// the whole lines, then a torn last row when it can be honoured. Returns the plan for the end of
 /// the file; [`Tail::WriteHeader`] when there is no log, or no more than (part of) its header.
-/// The one reader of the log: a send's history and the report both read it here.
-pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) -> Result<Tail> {
+/// The one reader of the log: a send's history and the report both read it here. A log of either
+/// [`Layout`] is read; rows of an old one have an empty `relay`.
+pub fn each_row(path: &Path, each: impl FnMut(&Row<'_>, u64) -> Result<()>) -> Result<Tail> {
+    Ok(each_row_of(path, each)?.0)
+}
+
+/// [`each_row`], also saying which header the log has ([`Layout::Current`] when it has none).
+pub fn each_row_of(
+    path: &Path,
+    mut each: impl FnMut(&Row<'_>, u64) -> Result<()>,
+) -> Result<(Tail, Layout)> {
     let mut file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Tail::WriteHeader),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok((Tail::WriteHeader, Layout::Current));
+        }
         Err(e) => {
             return Err(invalid!(
                 "{}: cannot read the result log: {e}",
@@ -97,7 +133,8 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
     if complete == 0 {
         let fragment = String::from_utf8_lossy(&tail);
         if format!("{}\n", HEADER.join(",")).starts_with(&*fragment) {
-            return Ok(Tail::WriteHeader); // empty, or a header torn at the first write
+            // Empty, or a header torn at the first write (the old header is a prefix of the new).
+            return Ok((Tail::WriteHeader, Layout::Current));
         }
         return Err(not_a_log(path));
     }
@@ -106,16 +143,20 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
         .flexible(true)
         .from_reader(file.take(complete));
     let header = reader.headers().map_err(|e| unreadable(e.into()))?;
-    if header.iter().ne(HEADER.iter().copied()) {
+    let layout = if header.iter().eq(HEADER.iter().copied()) {
+        Layout::Current
+    } else if header.iter().eq(OLD_HEADER.iter().copied()) {
+        Layout::Old
+    } else {
         return Err(not_a_log(path));
-    }
+    };
     let mut bad = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         let (line, offset) = (reader.position().line(), reader.position().byte());
         match reader.read_record(&mut record) {
             Ok(false) => break,
-            Ok(true) => match check(&record) {
+            Ok(true) => match check(&record, layout) {
                 Ok(row) => each(&row, offset)?,
                 Err(why) => bad.push((line, why)),
             },
@@ -130,25 +171,29 @@ pub fn each_row(path: &Path, mut each: impl FnMut(&Row<'_>, u64) -> Result<()>) 
         }
     };
     if !bad.is_empty() {
-        return Err(damaged(path, &bad));
+        return Err(damaged(path, layout, &bad));
     }
-    Ok(match torn(fragment) {
+    let tail = match torn(fragment, layout) {
         None => Tail::Clean,
         Some(Torn::Whole(fields)) => {
             let record = csv::StringRecord::from(fields);
-            each(&check(&record).expect("checked"), complete)?;
+            each(&check(&record, layout).expect("checked"), complete)?;
             Tail::AddNewline
         }
         Some(Torn::Honoured(row)) => {
             let record = csv::StringRecord::from(row.clone());
-            each(&check(&record).expect("completed rows check"), complete)?;
+            each(
+                &check(&record, layout).expect("completed rows check"),
+                complete,
+            )?;
             Tail::Complete {
                 keep: complete,
                 row,
             }
         }
         Some(Torn::Unusable) => Tail::Cut { keep: complete },
-    })
+    };
+    Ok((tail, layout))
 }
 
 fn not_a_log(path: &Path) -> Error {
@@ -159,7 +204,7 @@ fn not_a_log(path: &Path) -> Error {
     )
 }
 
-fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
+fn damaged(path: &Path, layout: Layout, bad: &[(u64, String)]) -> Error {
     let mut text = format!(
         "{}: {} row(s) of the result log cannot be read, so this run cannot tell who was already \
          mailed; nothing was sent:",
@@ -173,9 +218,10 @@ fn damaged(path: &Path, bad: &[(u64, String)]) -> Error {
         text.push_str(&format!("\n  … and {} more", bad.len() - SHOWN));
     }
     text.push_str(&format!(
-        "\nfix: correct those lines by hand (each row has the 7 columns {}, status one of sent, \
+        "\nfix: correct those lines by hand (each row has the {} columns {}, status one of sent, \
          failed, skipped, unknown), or delete a line whose recipient you want mailed again",
-        HEADER.join(",")
+        layout.width(),
+        layout.columns().join(",")
     ));
     Error::invalid(text)
 }
@@ -191,13 +237,16 @@ pub struct Row<'r> {
     /// The reply text, or the reason for a skip or failure.
     pub detail: &'r str,
     pub time: DateTime<Utc>,
+    /// The relay that was sent to; empty when none was, and in a log of the [`Layout::Old`].
+    pub relay: &'r str,
 }
 
-/// Checks one row; the reason it is unreadable otherwise.
-pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String> {
+/// Checks one row of a log of `layout`; the reason it is unreadable otherwise.
+pub fn check(record: &csv::StringRecord, layout: Layout) -> std::result::Result<Row<'_>, String> {
+    let width = layout.width();
     // Earlier versions wrote a skipped row's address as the CSV had it, line breaks and all
     // (quoted): such a row is still read. Any other line break is a quote gone astray.
-    let old_skipped = record.len() == HEADER.len() && &record[1] == "skipped" && &record[2] == "0";
+    let old_skipped = record.len() == width && &record[1] == "skipped" && &record[2] == "0";
     let broken = record
         .iter()
         .enumerate()
@@ -210,12 +259,8 @@ pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String>
             lines - 1
         ));
     }
-    if record.len() != HEADER.len() {
-        return Err(format!(
-            "{} column(s), expected {}",
-            record.len(),
-            HEADER.len()
-        ));
+    if record.len() != width {
+        return Err(format!("{} column(s), expected {width}", record.len()));
     }
     let status = Status::parse(&record[1]).ok_or_else(|| {
         format!(
@@ -244,11 +289,12 @@ pub fn check(record: &csv::StringRecord) -> std::result::Result<Row<'_>, String>
         message_id: &record[4],
         detail: &record[5],
         time,
+        relay: record.get(7).unwrap_or_default(),
     })
 }
 
 /// Three digits, as an SMTP reply code (RFC 5321 §4.2).
-fn is_reply_code(code: &str) -> bool {
+pub(super) fn is_reply_code(code: &str) -> bool {
     code.len() == 3 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
@@ -258,6 +304,7 @@ struct Rows<'a> {
     /// Where each address's last `unknown` row starts.
     unknown: address_index::Builder,
     sent_today: u64,
+    sent_today_by_relay: rustc_hash::FxHashMap<String, u64>,
     today: NaiveDate,
     ids: &'a HashSet<String>,
     logged: HashSet<String>,
@@ -269,6 +316,7 @@ impl<'a> Rows<'a> {
             highest: address_index::Builder::with_capacity(Combine::Max, capacity),
             unknown: address_index::Builder::with_capacity(Combine::Max, capacity),
             sent_today: 0,
+            sent_today_by_relay: Default::default(),
             today,
             ids,
             logged: HashSet::new(),
@@ -279,6 +327,12 @@ impl<'a> Rows<'a> {
     fn add(&mut self, row: &Row<'_>, offset: u64) -> Result<()> {
         if row.status == Status::Sent && row.time.date_naive() == self.today {
             self.sent_today += 1;
+            if !row.relay.is_empty() {
+                *self
+                    .sent_today_by_relay
+                    .entry(row.relay.to_string())
+                    .or_default() += 1;
+            }
         }
         if self.ids.contains(row.message_id) {
             self.logged.insert(row.message_id.to_string());
@@ -296,125 +350,8 @@ impl<'a> Rows<'a> {
             log,
             settled: Default::default(),
             sent_today: self.sent_today,
+            sent_today_by_relay: self.sent_today_by_relay,
             today: Some(self.today),
         })
     }
-}
-
-/// The file's length up to and including its last newline, and the bytes after it.
-fn split_tail(file: &mut File) -> std::io::Result<(u64, Vec<u8>)> {
-    const CHUNK: u64 = 64 * 1024;
-    let len = file.metadata()?.len();
-    let mut end = len;
-    let mut tail = Vec::new();
-    while end > 0 {
-        let start = end.saturating_sub(CHUNK);
-        let mut chunk = vec![0; (end - start) as usize];
-        file.seek(SeekFrom::Start(start))?;
-        file.read_exact(&mut chunk)?;
-        if let Some(i) = memchr::memrchr(b'\n', &chunk) {
-            chunk.drain(..=i);
-            chunk.extend_from_slice(&tail);
-            return Ok((start + i as u64 + 1, chunk));
-        }
-        chunk.extend_from_slice(&tail);
-        tail = chunk;
-        end = start;
-    }
-    Ok((0, tail))
-}
-
-/// The text of a torn last row: a write cut inside a character leaves a partial UTF-8 sequence at
-/// the very end, which is dropped with the rest of the cut field; an invalid byte before that is
-/// damage, as in any other row (`Err` with the reason).
-fn fragment_text(bytes: &[u8]) -> std::result::Result<&str, String> {
-    match std::str::from_utf8(bytes) {
-        Ok(text) => Ok(text),
-        Err(e) if e.error_len().is_none() => {
-            Ok(std::str::from_utf8(&bytes[..e.valid_up_to()]).expect("valid up to there"))
-        }
-        Err(e) => Err(format!(
-            "invalid UTF-8 near byte {} of the last row",
-            e.valid_up_to()
-        )),
-    }
-}
-
-/// What a last row without its newline holds.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) enum Torn {
-    /// A whole row that only lacks the newline.
-    Whole(Vec<String>),
-    /// Email and status whole: the row completed from its whole fields (a row that checks).
-    Honoured(Vec<String>),
-    /// Too little to honour.
-    Unusable,
-}
-
-/// Reads a torn last row (`None` when there is none).
-pub(super) fn torn(fragment: &str) -> Option<Torn> {
-    if fragment.is_empty() {
-        return None;
-    }
-    let (mut fields, last, quote_open) = fields(fragment);
-    let whole_row = {
-        let mut all = fields.clone();
-        all.push(last.clone());
-        all
-    };
-    if !quote_open && check(&csv::StringRecord::from(whole_row.clone())).is_ok() {
-        return Some(Torn::Whole(whole_row));
-    }
-    let usable = fields.len() >= 2 && Status::parse(&fields[1]).is_some();
-    if !usable {
-        return Some(Torn::Unusable);
-    }
-    // Keep the whole fields that still check; blank the cut one and those never written.
-    if fields.get(2).is_some_and(|a| a.parse::<u32>().is_err()) {
-        fields.truncate(2);
-    }
-    fields.truncate(6);
-    fields.resize(6, String::new());
-    let note = "(row completed after a torn write)";
-    fields[5] = if fields[5].is_empty() {
-        note.to_string()
-    } else {
-        format!("{} {note}", fields[5])
-    };
-    if fields[2].is_empty() {
-        fields[2] = "0".into();
-    }
-    if !is_reply_code(&fields[3]) {
-        fields[3].clear();
-    }
-    fields.push(super::write::now_rfc3339());
-    // A row that still does not check (no email for a `sent` row) says too little to honour.
-    if check(&csv::StringRecord::from(fields.clone())).is_err() {
-        return Some(Torn::Unusable);
-    }
-    Some(Torn::Honoured(fields))
-}
-
-/// Splits a CSV line into its comma-terminated (whole) fields, the unterminated last field, and
-/// whether that field's quote is still open.
-pub(super) fn fields(line: &str) -> (Vec<String>, String, bool) {
-    let mut whole = Vec::new();
-    let mut field = String::new();
-    let (mut quoted, mut in_quotes, mut chars) = (false, false, line.chars().peekable());
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if in_quotes && chars.peek() == Some(&'"') => {
-                field.push('"');
-                chars.next();
-            }
-            '"' if in_quotes => in_quotes = false,
-            '"' if field.is_empty() && !quoted => (quoted, in_quotes) = (true, true),
-            ',' if !in_quotes => {
-                whole.push(std::mem::take(&mut field));
-                quoted = false;
-            }
-            c => field.push(c),
-        }
-    }
-    (whole, field, in_quotes)
 }

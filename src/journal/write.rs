@@ -1,5 +1,6 @@
 //! Writing the result log: the [`Journal`] a send holds from start to end. It takes the run lock,
-//! has [`read`](super::read) check the log, repairs a torn last row, turns a dead run's messages in
+//! has [`read`](super::read) check the log, repairs a torn last row, [`upgrades`](super::upgrade)
+//! a log of the old layout to the current one, turns a dead run's messages in
 //! flight into `unknown` rows, then appends one row per outcome in a single `write` and flushes
 //! (`fdatasync`) from a background thread at most [`SYNC_EVERY`] later, and on close.
 //!
@@ -21,7 +22,7 @@ use std::time::Duration;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::lock::{InFlight, RunLock};
-use super::{HEADER, History, Record, Status, read};
+use super::{HEADER, History, Record, Status, read, upgrade};
 use crate::address_index;
 use crate::campaign::recipients::address_key;
 use crate::error::{Error, Result};
@@ -60,8 +61,9 @@ const DIED_IN_FLIGHT: &str = "the earlier run stopped while this message's final
 
 impl Journal {
     /// Takes the run lock for the log at `path`, reads the log (strictly; exit 2 on a damaged row,
-    /// before anything is written), repairs a torn last row, logs the messages a dead earlier run
-    /// left in flight as `unknown`, and opens the log for appending by `sessions` SMTP sessions.
+    /// before anything is written), repairs a torn last row, rewrites a log of the old layout in the
+    /// current one, logs the messages a dead earlier run left in flight as `unknown`, and opens the
+    /// log for appending by `sessions` SMTP sessions.
     pub fn open(path: &Path, now: DateTime<Utc>, sessions: usize) -> Result<(Journal, History)> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| Error::output("create", parent, e))?;
@@ -75,21 +77,22 @@ impl Journal {
         }
         let (lock, in_flight) = RunLock::acquire(path)?;
         let ids: HashSet<String> = in_flight.iter().map(|f| f.message_id.clone()).collect();
-        let scan = read::scan(
-            path,
-            now.date_naive(),
-            &ids,
-            address_index::DEFAULT_CAPACITY,
-        )?;
+        let today = now.date_naive();
+        let capacity = address_index::DEFAULT_CAPACITY;
+        let mut scan = read::scan(path, today, &ids, capacity)?;
         let existed = path.exists();
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::output("open the result log", path, e))?;
+        let mut file = open_appending(path)?;
         repair(&mut file, path, &scan.tail)?;
         if !existed {
             sync_parent(path);
+        }
+        upgrade::remove_leftovers(path);
+        if scan.layout == read::Layout::Old {
+            drop(file);
+            upgrade::rewrite(path)?;
+            // The history keeps byte offsets into the log: read the upgraded file afresh.
+            scan = read::scan(path, today, &ids, capacity)?;
+            file = open_appending(path)?;
         }
         let journal = Journal::start(path, file, lock, sessions)?;
         let mut history = scan.history;
@@ -105,6 +108,7 @@ impl Journal {
                     code: None,
                     message_id: &dead.message_id,
                     detail: DIED_IN_FLIGHT,
+                    relay: &dead.relay,
                 },
                 None,
             )?;
@@ -150,14 +154,16 @@ impl Journal {
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records that session `slot` is about to write this message's final dot. Past this point a
-    /// missing reply means "maybe delivered", and a dead process is found out by the next run.
-    pub fn begin(&self, slot: usize, email: &str, message_id: &str) -> Result<()> {
+    /// Records that session `slot` is about to write this message's final dot to `relay`. Past
+    /// this point a missing reply means "maybe delivered", and a dead process is found out by the
+    /// next run, which logs it `unknown` with this relay.
+    pub fn begin(&self, slot: usize, email: &str, message_id: &str, relay: &str) -> Result<()> {
         let mut state = self.state();
-        state.lock.set(slot, message_id, email)?;
+        state.lock.set(slot, message_id, email, relay)?;
         state.in_flight[slot] = Some(InFlight {
             message_id: message_id.to_string(),
             email: email.to_string(),
+            relay: relay.to_string(),
         });
         Ok(())
     }
@@ -210,6 +216,7 @@ impl Journal {
                 code: None,
                 message_id: &f.message_id,
                 detail,
+                relay: &f.relay,
             };
             self.write_row(&mut state, &record, Some(slot))?;
             abandoned += 1;
@@ -280,6 +287,14 @@ impl Shared {
     }
 }
 
+fn open_appending(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::output("open the result log", path, e))
+}
+
 /// Applies the reader's plan for the end of the file.
 fn repair(file: &mut File, path: &Path, tail: &read::Tail) -> Result<()> {
     let io = |e| Error::output("repair", path, e);
@@ -302,7 +317,7 @@ fn repair(file: &mut File, path: &Path, tail: &read::Tail) -> Result<()> {
 }
 
 /// Makes a new file's directory entry durable (best effort: not every file system allows it).
-fn sync_parent(path: &Path) {
+pub(super) fn sync_parent(path: &Path) {
     let parent = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -330,10 +345,11 @@ fn format_row(record: &Record<'_>) -> Vec<u8> {
         record.message_id,
         record.detail,
         &time,
+        record.relay,
     ])
 }
 
-fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
+pub(super) fn csv_line<'a>(fields: impl IntoIterator<Item = &'a str>) -> Vec<u8> {
     let mut writer = csv::WriterBuilder::new()
         .terminator(csv::Terminator::Any(b'\n'))
         .from_writer(Vec::with_capacity(160));

@@ -1,8 +1,8 @@
 //! The figures of a report, read from the result log in one pass through the journal's one reader
 //! ([`crate::journal::each_row`]): where every recipient stands (their most telling status over
 //! all runs, as a resumed send sees it), the failures grouped by reply and by domain, the domains
-//! that needed retries, and the runs the log holds, each with the times of its messages for the
-//! throughput chart.
+//! that needed retries, the outcomes per relay, and the runs the log holds, each with the times of
+//! its messages for the throughput chart.
 //!
 //! The log has one row per recipient per run and no run number, so runs are told apart by what a
 //! run cannot do: pause for more than [`RUN_GAP`] without writing a row, or log one address twice.
@@ -73,6 +73,23 @@ impl Domain {
     }
 }
 
+/// One relay's message rows (one per recipient per run, not `skipped`) by status: how it did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Relay {
+    /// Its name (or host) as the log's `relay` column has it; empty for rows with no relay (a
+    /// log written before the column, or a message that never reached one).
+    pub name: String,
+    pub sent: u64,
+    pub failed: u64,
+    pub unknown: u64,
+}
+
+impl Relay {
+    pub fn total(&self) -> u64 {
+        self.sent + self.failed + self.unknown
+    }
+}
+
 /// One run: a stretch of rows (see the module doc).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Run {
@@ -93,6 +110,8 @@ pub struct Figures {
     pub failures: Vec<Group>,
     /// Every domain with a message row, in no particular order.
     pub domains: Vec<Domain>,
+    /// Every relay with a message row (and the rows with none, named ""), by name.
+    pub relays: Vec<Relay>,
     pub runs: Vec<Run>,
 }
 
@@ -133,6 +152,7 @@ struct Reading {
     /// The last failure of each address whose status is `failed`.
     failure: FxHashMap<u64, Failure>,
     domain_index: FxHashMap<String, u32>,
+    relays: std::collections::BTreeMap<String, Relay>,
     /// The addresses of the current run.
     in_run: FxHashSet<u64>,
     /// The next row is the first of another log: it starts a run.
@@ -151,6 +171,7 @@ impl Reading {
             self.figures.counts.skipped += 1;
             return;
         };
+        self.count_relay(row);
         let domain = self.domain(row.email);
         let d = &mut self.figures.domains[domain as usize];
         d.messages += 1;
@@ -202,6 +223,19 @@ impl Reading {
         }
     }
 
+    fn count_relay(&mut self, row: &Row<'_>) {
+        let relay = match self.relays.get_mut(row.relay) {
+            Some(relay) => relay,
+            None => self.relays.entry(row.relay.to_string()).or_default(),
+        };
+        match row.status {
+            Status::Sent => relay.sent += 1,
+            Status::Failed => relay.failed += 1,
+            Status::Unknown => relay.unknown += 1,
+            Status::Skipped => {}
+        }
+    }
+
     fn domain(&mut self, email: &str) -> u32 {
         let name = email
             .rsplit_once('@')
@@ -229,6 +263,10 @@ impl Reading {
             }
         }
         self.figures.failures = failures.groups();
+        self.figures.relays = std::mem::take(&mut self.relays)
+            .into_iter()
+            .map(|(name, relay)| Relay { name, ..relay })
+            .collect();
         let runs = std::mem::take(&mut self.figures.runs);
         self.figures.runs = overlapping_merged(runs.into_iter().zip(self.run_logs).collect());
         self.figures

@@ -12,7 +12,7 @@ pub mod page;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::campaign::Campaign;
+use crate::campaign::{Campaign, Relay};
 use crate::error::{Error, Result};
 use crate::invalid;
 
@@ -29,37 +29,69 @@ impl Settings {
     /// The settings a send used: campaign.toml with the command line's `--rate` and
     /// `--concurrency` applied.
     pub fn of(campaign: &Campaign, source: &str) -> Settings {
-        let (relay, security, username) = match campaign.smtp() {
-            Some(smtp) => (
-                format!("{}:{}", smtp.host, smtp.port),
-                format!("{:?}", smtp.security).to_lowercase(),
-                smtp.username.clone().unwrap_or_else(|| "(none)".into()),
-            ),
-            None => ("(no [smtp] section)".into(), "–".into(), "–".into()),
-        };
         let send = &campaign.send;
-        let rate = send.rate.map_or_else(
-            || "unlimited".into(),
-            |r| format!("{}/{}", r.count, unit(r.per.as_secs())),
-        );
+        let mut lines = match campaign.relays.as_slice() {
+            [] => vec![("relay", "(no [smtp] section)".to_string())],
+            [one] => relay_lines(one),
+            several => several.iter().map(|r| ("relay", relay_line(r))).collect(),
+        };
+        let rate = send.rate.map_or_else(|| "unlimited".into(), show_rate);
         let daily = send
             .daily_limit
             .map_or_else(|| "none".into(), |n| n.to_string());
+        lines.extend([
+            ("rate", rate),
+            ("concurrency", campaign.sessions().to_string()),
+            ("retries", send.retries.to_string()),
+            ("daily limit", daily),
+            ("from", campaign.from.to_string()),
+            ("subject", campaign.subject.clone()),
+        ]);
         Settings {
             source: source.into(),
-            lines: vec![
-                ("relay", relay),
-                ("security", security),
-                ("username", username),
-                ("rate", rate),
-                ("concurrency", campaign.sessions().to_string()),
-                ("retries", send.retries.to_string()),
-                ("daily limit", daily),
-                ("from", campaign.from.to_string()),
-                ("subject", campaign.subject.clone()),
-            ],
+            lines,
         }
     }
+}
+
+/// One relay's server, security and user, a line each.
+fn relay_lines(relay: &Relay) -> Vec<(&'static str, String)> {
+    let smtp = &relay.smtp;
+    vec![
+        ("relay", format!("{}:{}", smtp.host, smtp.port)),
+        ("security", smtp.security.name().to_string()),
+        (
+            "username",
+            smtp.username.clone().unwrap_or_else(|| "(none)".into()),
+        ),
+    ]
+}
+
+/// One of several relays on one line: its name, server, security, user, weight, sessions and
+/// its own limits.
+fn relay_line(relay: &Relay) -> String {
+    let smtp = &relay.smtp;
+    let user = smtp.username.as_deref().unwrap_or("(none)");
+    let mut line = format!(
+        "{}: {}:{} {}, username {user}, weight {}, concurrency {}",
+        relay.name,
+        smtp.host,
+        smtp.port,
+        smtp.security.name(),
+        relay.weight,
+        relay.concurrency
+    );
+    if let Some(rate) = relay.rate {
+        line.push_str(&format!(", rate {}", show_rate(rate)));
+    }
+    if let Some(daily) = relay.daily_limit {
+        line.push_str(&format!(", daily limit {daily}"));
+    }
+    line
+}
+
+fn show_rate(r: crate::campaign::Rate) -> String {
+    format!("{}/{}", r.count, unit(r.per.as_secs()))
 }
 
 fn unit(seconds: u64) -> &'static str {

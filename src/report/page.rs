@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::Settings;
 use super::chart;
-use super::figures::{Counts, Domain, Figures, Run};
+use super::figures::{Counts, Domain, Figures, Relay, Run};
 use crate::html::escape;
 
 /// Most-failing domains need at least this many recipients: one bounce at a domain of one is no
@@ -42,6 +42,7 @@ pub fn html(name: &str, log: &str, figures: &Figures, settings: &Settings) -> St
     counts(&mut s, &figures.counts);
     runs(&mut s, &figures.runs);
     failures(&mut s, figures);
+    relays(&mut s, &figures.relays);
     domains(&mut s, &figures.domains);
     settings_table(&mut s, settings);
     s.push_str("</main></body></html>\n");
@@ -158,6 +159,47 @@ fn failures(s: &mut String, figures: &Figures) {
         let more = figures.failures.len() - GROUPS;
         let _ = write!(s, "<p class=\"note\">… and {more} more kinds.</p>");
     }
+}
+
+/// The outcomes per relay, when the log names any (a log of one relay, or written before the
+/// `relay` column, has nothing to compare). Rows with no relay are a line "—" when some of them
+/// were sent or failed (an old log's rows beside new ones).
+fn relays(s: &mut String, relays: &[Relay]) {
+    if relays.iter().all(|r| r.name.is_empty()) {
+        return;
+    }
+    s.push_str(
+        "<h2>Relays</h2><div class=\"scroll\"><table id=\"relays\"><tr><th>relay</th>\
+         <th class=\"n\">sent</th><th class=\"n\">failed</th><th class=\"n\">unknown</th></tr>",
+    );
+    let shown: Vec<&Relay> = relays
+        .iter()
+        .filter(|r| !r.name.is_empty() || r.sent + r.failed > 0)
+        .collect();
+    for r in &shown {
+        let name = if r.name.is_empty() {
+            "—".to_string()
+        } else {
+            escape(&r.name)
+        };
+        let _ = write!(s, "<tr><td class=\"long\">{name}</td>");
+        for n in [r.sent, r.failed, r.unknown] {
+            let _ = write!(
+                s,
+                "<td class=\"n\" data-count=\"{n}\">{n} ({})</td>",
+                percent(n, r.total())
+            );
+        }
+        s.push_str("</tr>");
+    }
+    s.push_str(
+        "</table></div><p class=\"note\">Message rows (one per recipient per run) by the relay \
+         that was sent to; the share is of that relay's rows.",
+    );
+    if shown.iter().any(|r| r.name.is_empty()) {
+        s.push_str(" <i>—</i>: rows that name no relay (written before the log had the column).");
+    }
+    s.push_str("</p>");
 }
 
 fn domains(s: &mut String, domains: &[Domain]) {

@@ -3,22 +3,24 @@ use std::path::Path;
 use super::figures::{self, RUN_GAP};
 use super::*;
 
-const HEADER: &str = "email,status,attempts,code,message_id,detail,time";
+const HEADER: &str = "email,status,attempts,code,message_id,detail,time,relay";
 
-/// A log in a temp dir from `rows` (each `email,status,attempts,code,detail,time`).
+/// A log in a temp dir from `rows` (each `email,status,attempts,code,detail,time` and optionally
+/// `,relay`).
 fn log(rows: &[&str]) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.csv");
     let mut text = format!("{HEADER}\n");
     for (i, row) in rows.iter().enumerate() {
-        let f: Vec<&str> = row.splitn(6, ',').collect();
+        let f: Vec<&str> = row.splitn(7, ',').collect();
         let id = if f[1] == "skipped" {
             String::new()
         } else {
             format!("m{i}@x")
         };
+        let relay = f.get(6).unwrap_or(&"");
         text += &format!(
-            "{},{},{},{},{id},{},{}\n",
+            "{},{},{},{},{id},{},{},{relay}\n",
             f[0], f[1], f[2], f[3], f[4], f[5]
         );
     }
@@ -210,4 +212,98 @@ fn shard_logs_are_merged_each_recipient_once_and_their_overlapping_runs_are_one(
     );
     let empty = tempfile::tempdir().unwrap();
     assert!(for_log(empty.path(), None, None).unwrap_err().is_invalid());
+}
+
+/// The cells of the table with `id` on the page, row by row (text, references decoded), read
+/// with the one HTML lexer; `None` when the page has no such table.
+fn table(html: &str, id: &str) -> Option<Vec<Vec<String>>> {
+    use crate::html::entities::decode;
+    use crate::html::lexer::{Lexer, Token};
+    let (mut inside, mut rows) = (false, Vec::<Vec<String>>::new());
+    for token in Lexer::new(html) {
+        match token {
+            Token::Start(t) if t.is("table") => inside = t.attr("id") == Some(id),
+            Token::End(t) if t.is("table") && inside => return Some(rows),
+            Token::Start(t) if inside && t.is("tr") => rows.push(Vec::new()),
+            Token::Start(t) if inside && (t.is("td") || t.is("th")) => {
+                rows.last_mut()
+                    .expect("a cell in a row")
+                    .push(String::new());
+            }
+            Token::Text(text) if inside => {
+                if let Some(cell) = rows.last_mut().and_then(|r| r.last_mut()) {
+                    cell.push_str(&decode(text));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Issue 13, item 5: the page has a "Relays" table of each relay's sent, failed and unknown rows
+/// with their shares, the rows an old log left without a relay as "—", every name escaped.
+#[test]
+fn the_relays_table_counts_each_relays_rows() {
+    let (_dir, path) = log(&[
+        // Rows an old log had (upgraded: no relay), then a send over two relays.
+        "a@x.example,sent,1,250,ok,2026-04-01T10:00:00Z",
+        "b@x.example,failed,1,550,no,2026-04-01T10:00:01Z",
+        "c@x.example,sent,1,250,ok,2026-04-01T12:00:00Z,mx1",
+        "d@x.example,sent,1,250,ok,2026-04-01T12:00:01Z,mx1",
+        "e@x.example,failed,3,451,later,2026-04-01T12:00:02Z,mx1",
+        "f@x.example,unknown,1,,no reply,2026-04-01T12:00:03Z,<b>mx2</b>",
+        "g@x.example,sent,1,250,ok,2026-04-01T12:00:04Z,<b>mx2</b>",
+        ",skipped,0,,empty address,2026-04-01T12:00:05Z",
+    ]);
+    let html = page::html(
+        "april",
+        "results.csv",
+        &figures::read(&path).unwrap(),
+        &Settings::default(),
+    );
+    assert!(!html.contains("<b>mx2"), "escaped");
+    let rows = table(&html, "relays").expect("a Relays table");
+    let want = [
+        ["relay", "sent", "failed", "unknown"],
+        ["—", "1 (50.0 %)", "1 (50.0 %)", "0 (0.0 %)"],
+        ["<b>mx2</b>", "1 (50.0 %)", "0 (0.0 %)", "1 (50.0 %)"],
+        ["mx1", "2 (66.7 %)", "1 (33.3 %)", "0 (0.0 %)"],
+    ];
+    assert_eq!(rows, want.map(|r| r.map(String::from)), "{html}");
+    assert!(html.contains("<h2>Relays</h2>"));
+}
+
+#[test]
+fn rows_without_a_relay_show_only_when_sent_or_failed_and_old_logs_have_no_relays_table() {
+    let (_dir, path) = log(&[
+        "a@x.example,sent,1,250,ok,2026-04-01T10:00:00Z,mx1",
+        "b@x.example,unknown,1,,the run stopped,2026-04-01T10:00:01Z",
+        ",skipped,0,,empty address,2026-04-01T12:00:05Z",
+    ]);
+    let html = page::html(
+        "a",
+        "l",
+        &figures::read(&path).unwrap(),
+        &Settings::default(),
+    );
+    let rows = table(&html, "relays").expect("a Relays table");
+    assert_eq!(rows.len(), 2, "the header and mx1 alone: {rows:?}");
+    assert_eq!(rows[1][0], "mx1");
+
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("results.csv");
+    let text = "email,status,attempts,code,message_id,detail,time\n\
+                a@x.example,sent,1,250,m@x,ok,2026-04-01T10:00:00Z\n";
+    std::fs::write(&old, text).unwrap();
+    let figures = figures::read(&old).unwrap();
+    assert_eq!(figures.counts.sent, 1);
+    let html = page::html("a", "l", &figures, &Settings::default());
+    assert_eq!(table(&html, "relays"), None, "no relay named: no table");
+    assert!(!html.contains("<h2>Relays</h2>"));
+    assert_eq!(
+        std::fs::read_to_string(&old).unwrap(),
+        text,
+        "a report never rewrites"
+    );
 }

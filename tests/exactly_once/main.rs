@@ -63,7 +63,7 @@ fn names_line(stderr: &str, n: u64) -> bool {
 /// A `sent` row as the binary writes it, for hand-made logs.
 fn sent_line(i: usize) -> String {
     format!(
-        "{},sent,1,250,id{i}@acme.example,2.0.0 Ok: queued as {i},2026-11-21T10:00:00Z\n",
+        "{},sent,1,250,id{i}@acme.example,2.0.0 Ok: queued as {i},2026-11-21T10:00:00Z,\n",
         email(i)
     )
 }

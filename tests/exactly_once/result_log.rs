@@ -111,11 +111,11 @@ fn damaged_middle_row(bad: &str) {
     assert_eq!(fx.results_text(), log, "results.csv unchanged");
 }
 
-/// 2a. A row with an eighth field in the middle of the log.
+/// 2a. A row with a ninth field in the middle of the log.
 #[test]
 fn damaged_row_with_an_extra_column_is_refused_before_sending() {
     damaged_middle_row(
-        "r002@example.com,sent,1,250,id2@acme.example,2.0.0 Ok,2026-11-21T10:00:00Z,extra",
+        "r002@example.com,sent,1,250,id2@acme.example,2.0.0 Ok,2026-11-21T10:00:00Z,,extra",
     );
 }
 
@@ -123,7 +123,7 @@ fn damaged_row_with_an_extra_column_is_refused_before_sending() {
 #[test]
 fn damaged_row_with_status_sent_capitalised_is_refused_before_sending() {
     damaged_middle_row(
-        "r002@example.com,Sent,1,250,id2@acme.example,2.0.0 Ok,2026-11-21T10:00:00Z",
+        "r002@example.com,Sent,1,250,id2@acme.example,2.0.0 Ok,2026-11-21T10:00:00Z,",
     );
 }
 
@@ -138,7 +138,7 @@ fn damaged_row_cut_short_before_more_rows_is_refused_before_sending() {
 #[test]
 fn damaged_row_with_a_stray_quote_is_refused_before_sending() {
     damaged_middle_row(
-        "r002@example.com,sent,1,250,\"id2@acme.example,2.0.0 Ok,2026-11-21T10:00:00Z",
+        "r002@example.com,sent,1,250,\"id2@acme.example,2.0.0 Ok,2026-11-21T10:00:00Z,",
     );
 }
 

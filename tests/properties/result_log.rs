@@ -1,7 +1,9 @@
 //! The result log as a run opens it (`Journal::open`: read strictly, repair the tail): any bytes are
 //! a history or an error naming lines, never a panic; the rows the writer wrote read back exactly;
 //! a log cut at any byte (a crash, a full disk) opens as a prefix of its rows, the torn one
-//! completed or cut, never an error and never a row that was not written.
+//! completed or cut, never an error and never a row that was not written. Each property runs on
+//! logs of both layouts: the current one (eight columns, the writer's) and the old one (seven, no
+//! `relay`, as earlier versions wrote it), which a run upgrades in place.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +13,10 @@ use chrono::Utc;
 use proptest::prelude::*;
 
 const CASES: u32 = 256;
-const HEADER: &str = "email,status,attempts,code,message_id,detail,time\n";
+const HEADER: &str = "email,status,attempts,code,message_id,detail,time,relay\n";
+const OLD_HEADER: &str = "email,status,attempts,code,message_id,detail,time\n";
+/// The time of the rows of an old log made here.
+const OLD_TIME: &str = "2026-12-03T12:00:00+01:00";
 
 /// A row to write.
 #[derive(Debug, Clone)]
@@ -22,6 +27,7 @@ struct Written {
     code: Option<u16>,
     message_id: String,
     detail: String,
+    relay: String,
 }
 
 fn status() -> impl Strategy<Value = Status> {
@@ -54,25 +60,56 @@ fn written() -> impl Strategy<Value = Written> {
         prop::option::of(200u16..600),
         prop_oneof!["[a-z0-9.]{1,8}@x\\.example", Just(String::new())],
         "[a-zA-Z ,\"\r\n\t'é张😀=;]{0,24}",
+        prop_oneof![Just(String::new()), "[a-z0-9.,\"-]{1,12}"],
     )
         .prop_map(
-            |(email, status, attempts, code, message_id, detail)| Written {
+            |(email, status, attempts, code, message_id, detail, relay)| Written {
                 email,
                 status,
                 attempts,
                 code,
                 message_id,
                 detail,
+                relay,
             },
         )
 }
 
-/// The log the writer makes of `rows`, in a new folder.
-fn write_log(rows: &[Written]) -> (tempfile::TempDir, PathBuf) {
+/// The log the writer makes of `rows`, in a new folder; with `old`, the log of the same rows (less
+/// their relays) as a version before the `relay` column wrote it.
+fn write_log(rows: &[Written], old: bool) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("results.csv");
-    write_more(&path, rows);
+    if old {
+        std::fs::write(&path, old_log(rows)).unwrap();
+    } else {
+        write_more(&path, rows);
+    }
     (dir, path)
+}
+
+/// An old seven-column log of `rows`, each field on one line, as the old writer wrote them.
+fn old_log(rows: &[Written]) -> Vec<u8> {
+    let mut writer = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::Any(b'\n'))
+        .from_writer(OLD_HEADER.as_bytes().to_vec());
+    for row in rows {
+        let mut fields = fields(row);
+        fields.push(OLD_TIME.to_string());
+        writer.write_record(&fields).unwrap();
+    }
+    writer.into_inner().unwrap()
+}
+
+/// What a run makes of an old log: the new header, then each old row's line with `,` added.
+fn upgraded(old: &[u8]) -> Vec<u8> {
+    let rows = &old[OLD_HEADER.len()..];
+    let mut text = HEADER.as_bytes().to_vec();
+    for line in rows.split_inclusive(|&b| b == b'\n') {
+        text.extend_from_slice(&line[..line.len() - 1]);
+        text.extend_from_slice(b",\n");
+    }
+    text
 }
 
 /// Opens the log at `path` as a run does and appends `rows`.
@@ -86,29 +123,41 @@ fn write_more(path: &Path, rows: &[Written]) {
             code: row.code,
             message_id: &row.message_id,
             detail: &row.detail,
+            relay: &row.relay,
         };
         journal.append(&record, None).unwrap();
     }
     journal.close().unwrap();
 }
 
-/// The log's rows as the csv crate reads them.
+/// The log's rows as the csv crate reads them, under the current header.
 fn parsed(path: &Path) -> Vec<Vec<String>> {
+    let (header, rows) = parsed_any(path);
+    assert_eq!(header, HEADER);
+    rows
+}
+
+/// The log's header line and its rows, each in the current layout (an old row with an empty
+/// relay added).
+fn parsed_any(path: &Path) -> (String, Vec<Vec<String>>) {
     let mut reader = csv::Reader::from_path(path).unwrap();
-    assert_eq!(
-        reader
-            .headers()
-            .unwrap()
-            .iter()
-            .collect::<Vec<_>>()
-            .join(",")
-            + "\n",
-        HEADER
-    );
-    reader
+    let header = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
+    assert!(header == HEADER || header == OLD_HEADER, "{header}");
+    let rows = reader
         .records()
-        .map(|r| r.unwrap().iter().map(str::to_string).collect())
-        .collect()
+        .map(|r| {
+            let mut row: Vec<String> = r.unwrap().iter().map(str::to_string).collect();
+            row.resize(8, String::new());
+            row
+        })
+        .collect();
+    (header, rows)
 }
 
 /// A detail as the log keeps it: every run of white space one space (a row is one line).
@@ -188,6 +237,7 @@ fn logish_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"sent,".to_vec()),
         Just(b"unknown,".to_vec()),
         Just(b"1,250,id@x,ok,2026-12-03T12:00:00Z".to_vec()),
+        Just(b",mx1".to_vec()),
         Just(b"\"".to_vec()),
         Just(b",".to_vec()),
         Just(b"\n".to_vec()),
@@ -195,12 +245,9 @@ fn logish_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b"\xFF".to_vec()),
         any::<u8>().prop_map(|b| vec![b]),
     ];
-    (any::<bool>(), prop::collection::vec(piece, 0..30)).prop_map(|(header, pieces)| {
-        let mut bytes = if header {
-            HEADER.as_bytes().to_vec()
-        } else {
-            Vec::new()
-        };
+    let header = prop::sample::select(vec!["", HEADER, OLD_HEADER]);
+    (header, prop::collection::vec(piece, 0..30)).prop_map(|(header, pieces)| {
+        let mut bytes = header.as_bytes().to_vec();
         bytes.extend(pieces.concat());
         bytes
     })
@@ -223,17 +270,27 @@ proptest! {
         }
     }
 
-    /// The writer's rows read back exactly, and give the history they say.
+    /// The writer's rows read back exactly, and give the history they say; an old log's rows are
+    /// kept byte for byte by the upgrade, with an empty relay.
     #[test]
-    fn rows_the_writer_wrote_read_back_exactly(rows in prop::collection::vec(written(), 0..12)) {
-        let (_dir, path) = write_log(&rows);
+    fn rows_the_writer_wrote_read_back_exactly(
+        rows in prop::collection::vec(written(), 0..12),
+        old in any::<bool>(),
+    ) {
+        let (_dir, path) = write_log(&rows, old);
+        let before = std::fs::read(&path).unwrap();
+        let history = open_twice(&path).map_err(TestCaseError::fail)?;
+        if old {
+            prop_assert_eq!(std::fs::read(&path).unwrap(), upgraded(&before));
+        }
         let read = parsed(&path);
         prop_assert_eq!(read.len(), rows.len());
         for (got, row) in read.iter().zip(&rows) {
             prop_assert_eq!(&got[..6], &fields(row)[..]);
             prop_assert!(chrono::DateTime::parse_from_rfc3339(&got[6]).is_ok(), "{}", got[6]);
+            let relay = if old { String::new() } else { one_line(&row.relay) };
+            prop_assert_eq!(&got[7], &relay);
         }
-        let history = open_twice(&path).map_err(TestCaseError::fail)?;
         assert_history(&history, &read)?;
     }
 
@@ -243,9 +300,10 @@ proptest! {
     fn a_log_cut_at_any_byte_opens_as_a_prefix_of_its_rows(
         rows in prop::collection::vec(written(), 1..8),
         cut in any::<prop::sample::Index>(),
+        old in any::<bool>(),
     ) {
-        let (_dir, path) = write_log(&rows);
-        let full = parsed(&path);
+        let (_dir, path) = write_log(&rows, old);
+        let full = parsed_any(&path).1;
         let bytes = std::fs::read(&path).unwrap();
         let keep = cut.index(bytes.len() + 1);
         std::fs::write(&path, &bytes[..keep]).unwrap();
@@ -265,6 +323,8 @@ proptest! {
             // The completed row is written as every row is: white space runs made one space.
             let details = [was[5].clone(), note.to_string(), one_line(&format!("{} {note}", was[5]))];
             prop_assert!(details.contains(&got[5]), "detail {:?}", got[5]);
+            // A relay cut short cannot be told from a shorter name: kept (or blanked).
+            prop_assert!(was[7].starts_with(got[7].as_str()), "relay {:?}", got[7]);
         }
         assert_history(&history, &read)?;
         // The next run's rows go on lines of their own after the repaired end.

@@ -33,7 +33,9 @@ pub const USER: &str = "alice";
 /// Distinctive, so that finding it anywhere it must not be is unambiguous.
 pub const PASSWORD: &str = "Pw-7q!Zk3#vX9-secret";
 /// The header of results.csv.
-pub const HEADER: &str = "email,status,attempts,code,message_id,detail,time";
+pub const HEADER: &str = "email,status,attempts,code,message_id,detail,time,relay";
+/// The header of a results.csv written before the `relay` column (a send upgrades such a log).
+pub const OLD_HEADER: &str = "email,status,attempts,code,message_id,detail,time";
 
 // ------------------------------------------------------------------ fixture ---
 
@@ -190,6 +192,7 @@ pub struct Row {
     pub code: String,
     pub message_id: String,
     pub detail: String,
+    pub relay: String,
 }
 
 impl Fixture {
@@ -316,13 +319,13 @@ impl Fixture {
         reader
             .records()
             .filter_map(Result::ok)
-            .filter(|r| r.len() == 7)
+            .filter(|r| r.len() == 8)
             .map(|r| Row::from_record(&r))
             .collect()
     }
 
     /// The rows of results.csv, asserting that the whole file is a well-formed log: the header,
-    /// then records the csv crate reads without error, each of exactly 7 fields, the last one
+    /// then records the csv crate reads without error, each of exactly 8 fields, the last one
     /// ended by a newline.
     #[track_caller]
     pub fn strict_rows(&self) -> Vec<Row> {
@@ -343,7 +346,7 @@ impl Fixture {
             let record = record.unwrap_or_else(|e| panic!("results.csv record {i}: {e}\n{text}"));
             assert_eq!(
                 record.len(),
-                7,
+                8,
                 "results.csv line {}: {record:?}\n{text}",
                 record.position().map_or(0, |p| p.line())
             );
@@ -380,6 +383,7 @@ impl Row {
             code: r[3].to_string(),
             message_id: r[4].to_string(),
             detail: r[5].to_string(),
+            relay: r[7].to_string(),
         }
     }
 }

@@ -27,7 +27,7 @@ pub use rotation::Standing;
 pub struct Relay {
     pub index: usize,
     /// What the result log's `relay` column says.
-    pub name: String,
+    pub name: std::sync::Arc<str>,
     pub connector: Connector,
     /// Its own pace, and the pauses it asks for.
     pub pacer: Pacer,
@@ -118,7 +118,7 @@ impl Relays {
                     .map(|cap| cap.saturating_sub(history.sent_today_via(&configured.name)));
                 Relay {
                     index,
-                    name: configured.name.clone(),
+                    name: configured.name.as_str().into(),
                     connector,
                     pacer: Pacer::new(configured.rate),
                     streaks: Streaks::new(
@@ -293,7 +293,7 @@ impl Relays {
     pub fn outcomes(&self) -> Vec<RelayOutcome> {
         (self.list.iter())
             .map(|r| RelayOutcome {
-                name: r.name.clone(),
+                name: r.name.to_string(),
                 sent: r.sent.load(Ordering::Relaxed),
                 failed: r.failed.load(Ordering::Relaxed),
                 unknown: r.unknown.load(Ordering::Relaxed),

@@ -150,7 +150,7 @@ impl Workers {
                 break;
             }
             let m = &job.message;
-            if !RunLock::fits(&m.message_id, &m.email) {
+            if !RunLock::fits(&m.message_id, &m.email, &relay.name) {
                 let why = "the address is longer than SMTP allows (RFC 5321: 254 octets)";
                 self.failed(Kind::Permanent, None, why, &job.message.email);
                 self.finish(&job, Status::Failed, None, why, None).await;
@@ -186,8 +186,10 @@ impl Workers {
             job.relay = Some(relay.index);
             let m = &job.message;
             let (email, message_id) = (m.email.clone(), m.message_id.clone());
+            let name = Arc::clone(&relay.name);
             let before_dot = async {
-                let begin = move |journal: &Journal| journal.begin(slot, &email, &message_id);
+                let begin =
+                    move |journal: &Journal| journal.begin(slot, &email, &message_id, &name);
                 match self.write(begin).await {
                     Ok(()) => true,
                     Err(e) => {

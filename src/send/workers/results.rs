@@ -39,6 +39,7 @@ impl Workers {
             code,
             message_id: &job.message.message_id,
             detail,
+            relay: relay.map_or("", |r| &r.name),
         };
         self.log(record, slot).await;
     }
@@ -52,6 +53,7 @@ impl Workers {
             code: None,
             message_id: "",
             detail,
+            relay: "",
         };
         self.log(record, None).await;
     }
@@ -67,9 +69,10 @@ impl Workers {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         let (status, attempts, code) = (record.status, record.attempts, record.code);
-        let owned = [record.email, record.message_id, record.detail].map(str::to_owned);
+        let owned = [record.email, record.message_id, record.detail, record.relay];
+        let owned = owned.map(str::to_owned);
         let append = move |journal: &Journal| {
-            let [email, message_id, detail] = &owned;
+            let [email, message_id, detail, relay] = &owned;
             let record = Record {
                 email,
                 status,
@@ -77,6 +80,7 @@ impl Workers {
                 code,
                 message_id,
                 detail,
+                relay,
             };
             journal.append(&record, slot)
         };
