@@ -115,7 +115,12 @@ fn a_send_resumes_from_an_old_log_and_upgrades_it_keeping_every_row() {
         assert_eq!(row.status, "sent", "{row:?}");
         assert!(expected.contains(&row.email), "{row:?}");
     }
-    assert!(rows.iter().all(|r| r.relay.is_empty()), "{rows:?}");
+    let (old, new) = rows.split_at(OLD_ROWS.len());
+    assert!(old.iter().all(|r| r.relay.is_empty()), "{rows:?}");
+    assert!(
+        new.iter().all(|r| r.relay == "127.0.0.1"),
+        "the relay's host: {rows:?}"
+    );
     assert!(leftovers(fx.dir()).is_empty());
 
     fx.send(&[], None).expect(0);
