@@ -276,6 +276,36 @@ fn an_out_folder_holding_the_campaigns_inputs_is_refused() {
     assert!(d.join("email.html").is_file());
 }
 
+/// Previews written into the folder a per-recipient attachment is named in would become, or
+/// overwrite, recipients' attachments: refused like the other input folders.
+#[test]
+fn an_out_folder_inside_a_per_recipient_attachments_folder_is_refused() {
+    let fx = Fixture::from_spec(&Spec::new(1));
+    let d = dir(&fx);
+    write_bytes(&d.join("statements/r000@example.com.txt"), b"statement");
+    let toml = fs::read_to_string(d.join("campaign.toml")).unwrap();
+    let named = "attachments = [\"statements/{{ email }}.txt\"]\nattachments_missing = \"skip\"\n";
+    fx.write("campaign.toml", &format!("{named}{toml}"));
+    let before = fx.snapshot();
+    for out in [d.join("statements"), d.join("statements/preview")] {
+        let run = fx.send(&["--dry-run", "--out", out.to_str().unwrap()], None);
+        run.expect(2);
+        assert!(
+            run.stderr
+                .contains("the folder of a per-recipient attachment"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            fx.snapshot(),
+            before,
+            "nothing written for --out {}",
+            out.display()
+        );
+    }
+    fx.send(&["--dry-run"], None).expect(0);
+}
+
 #[test]
 fn a_second_dry_run_removes_only_what_the_first_wrote() {
     let fx = Fixture::from_spec(&Spec::new(1));

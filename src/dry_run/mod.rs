@@ -62,7 +62,8 @@ pub fn preview(
 
 /// Refuses an `--out` that is, or contains, a folder holding the campaign's inputs (the campaign
 /// directory, the layouts folder, the folders of the templates, recipients, suppression lists,
-/// attachments, DKIM key and CA file), or lies inside the layouts folder: a dry run writes files
+/// attachments, DKIM key and CA file), or lies inside the layouts folder or a folder per-recipient
+/// attachments are named in: a dry run writes files
 /// there and clears its earlier ones, and a preview must never overwrite or remove an input.
 /// `<campaign>/preview` is none of them.
 fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
@@ -71,10 +72,16 @@ fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
     let holding = folders
         .iter()
         .find(|(_, f)| paths::real(f).starts_with(&real_out));
-    // Inside the layouts folder too: it is read recursively, so previews would become layouts.
+    // Inside the layouts folder too: it is read recursively, so previews would become layouts;
+    // and inside the folder a per-recipient attachment is named from, whose files it would be.
     let in_layouts = (campaign.layouts.as_ref()).filter(|l| real_out.starts_with(paths::real(l)));
+    let named_from = attachment_folders(campaign);
+    let in_attachments = named_from
+        .iter()
+        .find(|f| real_out.starts_with(paths::real(f)));
     let clash = (holding.map(|(what, f)| (what.as_str(), f)))
-        .or(in_layouts.map(|l| ("the layouts folder", l)));
+        .or(in_layouts.map(|l| ("the layouts folder", l)))
+        .or(in_attachments.map(|f| ("the folder of a per-recipient attachment", f)));
     match clash {
         Some((what, folder)) => Err(invalid!(
             "--out {} is, contains or is inside {what} ({}): a dry run writes previews there and removes \
@@ -85,6 +92,19 @@ fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// The folders per-recipient attachments are named in: each template's fixed part up to its
+/// last `/` (`statements/{{ id }}.pdf` → `<campaign>/statements`).
+fn attachment_folders(c: &Campaign) -> Vec<PathBuf> {
+    let fixed = |t: &str| t[..t.find("{{").or(t.find("{%")).unwrap_or(t.len())].to_string();
+    (c.recipient_attachments.iter())
+        .filter_map(|a| {
+            let fixed = fixed(&a.template);
+            let folder = &fixed[..fixed.rfind('/')?];
+            Some(c.dir.join(folder))
+        })
+        .collect()
 }
 
 /// The folders holding the campaign's inputs, each with what it is.
