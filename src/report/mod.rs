@@ -44,6 +44,12 @@ impl Settings {
             ("concurrency", campaign.sessions().to_string()),
             ("retries", send.retries.to_string()),
             ("daily limit", daily),
+            (
+                "send window",
+                send.window
+                    .as_ref()
+                    .map_or("any time".into(), |w| w.to_string()),
+            ),
             ("from", campaign.from.to_string()),
             ("subject", campaign.subject.clone()),
         ]);
@@ -54,17 +60,21 @@ impl Settings {
     }
 }
 
-/// One relay's server, security and user, a line each.
+/// One relay's provider preset, server, security and user, a line each.
 fn relay_lines(relay: &Relay) -> Vec<(&'static str, String)> {
     let smtp = &relay.smtp;
-    vec![
-        ("relay", format!("{}:{}", smtp.host, smtp.port)),
-        ("security", smtp.security.name().to_string()),
-        (
-            "username",
-            smtp.username.clone().unwrap_or_else(|| "(none)".into()),
-        ),
-    ]
+    let provider = smtp.provider.as_ref().map(|p| ("provider", p.name.clone()));
+    provider
+        .into_iter()
+        .chain([
+            ("relay", format!("{}:{}", smtp.host, smtp.port)),
+            ("security", smtp.security.name().to_string()),
+            (
+                "username",
+                smtp.username.clone().unwrap_or_else(|| "(none)".into()),
+            ),
+        ])
+        .collect()
 }
 
 /// One of several relays on one line: its name, server, security, user, weight, sessions and
@@ -81,6 +91,9 @@ fn relay_line(relay: &Relay) -> String {
         relay.weight,
         relay.concurrency
     );
+    if let Some(preset) = &smtp.provider {
+        line.push_str(&format!(", provider {}", preset.name));
+    }
     if let Some(rate) = relay.rate {
         line.push_str(&format!(", rate {}", show_rate(rate)));
     }
