@@ -75,9 +75,53 @@ fn a_markdown_body_is_sent_in_the_layout_with_its_text_part_read_from_the_markdo
         .body_text(0)
         .expect("a text part")
         .replace("\r\n", "\n");
-    let expected = "# April news\n\nHello Ada, see our plans[1].\n\n- one\n- two\n\n\
-                    Plan | Price\nPro | 10\n\nNote: bring skates\n\n[1]: https://acme.example/plans\n";
+    // The layout's header and footer around the Markdown's own text, one list of footnotes.
+    let expected = "Newsletter\n\n# April news\n\nHello Ada, see our plans[1].\n\n- one\n- two\n\n\
+                    Plan | Price\nPro | 10\n\nNote: bring skates\n\n\
+                    You are receiving this email because you signed up for our newsletter.\n\n\
+                    [1]: https://acme.example/plans\n";
     assert_eq!(text, expected);
+}
+
+/// The text part carries what the layout adds around the Markdown (the postal address, the
+/// unsubscribe link: a text-only reader needs them as much as an HTML one), its links numbered
+/// after the Markdown's in one list, and nothing of the mark that placed the Markdown.
+#[test]
+fn the_text_part_has_the_layouts_footer_with_its_links_numbered_after_the_markdowns() {
+    let server = CaptureServer::start(CaptureOptions::plain());
+    let fx = markdown_campaign(server.port, "content = \"email.md\"", &[("Ada", "x")]);
+    let toml = std::fs::read_to_string(fx.dir().join("campaign.toml")).unwrap();
+    let tables = "\n[vars]\ncompany = \"Acme Inc.\"\naddress = \"742 Evergreen Terrace, Springfield\"\n\
+                  [unsubscribe]\nurl = \"https://acme.example/u?e={{ email | urlencode }}\"\n";
+    fx.write("campaign.toml", &format!("{toml}{tables}"));
+    fx.send(&[], None).expect(0);
+    let received = server.wait_for(1, WAIT);
+    let text = received[0]
+        .parsed()
+        .body_text(0)
+        .unwrap()
+        .replace("\r\n", "\n");
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} in:\n{text}"))
+    };
+    assert!(
+        at("Acme Inc.") < at("# April news"),
+        "the header first:\n{text}"
+    );
+    assert!(
+        at("Note: x") < at("742 Evergreen Terrace, Springfield"),
+        "{text}"
+    );
+    assert!(at("742 Evergreen Terrace") < at("Unsubscribe[2]"), "{text}");
+    let notes = &text[at("[1]: ")..];
+    let unsubscribe = format!("[2]: https://acme.example/u?e={}", "r000%40example.com");
+    assert_eq!(
+        notes,
+        format!("[1]: https://acme.example/plans\n{unsubscribe}\n"),
+        "one list, in reading order:\n{text}"
+    );
+    assert!(!text.contains('\u{FFFC}'), "{text:?}");
 }
 
 #[test]
@@ -244,6 +288,11 @@ fn images_and_value_links_in_markdown_work_and_a_text_template_wins() {
         "{html}"
     );
     let text = parsed.body_text(0).unwrap().replace("\r\n", "\n");
+    let text = text.trim_start_matches("Newsletter\n\n");
+    let text = text.replace(
+        "You are receiving this email because you signed up for our newsletter.\n\n",
+        "",
+    );
     assert_eq!(
         text,
         "[Our logo]\n\nPay now[1]\n\n[1]: https://pay.example/?id=42&k=a_b\n"

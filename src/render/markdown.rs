@@ -73,19 +73,42 @@ pub fn install(set: &mut TemplateSet, at: &MarkdownLayout) -> crate::error::Resu
     Ok(())
 }
 
+/// Stands for the Markdown in the layout's page its text part is read around: a paragraph of its
+/// own, which no template writes (U+FFFC is the Unicode "object replacement character").
+pub const TEXT_MARK: &str = "\u{FFFC}markdown\u{FFFC}";
+
+/// What a Markdown body's text part is made of.
+pub struct Body {
+    /// The rendered Markdown.
+    pub markdown: String,
+    /// The layout's page with [`TEXT_MARK`] in the block instead of the Markdown: the header and
+    /// footer around it (the postal address, the unsubscribe link) belong in the text part too.
+    pub frame: Option<String>,
+}
+
 /// The page of a Markdown body (the template `name`, rendered with values escaped for it, turned
-/// into HTML and put into the layout's block), and the rendered Markdown its text part is read from.
+/// into HTML and put into the layout's block), and what its text part is read from (with `frame`,
+/// the page around the Markdown too: no text template is there to write it).
 pub fn page(
     templates: &TemplateSet,
     name: &str,
     context: &mut Context,
     line: u64,
-) -> Result<(String, Option<String>), RenderError> {
+    frame: bool,
+) -> Result<(String, Option<Body>), RenderError> {
     let md = rendering(|| templates.render(name, context, line))?;
     context.insert(HTML_VAR, &to_html(&md));
     let page = templates.render(WRAPPER, context, line);
+    let around = frame.then(|| {
+        context.insert(HTML_VAR, &format!("<p>{TEXT_MARK}</p>"));
+        templates.render(WRAPPER, context, line)
+    });
     context.remove(HTML_VAR);
-    Ok((page?, Some(md)))
+    let body = Body {
+        markdown: md,
+        frame: around.transpose()?,
+    };
+    Ok((page?, Some(body)))
 }
 
 /// The HTML of a rendered Markdown template.

@@ -9,20 +9,44 @@ use pulldown_cmark::{Event, Parser, Tag, TagEnd};
 
 use super::text::{self, Footnotes, Writer};
 
-/// The text part of a rendered Markdown template.
+/// The text part of a rendered Markdown template alone.
 pub fn from_markdown(markdown: &str) -> String {
-    let mut reader = Reader::default();
+    let (mut out, mut links) = (Writer::default(), Footnotes::default());
+    write(markdown, &mut out, &mut links);
+    links.after(out.finish())
+}
+
+/// The text part of a rendered Markdown template in the text of the layout's page around it
+/// (`frame`, inlined: with [`super::markdown::TEXT_MARK`] where the Markdown goes), in one flow with
+/// one list of footnotes; the Markdown's text alone when there is no frame or it does not show the
+/// mark (a block the layout hides).
+pub fn in_layout(frame: Option<&str>, markdown: &str) -> String {
+    let mark = super::markdown::TEXT_MARK;
+    let mut fill = |out: &mut Writer, links: &mut Footnotes| write(markdown, out, links);
+    let around = frame.and_then(|frame| text::from_html_around(frame, mark, &mut fill));
+    around.unwrap_or_else(|| from_markdown(markdown))
+}
+
+/// Writes the text of a rendered Markdown template into `out`, its links numbered in `links`:
+/// alone, or in the layout's text where the Markdown goes ([`super::text::from_html_around`]).
+pub(super) fn write(markdown: &str, out: &mut Writer, links: &mut Footnotes) {
+    let mut reader = Reader {
+        out,
+        links,
+        open_links: Vec::new(),
+        lists: Vec::new(),
+        alt: None,
+        first_cell: false,
+    };
     for event in Parser::new_ext(markdown, super::markdown::options()) {
         reader.event(event);
     }
-    reader.finish()
 }
 
-#[derive(Default)]
-struct Reader {
-    out: Writer,
+struct Reader<'a> {
+    out: &'a mut Writer,
     /// Link targets, numbered as footnotes.
-    links: Footnotes,
+    links: &'a mut Footnotes,
     /// The open links' targets and where their text starts.
     open_links: Vec<(String, usize)>,
     /// Open lists: `None` for a bullet list, the next number for a numbered one.
@@ -33,7 +57,7 @@ struct Reader {
     first_cell: bool,
 }
 
-impl Reader {
+impl Reader<'_> {
     fn event(&mut self, event: Event<'_>) {
         if let Some(alt) = &mut self.alt {
             match event {
@@ -133,15 +157,10 @@ impl Reader {
         if href.is_empty() || href.starts_with('#') {
             return;
         }
-        if self.links.link(&mut self.out, href, start) {
+        if self.links.link(self.out, href, start) {
             // A space after the marker comes from the Markdown's own text, if it has one.
             self.out.join_next();
         }
-    }
-
-    /// The text, then the links as footnotes.
-    fn finish(self) -> String {
-        self.links.after(self.out.finish())
     }
 }
 

@@ -187,7 +187,10 @@ impl<'c> Renderer<'c> {
             let name = &campaign.html.name;
             let body = match &campaign.markdown {
                 None => (self.templates.render(name, &context, line)?, None),
-                Some(_) => markdown::page(&self.templates, name, &mut context, line)?,
+                Some(_) => {
+                    let frame = campaign.text.is_none();
+                    markdown::page(&self.templates, name, &mut context, line, frame)?
+                }
             };
             Ok((unsubscribe, subject, body))
         })?;
@@ -196,7 +199,14 @@ impl<'c> Renderer<'c> {
             (Some(t), _) => guarded(Step::Template, || {
                 self.templates.render(&t.name, &context, line)
             })?,
-            (None, Some(md)) => guarded(Step::Text, || Ok(markdown_text::from_markdown(&md)))?,
+            (None, Some(body)) => {
+                let frame =
+                    (body.frame.as_deref()).map(|f| guarded(Step::Css, || self.inliner.inline(f)));
+                let frame = frame.transpose()?;
+                guarded(Step::Text, || {
+                    Ok(markdown_text::in_layout(frame.as_deref(), &body.markdown))
+                })?
+            }
             // From the inlined HTML, where `display:none` (the preheader) is visible on the element.
             (None, None) => guarded(Step::Text, || Ok(text::from_html(&inlined)))?,
         };

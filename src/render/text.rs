@@ -62,10 +62,36 @@ const BLOCKS: &[&str] = &[
 
 /// Derives readable plain text from an HTML document.
 pub fn from_html(html: &str) -> String {
+    read(html, None).0
+}
+
+/// Text written in place of a page's text `mark`, into the page's text and its footnotes.
+pub(super) type Fill<'a> = &'a mut dyn FnMut(&mut Writer, &mut Footnotes);
+
+/// The text of a page with `fill`'s text where the page shows `mark` (a paragraph of its own), in
+/// one flow with one list of footnotes; `None` when the page does not show `mark`.
+pub(super) fn from_html_around(html: &str, mark: &str, fill: Fill<'_>) -> Option<String> {
+    let (text, filled) = read(html, Some((mark, fill)));
+    filled.then_some(text)
+}
+
+/// The text of a page, and whether `fill` was written in place of its mark.
+fn read(html: &str, mut fill: Option<(&str, Fill<'_>)>) -> (String, bool) {
     let mut reader = Reader::default();
     let mut left_out = LeftOut::default();
+    let mut filled = false;
     for token in Lexer::new(html) {
         let (tag, closing) = match token {
+            Token::Text(text)
+                if !left_out.active() && fill.as_ref().is_some_and(|(m, _)| text.trim() == *m) =>
+            {
+                let (_, write) = fill.take().expect("checked");
+                reader.out.paragraph();
+                write(&mut reader.out, &mut reader.links);
+                reader.out.paragraph();
+                filled = true;
+                continue;
+            }
             // Raw text outside a left-out element: a <textarea>'s or <xmp>'s, shown as text.
             Token::Text(text) | Token::Raw { text, .. } if !left_out.active() => {
                 reader.text(text);
@@ -80,7 +106,7 @@ pub fn from_html(html: &str) -> String {
             reader.tag(&tag.lower_name(), closing, &tag);
         }
     }
-    reader.finish()
+    (reader.finish(), filled)
 }
 
 /// What the text part is built from while the page is read.
