@@ -1,7 +1,9 @@
 //! The messages waiting for another attempt: a timer queue. A transient failure puts its message
 //! back here with a backoff delay instead of holding up its worker; workers take from here before
 //! the renderer's channel, so retries are not starved by a long list. The run ends when the channel
-//! is drained and nothing is [`Retries::pending`].
+//! is drained and no work is left ([`Retries::work_left`]): none in the queue, and none in a
+//! worker's hands ([`Held`]) that could come back to it (a message whose session could not be
+//! opened, or whose relay was taken out, goes back for another worker, of another relay, to send).
 //!
 //! Waiting is event-driven, never polled: a worker sleeps until the earliest message is due or the
 //! queue changes, and [`Retries::until`] re-checks a worker's condition (a stop, no work left) each
@@ -59,6 +61,38 @@ pub struct Retries {
     changed: Notify,
     /// How many messages are in the queue, shared with the progress display.
     waiting: Arc<AtomicU64>,
+    /// Messages in workers' hands (and workers waiting on the renderer's channel for one): until
+    /// each is settled ([`Held`]), it may come back to the queue.
+    held: std::sync::atomic::AtomicUsize,
+}
+
+/// A message in a worker's hands (or a worker waiting on the channel for one), counted by the
+/// queue until it is settled: its row written, or it is back in the queue. Dropping it settles.
+pub struct Held<'a> {
+    queue: &'a Retries,
+    settled: bool,
+}
+
+impl Held<'_> {
+    /// The message is settled (idempotent); workers waiting for work look again.
+    pub fn settle(&mut self) {
+        if !std::mem::replace(&mut self.settled, true) {
+            self.queue.held.fetch_sub(1, atomic::Ordering::SeqCst);
+            self.queue.wake();
+        }
+    }
+
+    /// Keeps the count beyond this value: the caller hands the message on, and a [`Held`] of
+    /// [`Retries::held`] settles it later.
+    pub fn keep(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.settle();
+    }
 }
 
 /// A message and when it is due.
@@ -119,14 +153,20 @@ impl Retries {
         self.wake();
     }
 
-    /// A job whose delay is over, if there is one now.
+    /// A job whose delay is over, if there is one now; it is held from then on (counted under the
+    /// queue's lock, so that [`Retries::work_left`] never misses it), until the taker settles it
+    /// ([`Retries::held`]).
     pub fn try_take(&self) -> Option<Job> {
         let job = {
             let mut due = self.queue();
-            match due.peek() {
+            let job = match due.peek() {
                 Some(Reverse(d)) if d.at <= Instant::now() => due.pop().map(|Reverse(d)| d.job),
                 _ => None,
+            };
+            if job.is_some() {
+                self.held.fetch_add(1, atomic::Ordering::SeqCst);
             }
+            job
         }?;
         self.waiting.fetch_sub(1, atomic::Ordering::Relaxed);
         self.wake();
@@ -179,6 +219,26 @@ impl Retries {
     /// Whether any job is still scheduled.
     pub fn pending(&self) -> bool {
         !self.queue().is_empty()
+    }
+
+    /// Whether any job is scheduled or held (and so may come back).
+    pub fn work_left(&self) -> bool {
+        let due = self.queue();
+        !due.is_empty() || self.held.load(atomic::Ordering::SeqCst) > 0
+    }
+
+    /// Counts one more message (or worker waiting on the channel for one) held; see [`Held`].
+    pub fn hold(&self) -> Held<'_> {
+        self.held.fetch_add(1, atomic::Ordering::SeqCst);
+        self.held()
+    }
+
+    /// The [`Held`] of a message already counted: taken from the queue, or kept from [`Retries::hold`].
+    pub fn held(&self) -> Held<'_> {
+        Held {
+            queue: self,
+            settled: false,
+        }
     }
 }
 

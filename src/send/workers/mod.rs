@@ -113,11 +113,11 @@ impl Workers {
         self.queue.until(|| self.done(relay)).await;
     }
 
-    /// Resolves once the renderer's channel is drained and closed and no retry is pending: a worker
-    /// waiting to open a session has nothing left to send. Checked again whenever the queue
-    /// changes or a worker ends (the others end when they find the channel drained).
+    /// Resolves once the renderer's channel is drained and closed and no work is left (none due for
+    /// a retry, none in another worker's hands): a worker waiting to open a session has nothing
+    /// left to send. Checked again whenever the queue changes or a message is settled.
     async fn no_work_left(&self, rx: &async_channel::Receiver<Prepared>) {
-        let drained = || rx.is_closed() && rx.is_empty() && !self.queue.pending();
+        let drained = || rx.is_closed() && rx.is_empty() && !self.queue.work_left();
         self.queue.until(drained).await;
     }
 
@@ -144,6 +144,8 @@ impl Workers {
         let mut session: Option<Session> = None;
         let mut refused = 0;
         while let Some(mut job) = self.next_job(relay, &rx).await {
+            // Settled when this iteration ends: its row written, or back in the queue.
+            let mut held = self.queue.held();
             if !self.may_take(relay) {
                 // Another relay takes it.
                 self.queue.schedule(job, Duration::ZERO).await;
@@ -160,10 +162,12 @@ impl Workers {
                 self.close(relay, &mut session).await;
                 match self.open(relay, &mut refused).await {
                     Opened::Session(s) => session = Some(*s),
-                    Opened::Later(delay) => match self.later(relay, job, delay, &rx).await {
-                        true => continue,
-                        false => break,
-                    },
+                    Opened::Later(delay) => {
+                        match self.later(relay, job, delay, &rx, &mut held).await {
+                            true => continue,
+                            false => break,
+                        }
+                    }
                     Opened::Stop => {
                         self.queue.schedule(job, Duration::ZERO).await;
                         break;
@@ -224,13 +228,21 @@ impl Workers {
             if let Some(job) = self.queue.try_take() {
                 return Some(job);
             }
-            let item = tokio::select! {
+            // Waiting on the channel counts as holding a message: one may come.
+            let fresh = async {
+                let held = self.queue.hold();
+                (held, self.relays.next_fresh(relay, rx).await)
+            };
+            let (held, item) = tokio::select! {
                 biased;
                 job = self.queue.take(|| self.done(relay)) => return job,
-                item = self.relays.next_fresh(relay, rx) => item,
+                fresh = fresh => fresh,
             };
             match item {
-                Ok(Prepared::Message { message, .. }) => return Some(Job::new(message)),
+                Ok(Prepared::Message { message, .. }) => {
+                    held.keep();
+                    return Some(Job::new(message));
+                }
                 Ok(Prepared::Skipped { skipped, .. }) => {
                     let detail = skipped.reason.to_string();
                     self.never_sent(Status::Skipped, &skipped.email, &detail)
@@ -248,15 +260,19 @@ impl Workers {
                     self.stop_with(e);
                     return None;
                 }
-                Err(_) => return self.wait_for_retries(relay).await,
+                Err(_) => {
+                    drop(held); // nothing came, nor will
+                    return self.wait_for_retries(relay).await;
+                }
             }
         }
     }
 
-    /// After the channel is drained: the messages still waiting for a retry, until there are none.
+    /// After the channel is drained: the messages still waiting for a retry, until none is left,
+    /// in the queue or in another worker's hands.
     async fn wait_for_retries(&self, relay: &Relay) -> Option<Job> {
         self.queue
-            .take(|| self.done(relay) || !self.queue.pending())
+            .take(|| self.done(relay) || !self.queue.work_left())
             .await
     }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Workers;
 use crate::pipeline::Prepared;
 use crate::progress::note;
-use crate::send::queue::Job;
+use crate::send::queue::{Held, Job};
 use crate::send::relays::{Ending, Relay};
 use crate::send::retry;
 use crate::send::session::Session;
@@ -51,8 +51,10 @@ impl Workers {
         job: Job,
         delay: Duration,
         rx: &async_channel::Receiver<Prepared>,
+        held: &mut Held<'_>,
     ) -> bool {
         self.queue.schedule(job, Duration::ZERO).await;
+        held.settle();
         tokio::select! {
             () = tokio::time::sleep(delay) => {
                 self.relays.on_probation(relay);
