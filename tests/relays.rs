@@ -1,0 +1,941 @@
+//! Several relays, `[[smtp]]` (issue 13 item 5), attacked end to end: the README's promise
+//! ("### Several relays") against real servers on 127.0.0.1, each server one relay. The shares
+//! by weight, each relay's own password, a relay refusing AUTH, down, dying mid-run or rejecting
+//! everything taken out with its work going to the others, every relay failing, kill -9 and
+//! SIGTERM with two relays, per-relay daily limits and rates, `--json`'s `relays`, and the
+//! `[[smtp]]` mistakes campaign.toml can hold. Assertions are on what the servers received and on
+//! the result log's email and status (not on its relay column, which lands separately).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::campaign::{
+    Fixture, PASSWORD, Row, Run, Spec, USER, WAIT, assert_each_once, capture_rcpts, copies,
+    scripted_rcpts,
+};
+use support::{CaptureOptions, CaptureServer, Reply, ScriptedServer, Stage, free_port};
+
+// ------------------------------------------------------------------ helpers ---
+
+/// One `[[smtp]]` table: the relay's name, the `[smtp]` keys [`Spec::toml`] writes for `spec`
+/// (host, port, security, username, ca_file, timeouts), and `extra` lines (weight, rate, …).
+struct Relay {
+    name: &'static str,
+    spec: Spec,
+    extra: String,
+}
+
+fn relay(name: &'static str, spec: Spec) -> Relay {
+    Relay {
+        name,
+        spec,
+        extra: String::new(),
+    }
+}
+
+impl Relay {
+    /// Adds a line to the table (`"weight = 3"`).
+    fn with(mut self, line: &str) -> Relay {
+        self.extra += line;
+        self.extra += "\n";
+        self
+    }
+
+    /// The table: `spec`'s `[smtp]` section as a `[[smtp]]` table named `name`, its CA (if any)
+    /// as `ca-<name>.pem`.
+    fn table(&self) -> String {
+        let toml = self.spec.toml();
+        let start = toml.find("\n[smtp]\n").expect("Spec writes [smtp]") + "\n[smtp]\n".len();
+        let end = start + toml[start..].find("\n[send]").expect("then [send]");
+        let body = toml[start..end].replace(
+            "ca_file = \"ca.pem\"",
+            &format!("ca_file = \"ca-{}.pem\"", self.name),
+        );
+        format!("\n[[smtp]]\nname = \"{}\"\n{body}{}", self.name, self.extra)
+    }
+}
+
+/// The campaign of `base` (its `[send]` and recipients; its own `[smtp]` left out) sending
+/// through `relays`.
+fn campaign(base: &Spec, relays: &[Relay]) -> Fixture {
+    let fx = Fixture::from_spec(base);
+    let mut toml = Spec {
+        smtp: false,
+        ca_pem: None,
+        ..base.clone()
+    }
+    .toml();
+    for r in relays {
+        toml += &r.table();
+        if let Some(ca) = &r.spec.ca_pem {
+            std::fs::copy(ca, fx.dir().join(format!("ca-{}.pem", r.name))).unwrap();
+        }
+    }
+    fx.write("campaign.toml", &toml);
+    fx
+}
+
+/// The `[send]` and recipients of a test: `recipients` rows, 2 sessions a relay, 2 retries.
+fn base(recipients: usize) -> Spec {
+    Spec {
+        recipients,
+        ..Spec::new(0)
+    }
+}
+
+/// Starts `campaign run <dir> --no-progress <args…>` with `env` (the relays' passwords).
+fn spawn(fx: &Fixture, args: &[&str], env: &[(&str, &str)]) -> support::campaign::Running {
+    let mut all = vec!["--no-progress"];
+    all.extend_from_slice(args);
+    fx.spawn_command("run", &all, env)
+}
+
+/// Runs `campaign run <dir> --no-progress <args…>` with `env` to its end.
+fn send(fx: &Fixture, args: &[&str], env: &[(&str, &str)]) -> Run {
+    spawn(fx, args, env).wait()
+}
+
+/// Adds up what several servers received, address → times.
+fn union(each: &[BTreeMap<String, usize>]) -> BTreeMap<String, usize> {
+    let mut all = BTreeMap::new();
+    for server in each {
+        for (address, n) in server {
+            *all.entry(address.clone()).or_insert(0) += n;
+        }
+    }
+    all
+}
+
+/// What a scripted server accepted (2xx to the final dot), address → times.
+fn accepted(server: &ScriptedServer) -> BTreeMap<String, usize> {
+    scripted_rcpts(&server.messages())
+}
+
+/// Asserts every recipient of `spec` has exactly one row, and returns them by address.
+#[track_caller]
+fn one_row_each(fx: &Fixture, spec: &Spec) -> BTreeMap<String, Row> {
+    let rows = fx.strict_rows();
+    let mut by_address = BTreeMap::new();
+    for row in rows {
+        let email = row.email.clone();
+        assert!(
+            by_address.insert(email.clone(), row).is_none(),
+            "two rows for {email}:\n{}",
+            fx.results_text()
+        );
+    }
+    let addresses: Vec<&String> = by_address.keys().collect();
+    let wanted: Vec<String> = spec.emails();
+    assert_eq!(
+        addresses,
+        wanted.iter().collect::<Vec<_>>(),
+        "one row a recipient"
+    );
+    by_address
+}
+
+/// Asserts `secret` appears nowhere the user or the log could show it.
+#[track_caller]
+fn never_shown(fx: &Fixture, run: &Run, secret: &str) {
+    assert!(!run.stdout.contains(secret), "{secret:?} on stdout");
+    assert!(!run.stderr.contains(secret), "{secret:?} on stderr");
+    assert!(!fx.results_text().contains(secret), "{secret:?} in the log");
+}
+
+/// A plain capture server that asks for AUTH as `user`/`password`.
+fn auth_server(user: &str, password: &str) -> CaptureServer {
+    CaptureServer::start(
+        CaptureOptions::plain()
+            .with_auth(user, password)
+            .require_auth(),
+    )
+}
+
+fn plain() -> CaptureServer {
+    CaptureServer::start(CaptureOptions::plain())
+}
+
+/// Waits until `server` holds `n` messages, then asserts it holds exactly `n`.
+#[track_caller]
+fn exactly(server: &CaptureServer, n: usize, what: &str) {
+    if n > 0 {
+        server.wait_for(n, WAIT);
+    }
+    assert_eq!(server.messages().len(), n, "{what}");
+}
+
+// ------------------------------------------------------------------ 1. weights ---
+
+/// Weights 3 and 1 over 400 recipients: 300 and 100 exactly, each recipient once in all.
+#[test]
+fn weights_3_and_1_give_300_and_100_of_400() {
+    let (a, b) = (plain(), plain());
+    let spec = base(400);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)).with("weight = 3"),
+            relay("b", Spec::new(b.port)).with("weight = 1"),
+        ],
+    );
+    send(&fx, &[], &[]).expect(0);
+    exactly(&a, 300, "relay a (weight 3)");
+    exactly(&b, 100, "relay b (weight 1)");
+    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    assert!(rows.values().all(|r| r.status == "sent"));
+}
+
+/// Three relays of weight 1 over 300 recipients: 100 each.
+#[test]
+fn three_equal_weights_give_a_third_each() {
+    let servers = [plain(), plain(), plain()];
+    let spec = base(300);
+    let names = ["a", "b", "c"];
+    let relays: Vec<Relay> = (names.iter().zip(&servers))
+        .map(|(name, s)| relay(name, Spec::new(s.port)))
+        .collect();
+    let fx = campaign(&spec, &relays);
+    send(&fx, &[], &[]).expect(0);
+    for (name, server) in names.iter().zip(&servers) {
+        exactly(server, 100, &format!("relay {name}"));
+    }
+    let each: Vec<_> = servers.iter().map(capture_rcpts).collect();
+    assert_each_once(&union(&each), &spec.emails());
+}
+
+// ------------------------------------------------------------------ 2. passwords ---
+
+/// A relay whose password is refused is taken out; the other delivers everyone once, exit 0,
+/// and neither password (nor the wrong one) is printed or logged.
+#[test]
+fn relay_refusing_auth_is_taken_out_and_the_other_delivers_all() {
+    const BOB_PASSWORD: &str = "Bob-pw-88!qL";
+    const WRONG: &str = "Wrong-pw-31!zz";
+    let good = auth_server(USER, PASSWORD);
+    let bad = auth_server("bob", BOB_PASSWORD);
+    let spec = base(20);
+    let fx = campaign(
+        &spec,
+        &[
+            relay(
+                "good",
+                Spec {
+                    username: Some(USER),
+                    ..Spec::new(good.port)
+                },
+            ),
+            relay(
+                "bad",
+                Spec {
+                    username: Some("bob"),
+                    ..Spec::new(bad.port)
+                },
+            ),
+        ],
+    );
+    let env = [
+        ("CAMPAIGN_SMTP_PASSWORD_GOOD", PASSWORD),
+        ("CAMPAIGN_SMTP_PASSWORD_BAD", WRONG),
+    ];
+    let run = send(&fx, &[], &env);
+    run.expect(0);
+    assert!(
+        run.stderr.contains("relay bad taken out"),
+        "says so: {}",
+        run.stderr
+    );
+    exactly(&good, 20, "the good relay took everyone");
+    exactly(&bad, 0, "the relay refusing AUTH took nobody");
+    assert_each_once(&capture_rcpts(&good), &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    assert!(rows.values().all(|r| r.status == "sent"), "{rows:#?}");
+    for secret in [PASSWORD, BOB_PASSWORD, WRONG] {
+        never_shown(&fx, &run, secret);
+    }
+}
+
+/// Two relays asking for different users and passwords, over STARTTLS with their own CAs: each
+/// gets its own password (a mix-up would fail AUTH at one of them) and half the list.
+#[test]
+fn each_relay_gets_its_own_password_and_ca() {
+    const BOB_PASSWORD: &str = "Bob-pw-88!qL";
+    let tls_auth = |user: &str, password: &str| {
+        CaptureServer::start(
+            CaptureOptions::starttls()
+                .with_auth(user, password)
+                .require_auth(),
+        )
+    };
+    let (a, b) = (tls_auth(USER, PASSWORD), tls_auth("bob", BOB_PASSWORD));
+    let spec = base(20);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("alpha", Spec::starttls_auth(&a)),
+            relay(
+                "beta.2",
+                Spec {
+                    username: Some("bob"),
+                    ..Spec::starttls_auth(&b)
+                },
+            ),
+        ],
+    );
+    let env = [
+        ("CAMPAIGN_SMTP_PASSWORD_ALPHA", PASSWORD),
+        ("CAMPAIGN_SMTP_PASSWORD_BETA_2", BOB_PASSWORD),
+    ];
+    let run = send(&fx, &[], &env);
+    run.expect(0);
+    exactly(&a, 10, "alpha");
+    exactly(&b, 10, "beta.2");
+    for (server, user) in [(&a, USER), (&b, "bob")] {
+        for m in server.messages() {
+            assert!(m.tls, "over TLS");
+            assert_eq!(m.auth_user.as_deref(), Some(user));
+            assert!(!m.text().contains(PASSWORD) && !m.text().contains(BOB_PASSWORD));
+        }
+    }
+    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
+    never_shown(&fx, &run, PASSWORD);
+    never_shown(&fx, &run, BOB_PASSWORD);
+}
+
+// ------------------------------------------------------------------ 3. a relay down ---
+
+/// A relay on a port nobody listens on: everyone goes to the other, exit 0, and the run takes
+/// about as long as with the live relay alone.
+#[test]
+fn relay_down_sends_all_through_the_other_without_a_stall() {
+    let (alone, up) = (plain(), plain());
+    let spec = base(40);
+    let one = Fixture::from_spec(&Spec {
+        recipients: 40,
+        ..Spec::new(alone.port)
+    });
+    let baseline = one.send(&[], None);
+    baseline.expect(0);
+
+    let fx = campaign(
+        &spec,
+        &[
+            relay("up", Spec::new(up.port)),
+            relay("down", Spec::new(free_port())),
+        ],
+    );
+    let run = send(&fx, &[], &[]);
+    run.expect(0);
+    exactly(&up, 40, "the live relay took everyone");
+    assert_each_once(&capture_rcpts(&up), &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    assert!(rows.values().all(|r| r.status == "sent"), "{rows:#?}");
+    eprintln!(
+        "one relay: {:?}; with a relay down beside it: {:?}",
+        baseline.elapsed, run.elapsed
+    );
+    assert!(
+        run.elapsed < baseline.elapsed + Duration::from_secs(3),
+        "no stall: {:?} against {:?} alone\n{}",
+        run.elapsed,
+        baseline.elapsed,
+        run.stderr
+    );
+}
+
+// ------------------------------------------------------------------ 4. dies mid-run ---
+
+/// How a dying relay refuses, once it has accepted its messages.
+#[derive(Clone, Copy, PartialEq)]
+enum Dies {
+    /// `421` to everything, the greeting included.
+    Refusing,
+    /// Every connection closed at once, every command unanswered.
+    Closing,
+}
+
+/// A scripted relay that accepts `n` messages, then dies as `how`.
+fn dying_relay(n: usize, how: Dies) -> ScriptedServer {
+    let accepted = Arc::new(AtomicUsize::new(0));
+    ScriptedServer::start(move |ev| {
+        let dead = accepted.load(Ordering::SeqCst) >= n;
+        let refuse = || match how {
+            Dies::Refusing => Reply::text("421 4.3.2 Service shutting down"),
+            Dies::Closing => Reply::Drop,
+        };
+        match ev.stage {
+            // A message whose dot was read is answered: dying there would make it `unknown`
+            // (legitimately), which this test is not about.
+            Stage::DataEnd if dead && how == Dies::Refusing => refuse(),
+            Stage::DataEnd => {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                Reply::Default
+            }
+            Stage::Quit => Reply::Default,
+            _ if dead => refuse(),
+            _ => Reply::Default,
+        }
+    })
+}
+
+/// A relay that dies after 5 messages: the rest go to the other, nobody twice, every recipient
+/// exactly one row, `sent`.
+fn relay_dying_mid_run(how: Dies) {
+    let up = plain();
+    let dying = dying_relay(5, how);
+    let spec = base(40);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("up", Spec::new(up.port)),
+            relay("dying", Spec::new(dying.port)),
+        ],
+    );
+    let run = send(&fx, &[], &[]);
+    run.expect(0);
+    assert!(dying.messages().len() >= 5, "it took its first messages");
+    let delivered = union(&[capture_rcpts(&up), accepted(&dying)]);
+    assert_each_once(&delivered, &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    let not_sent: Vec<&Row> = rows.values().filter(|r| r.status != "sent").collect();
+    assert!(not_sent.is_empty(), "{not_sent:#?}\n{}", run.stderr);
+}
+
+#[test]
+fn relay_answering_421_after_5_messages_hands_the_rest_to_the_other() {
+    relay_dying_mid_run(Dies::Refusing);
+}
+
+#[test]
+fn relay_closing_every_connection_after_5_messages_hands_the_rest_to_the_other() {
+    relay_dying_mid_run(Dies::Closing);
+}
+
+// ------------------------------------------------------------------ 5. rejects everything ---
+
+/// A relay rejecting every recipient with the same 5xx is taken out after stop_after_rejections
+/// (5): those 5 are `failed` and not resent, the rest go to the other relay.
+#[test]
+fn relay_rejecting_everything_is_taken_out_after_5_and_the_rest_go_elsewhere() {
+    let up = plain();
+    let rejecting = ScriptedServer::start(|ev| match ev.stage {
+        Stage::Rcpt => Reply::text("554 5.7.1 Relay access denied"),
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        stop_after_rejections: Some(5),
+        ..base(30)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("up", Spec::new(up.port)),
+            relay("rejecting", Spec::new(rejecting.port)).with("concurrency = 1"),
+        ],
+    );
+    let run = send(&fx, &[], &[]);
+    run.expect(1);
+    assert!(
+        run.stderr.contains("relay rejecting taken out"),
+        "{}",
+        run.stderr
+    );
+    let rows = one_row_each(&fx, &spec);
+    let failed: Vec<&String> = (rows.iter())
+        .filter(|(_, r)| r.status == "failed")
+        .map(|(e, _)| e)
+        .collect();
+    assert_eq!(failed.len(), 5, "the 5 rejected: {rows:#?}");
+    for r in rows.values().filter(|r| r.status == "failed") {
+        assert_eq!(r.code, "554", "{r:?}");
+    }
+    let sent = rows.values().filter(|r| r.status == "sent").count();
+    assert_eq!(sent, 25, "the others sent: {rows:#?}");
+    exactly(&up, 25, "the rest at the working relay");
+    let at_up = capture_rcpts(&up);
+    for address in &failed {
+        assert!(!at_up.contains_key(*address), "{address} was resent");
+    }
+    assert!(rejecting.data_ends().is_empty());
+    let rcpts = rejecting.count_commands("RCPT");
+    assert_eq!(rcpts, 5, "5 tries at the rejecting relay, then no more");
+}
+
+// ------------------------------------------------------------------ 6. every relay fails ---
+
+/// Every relay failing (a refused password, a port nobody listens on): exit 3 naming each
+/// relay's reason, nobody sent and no row; fixed, the next run sends everyone once.
+#[test]
+fn every_relay_failing_stops_with_each_reason_and_the_next_run_sends_all() {
+    let alpha = auth_server(USER, PASSWORD);
+    let spec = Spec {
+        retries: 1,
+        ..base(10)
+    };
+    let alpha_spec = Spec {
+        username: Some(USER),
+        ..Spec::new(alpha.port)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("alpha", alpha_spec.clone()),
+            relay("beta", Spec::new(free_port())),
+        ],
+    );
+    let wrong = [("CAMPAIGN_SMTP_PASSWORD_ALPHA", "not-the-password")];
+    let run = send(&fx, &[], &wrong);
+    run.expect(3);
+    let error = (run.stderr.lines())
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_else(|| panic!("an error line: {}", run.stderr));
+    assert!(error.contains("alpha: "), "names alpha: {error}");
+    assert!(
+        error.to_lowercase().contains("authentication"),
+        "alpha's reason: {error}"
+    );
+    assert!(error.contains("beta: "), "names beta: {error}");
+    assert!(error.contains("gave up"), "beta's reason: {error}");
+    assert!(fx.rows().is_empty(), "no row: {}", fx.results_text());
+    exactly(&alpha, 0, "nothing sent");
+    never_shown(&fx, &run, "not-the-password");
+
+    let beta = plain();
+    let fixed = campaign(
+        &spec,
+        &[relay("alpha", alpha_spec), relay("beta", Spec::new(beta.port))],
+    );
+    fx.write("campaign.toml", &read(&fixed, "campaign.toml"));
+    send(&fx, &[], &[("CAMPAIGN_SMTP_PASSWORD_ALPHA", PASSWORD)]).expect(0);
+    exactly(&alpha, 5, "alpha");
+    exactly(&beta, 5, "beta");
+    assert_each_once(&union(&[capture_rcpts(&alpha), capture_rcpts(&beta)]), &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    assert!(rows.values().all(|r| r.status == "sent"));
+}
+
+fn read(fx: &Fixture, rel: &str) -> String {
+    std::fs::read_to_string(fx.dir().join(rel)).unwrap()
+}
+
+// ------------------------------------------------------------------ 7, 8. stopping ---
+
+/// Two relays answering each final dot after 300 ms, and a campaign of 40 through them.
+fn two_slow_relays() -> (ScriptedServer, ScriptedServer, Spec, Fixture) {
+    let slow = || {
+        ScriptedServer::start(|ev| match ev.stage {
+            Stage::DataEnd => Reply::after(Duration::from_millis(300), Reply::Default),
+            _ => Reply::Default,
+        })
+    };
+    let (a, b) = (slow(), slow());
+    let spec = base(40);
+    let fx = campaign(
+        &spec,
+        &[relay("a", Spec::new(a.port)), relay("b", Spec::new(b.port))],
+    );
+    (a, b, spec, fx)
+}
+
+/// Waits until the two servers together read `n` final dots.
+fn wait_for_dots(a: &ScriptedServer, b: &ScriptedServer, n: usize) {
+    let deadline = Instant::now() + WAIT;
+    while a.data_ends().len() + b.data_ends().len() < n {
+        assert!(Instant::now() < deadline, "{n} messages did not arrive");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// kill -9 in the middle of a two-relay send, then a second run: nobody received twice; the
+/// messages in flight are `unknown` (not resent without --retry-unknown), everyone else `sent`.
+#[test]
+fn kill_9_mid_send_then_a_second_run_sends_nobody_twice() {
+    let (a, b, spec, fx) = two_slow_relays();
+    let running = spawn(&fx, &[], &[]);
+    wait_for_dots(&a, &b, 8);
+    running.kill();
+    let second = send(&fx, &[], &[]);
+    assert!(
+        [0, 1].contains(&second.code),
+        "exit {}: {}",
+        second.code,
+        second.stderr
+    );
+    let received = union(&[copies(&a), copies(&b)]);
+    let twice: Vec<_> = received.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "received twice: {twice:?}");
+    let rows = fx.strict_rows();
+    for email in spec.emails() {
+        let mine: Vec<&Row> = rows.iter().filter(|r| r.email == email).collect();
+        let last = mine.last().unwrap_or_else(|| panic!("no row for {email}"));
+        match received.get(&email) {
+            Some(1) => assert!(
+                ["sent", "unknown"].contains(&last.status.as_str()),
+                "{email}: {mine:?}"
+            ),
+            _ => assert_eq!(last.status, "unknown", "{email} never received: {mine:?}"),
+        }
+        assert!(
+            mine.iter().filter(|r| r.status == "sent").count() <= 1,
+            "{email}: {mine:?}"
+        );
+    }
+}
+
+/// SIGTERM with two relays: exit 143, every message a relay read has a `sent` row and no row
+/// is `unknown`; the resume sends the rest, each recipient once in all.
+#[test]
+fn sigterm_with_two_relays_stops_cleanly_and_the_resume_sends_the_rest_once() {
+    let (a, b, spec, fx) = two_slow_relays();
+    let running = spawn(&fx, &[], &[]);
+    wait_for_dots(&a, &b, 8);
+    running.signal("TERM");
+    let run = running.wait();
+    run.expect(143);
+    let received = union(&[copies(&a), copies(&b)]);
+    let rows = fx.strict_rows();
+    let logged: BTreeMap<String, usize> = (rows.iter())
+        .filter(|r| r.status == "sent")
+        .map(|r| (r.email.clone(), 1))
+        .collect();
+    assert_eq!(logged, received, "a sent row for each message delivered");
+    assert_eq!(rows.len(), logged.len(), "no other row: {rows:#?}");
+    assert!(received.len() < 40, "stopped before the end");
+
+    send(&fx, &[], &[]).expect(0);
+    assert_each_once(&union(&[copies(&a), copies(&b)]), &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    assert!(rows.values().all(|r| r.status == "sent"));
+}
+
+// ------------------------------------------------------------------ 9. daily limits ---
+
+/// Relay b's daily_limit 10 of 100 recipients at weights 1:1: b takes 10, a the other 90, all
+/// delivered, exit 0.
+#[test]
+fn relay_daily_limit_caps_that_relay_and_the_other_takes_the_rest() {
+    let (a, b) = (plain(), plain());
+    let spec = base(100);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)),
+            relay("b", Spec::new(b.port)).with("daily_limit = 10"),
+        ],
+    );
+    send(&fx, &[], &[]).expect(0);
+    exactly(&a, 90, "a took the rest");
+    exactly(&b, 10, "b stopped at its daily_limit");
+    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
+    let rows = one_row_each(&fx, &spec);
+    assert!(rows.values().all(|r| r.status == "sent"));
+}
+
+/// Both relays at daily_limit 10, 50 recipients: 20 sent, exit 4, the 30 others without a row.
+fn both_relays_at_their_daily_limit() -> (CaptureServer, CaptureServer, Spec, Fixture) {
+    let (a, b) = (plain(), plain());
+    let spec = base(50);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)).with("daily_limit = 10"),
+            relay("b", Spec::new(b.port)).with("daily_limit = 10"),
+        ],
+    );
+    let run = send(&fx, &[], &[]);
+    run.expect(4);
+    exactly(&a, 10, "a");
+    exactly(&b, 10, "b");
+    assert_eq!(fx.rows_with("sent").len(), 20);
+    assert_eq!(fx.rows().len(), 20, "no row for the others");
+    (a, b, spec, fx)
+}
+
+#[test]
+fn both_relays_at_their_daily_limit_stop_the_run_with_exit_4() {
+    let _ = both_relays_at_their_daily_limit();
+}
+
+/// The next run the same day sends nothing more: each relay's daily_limit counts the log's sent
+/// rows of today through it.
+#[test]
+#[ignore = "needs the relay column"]
+fn relay_daily_limits_hold_across_runs_of_the_same_day() {
+    let (a, b, _, fx) = both_relays_at_their_daily_limit();
+    send(&fx, &[], &[]).expect(4);
+    exactly(&a, 10, "a: nothing more today");
+    exactly(&b, 10, "b: nothing more today");
+    assert_eq!(fx.rows().len(), 20);
+}
+
+// ------------------------------------------------------------------ 10. config errors ---
+
+/// A `[[smtp]]` table for 127.0.0.1:`port` with `lines` after its header.
+fn table(port: u16, lines: &str) -> String {
+    format!("\n[[smtp]]\n{lines}host = \"127.0.0.1\"\nport = {port}\nsecurity = \"none\"\n")
+}
+
+/// Each mistake in `[[smtp]]` tables: exit 2 from `run`, the message at campaign.toml:LINE
+/// (the line counted in the file as written), nothing sent, nothing written.
+#[test]
+fn relay_table_mistakes_are_reported_at_their_line_and_nothing_is_sent() {
+    let server = plain();
+    let p = server.port;
+    let head = Spec {
+        smtp: false,
+        ..Spec::new(p)
+    }
+    .toml();
+    let head_lines = head.lines().count();
+    // (tables after the head, the line within them, what the message says)
+    let cases: Vec<(String, usize, &str)> = vec![
+        (
+            table(p, "") + &table(p, ""),
+            2,
+            "[[smtp]] name is missing",
+        ),
+        (
+            table(p, "name = \"x\"\n") + &table(p, "name = \"x\"\n"),
+            8,
+            "already the name of another relay",
+        ),
+        (
+            table(p, "name = \"a.b\"\n") + &table(p, "name = \"a-b\"\n"),
+            8,
+            "already the name of another relay",
+        ),
+        (
+            table(p, "name = \"a b\"\n") + &table(p, "name = \"c\"\n"),
+            3,
+            "is not usable",
+        ),
+        (
+            table(p, "name = \"a\"\nweight = 0\n") + &table(p, "name = \"b\"\n"),
+            4,
+            "weight",
+        ),
+        (
+            table(p, "name = \"a\"\nwieght = 2\n") + &table(p, "name = \"b\"\n"),
+            4,
+            "did you mean `weight`?",
+        ),
+        (
+            format!("\n[smtp]\nhost = \"127.0.0.1\"\nport = {p}\nweight = 2\n"),
+            5,
+            "belongs in [[smtp]] tables",
+        ),
+    ];
+    let config = Fixture::from_spec(&Spec::new(p));
+    let path = config.dir().join("campaign.toml").display().to_string();
+    for (tables, line, says) in &cases {
+        let fx = Fixture::from_spec(&Spec::new(p));
+        fx.write("campaign.toml", &(head.clone() + tables));
+        let before = fx.snapshot();
+        let run = send(&fx, &[], &[]);
+        let file = fx.dir().join("campaign.toml").display().to_string();
+        let at = format!("{file}:{}:", head_lines + line);
+        assert_eq!(run.code, 2, "{tables}\n{}", run.stderr);
+        assert!(run.stderr.contains(says), "{says:?} for:\n{tables}\n{}", run.stderr);
+        let line_of = (run.stderr.lines()).find(|l| l.contains(says)).unwrap();
+        assert!(line_of.contains(&at), "at {at}:\n{tables}\n{}", run.stderr);
+        assert_eq!(fx.snapshot(), before, "nothing written");
+    }
+    let _ = path;
+    exactly(&server, 0, "nothing sent");
+}
+
+/// A relay with a username and no `CAMPAIGN_SMTP_PASSWORD_<NAME>`: exit 2 naming that variable,
+/// even when the one-relay `CAMPAIGN_SMTP_PASSWORD` is set (a relay never gets another's).
+#[test]
+fn relay_without_its_password_variable_names_it_and_sends_nothing() {
+    let server = plain();
+    let spec = base(4);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("plain", Spec::new(server.port)),
+            relay(
+                "warm-ip",
+                Spec {
+                    username: Some(USER),
+                    ..Spec::new(server.port)
+                },
+            ),
+        ],
+    );
+    let before = fx.snapshot();
+    for env in [vec![], vec![("CAMPAIGN_SMTP_PASSWORD", PASSWORD)]] {
+        let run = send(&fx, &[], &env);
+        run.expect(2);
+        assert!(
+            run.stderr.contains("CAMPAIGN_SMTP_PASSWORD_WARM_IP"),
+            "names the variable: {}",
+            run.stderr
+        );
+        never_shown(&fx, &run, PASSWORD);
+        assert_eq!(fx.snapshot(), before, "nothing written");
+    }
+    exactly(&server, 0, "nothing sent");
+}
+
+/// The same, at the line of the relay's username (bad input names the file and the line).
+#[test]
+fn relay_without_its_password_variable_is_reported_at_its_line() {
+    let server = plain();
+    let spec = base(4);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("plain", Spec::new(server.port)),
+            relay(
+                "warm-ip",
+                Spec {
+                    username: Some(USER),
+                    ..Spec::new(server.port)
+                },
+            ),
+        ],
+    );
+    let toml = read(&fx, "campaign.toml");
+    let line = 1 + toml
+        .lines()
+        .position(|l| l.starts_with("username"))
+        .unwrap();
+    let run = send(&fx, &[], &[]);
+    run.expect(2);
+    let file = fx.dir().join("campaign.toml").display().to_string();
+    assert!(
+        run.stderr.contains(&format!("{file}:{line}:")),
+        "at line {line}: {}",
+        run.stderr
+    );
+}
+
+// ------------------------------------------------------------------ 11. --json ---
+
+/// `--json`'s `relays`: per relay the counts each server received, `taken_out` for the one
+/// whose password was refused (and `null` for the other).
+#[test]
+fn json_relays_match_what_each_server_received() {
+    let (a, b) = (plain(), plain());
+    let refusing = auth_server(USER, PASSWORD);
+    let spec = base(30);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)).with("weight = 2"),
+            relay("b", Spec::new(b.port)),
+            relay(
+                "refusing",
+                Spec {
+                    username: Some(USER),
+                    ..Spec::new(refusing.port)
+                },
+            ),
+        ],
+    );
+    let env = [("CAMPAIGN_SMTP_PASSWORD_REFUSING", "wrong")];
+    let run = send(&fx, &["--json"], &env);
+    run.expect(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    let relays = json["relays"].as_array().expect("a relays array");
+    let names: Vec<&str> = relays.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a", "b", "refusing"]);
+    let received = [a.messages().len(), b.messages().len(), 0];
+    assert_eq!(received[0] + received[1], 30, "{}", run.stdout);
+    for (r, n) in relays.iter().zip(received) {
+        assert_eq!(r["sent"], n as u64, "{r}");
+        assert_eq!(r["failed"], 0, "{r}");
+        assert_eq!(r["unknown"], 0, "{r}");
+    }
+    assert!(relays[0]["taken_out"].is_null() && relays[1]["taken_out"].is_null());
+    let why = relays[2]["taken_out"].as_str().expect("taken_out says why");
+    assert!(why.to_lowercase().contains("authentication"), "{why}");
+    assert_eq!(json["counts"]["sent"], 30);
+}
+
+/// `--concurrency 1`: one session to each relay, whatever the tables' own concurrency.
+#[test]
+fn concurrency_1_opens_one_session_per_relay() {
+    let (a, b) = (ScriptedServer::accept_all(), ScriptedServer::accept_all());
+    let spec = Spec {
+        concurrency: 4,
+        ..base(20)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)).with("concurrency = 3"),
+            relay("b", Spec::new(b.port)),
+        ],
+    );
+    send(&fx, &["--concurrency", "1"], &[]).expect(0);
+    assert_each_once(&union(&[accepted(&a), accepted(&b)]), &spec.emails());
+    assert_eq!(a.connections(), 1, "one session to a");
+    assert_eq!(b.connections(), 1, "one session to b");
+}
+
+// ------------------------------------------------------------------ 12. rate per relay ---
+
+/// Relay b's own rate 5/s, 20 recipients at 1:1: b's 10 messages arrive at least ~1.8 s apart
+/// end to end, each gap near 200 ms.
+#[test]
+fn relay_rate_paces_that_relay() {
+    let arrivals = |times: &Arc<Mutex<Vec<Instant>>>| {
+        let times = Arc::clone(times);
+        ScriptedServer::start(move |ev| {
+            if ev.stage == Stage::DataEnd {
+                times.lock().unwrap().push(Instant::now());
+            }
+            Reply::Default
+        })
+    };
+    let (at_a, at_b) = (Arc::default(), Arc::default());
+    let (a, b) = (arrivals(&at_a), arrivals(&at_b));
+    let spec = base(20);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)),
+            relay("b", Spec::new(b.port)).with("rate = \"5/s\""),
+        ],
+    );
+    send(&fx, &[], &[]).expect(0);
+    assert_each_once(&union(&[accepted(&a), accepted(&b)]), &spec.emails());
+    let span = |t: &Arc<Mutex<Vec<Instant>>>| {
+        let t = t.lock().unwrap();
+        (t.len(), *t.last().unwrap() - t[0])
+    };
+    let ((na, span_a), (nb, span_b)) = (span(&at_a), span(&at_b));
+    eprintln!("a: {na} messages over {span_a:?}; b (5/s): {nb} over {span_b:?}");
+    assert_eq!((na, nb), (10, 10));
+    assert!(span_b >= Duration::from_millis(1750), "b paced: {span_b:?}");
+    let times = at_b.lock().unwrap();
+    for gap in times.windows(2).map(|w| w[1] - w[0]) {
+        assert!(gap >= Duration::from_millis(150), "b's gap {gap:?}");
+    }
+}
+
+// ------------------------------------------------------------------ 13. one relay ---
+
+/// One `[smtp]`: the summary has no per-relay lines.
+#[test]
+fn one_smtp_table_has_no_relay_lines_in_the_summary() {
+    let server = plain();
+    let spec = Spec {
+        recipients: 3,
+        ..Spec::new(server.port)
+    };
+    let fx = Fixture::from_spec(&spec);
+    let run = fx.send(&[], None);
+    run.expect(0);
+    exactly(&server, 3, "sent");
+    let output = format!("{}{}", run.stdout, run.stderr);
+    let relay_lines: Vec<&str> = output.lines().filter(|l| l.starts_with("relay")).collect();
+    assert!(relay_lines.is_empty(), "{relay_lines:?}\n{output}");
+    assert!(output.contains("sent 3"), "{output}");
+}
