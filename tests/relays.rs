@@ -396,13 +396,13 @@ fn relay_dying_mid_run(how: Dies) {
         ],
     );
     let run = send(&fx, &[], &[]);
+    let rows = one_row_each(&fx, &spec);
+    let not_sent: Vec<&Row> = rows.values().filter(|r| r.status != "sent").collect();
+    assert!(not_sent.is_empty(), "{not_sent:#?}\n{}", run.stderr);
     run.expect(0);
     assert!(dying.messages().len() >= 5, "it took its first messages");
     let delivered = union(&[capture_rcpts(&up), accepted(&dying)]);
     assert_each_once(&delivered, &spec.emails());
-    let rows = one_row_each(&fx, &spec);
-    let not_sent: Vec<&Row> = rows.values().filter(|r| r.status != "sent").collect();
-    assert!(not_sent.is_empty(), "{not_sent:#?}\n{}", run.stderr);
 }
 
 #[test]
@@ -410,9 +410,57 @@ fn relay_answering_421_after_5_messages_hands_the_rest_to_the_other() {
     relay_dying_mid_run(Dies::Refusing);
 }
 
+/// Fails now and then (1 run in 3 beside the other tests): the retried message is lost, as
+/// `a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished` shows for certain.
 #[test]
+#[ignore = "defect (intermittent): a retry held by a failing relay's worker is lost once the other relays' workers have ended"]
 fn relay_closing_every_connection_after_5_messages_hands_the_rest_to_the_other() {
     relay_dying_mid_run(Dies::Closing);
+}
+
+/// The race behind the test above, made certain: relay b's session drops a message (a retry is
+/// due in 0.5–1 s) and b's next sessions never greet (timeout 2 s). b's worker takes the retry
+/// and holds it while it tries to connect; a's worker finishes its own slow message, finds the
+/// retry queue empty and ends. b is then taken out with the message in hand: it must still be
+/// sent by a (or at least get a row); it was lost, with exit 0.
+#[test]
+#[ignore = "defect: a retry held by a failing relay's worker is lost once the other relays' workers have ended (no row, not sent, exit 0)"]
+fn a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished() {
+    let a = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd => Reply::after(Duration::from_millis(1200), Reply::Default),
+        _ => Reply::Default,
+    });
+    let b = ScriptedServer::start(|ev| match ev.stage {
+        Stage::Connect if ev.conn > 1 => Reply::stall(Duration::from_secs(30)),
+        Stage::Mail if ev.conn == 1 => Reply::Drop,
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        retries: 1,
+        ..base(2)
+    };
+    let slow_to_greet = Spec {
+        timeout: Some(2),
+        ..Spec::new(b.port)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)).with("concurrency = 1"),
+            relay("b", slow_to_greet).with("concurrency = 1"),
+        ],
+    );
+    let run = send(&fx, &[], &[]);
+    let rows = fx.rows();
+    assert_eq!(
+        rows.len(),
+        2,
+        "a row each (exit {}): {rows:#?}\n{}",
+        run.code,
+        run.stderr
+    );
+    run.expect(0);
+    assert_each_once(&union(&[accepted(&a), accepted(&b)]), &spec.emails());
 }
 
 // ------------------------------------------------------------------ 5. rejects everything ---
@@ -680,7 +728,7 @@ fn table(port: u16, lines: &str) -> String {
 }
 
 /// Each mistake in `[[smtp]]` tables: exit 2 from `run`, the message at campaign.toml:LINE
-/// (the line counted in the file as written), nothing sent, nothing written.
+/// (the line found in the file as written), nothing sent, nothing written.
 #[test]
 fn relay_table_mistakes_are_reported_at_their_line_and_nothing_is_sent() {
     let server = plain();
@@ -690,61 +738,63 @@ fn relay_table_mistakes_are_reported_at_their_line_and_nothing_is_sent() {
         ..Spec::new(p)
     }
     .toml();
-    let head_lines = head.lines().count();
-    // (tables after the head, the line within them, what the message says)
-    let cases: Vec<(String, usize, &str)> = vec![
+    // (the tables after [send], the line the message is at (its last occurrence), what it says)
+    let cases: Vec<(String, &str, &str)> = vec![
         (
             table(p, "") + &table(p, ""),
-            2,
+            "[[smtp]]",
             "[[smtp]] name is missing",
         ),
         (
             table(p, "name = \"x\"\n") + &table(p, "name = \"x\"\n"),
-            8,
+            "name = \"x\"",
             "already the name of another relay",
         ),
         (
             table(p, "name = \"a.b\"\n") + &table(p, "name = \"a-b\"\n"),
-            8,
+            "name = \"a-b\"",
             "already the name of another relay",
         ),
         (
             table(p, "name = \"a b\"\n") + &table(p, "name = \"c\"\n"),
-            3,
+            "name = \"a b\"",
             "is not usable",
         ),
         (
             table(p, "name = \"a\"\nweight = 0\n") + &table(p, "name = \"b\"\n"),
-            4,
+            "weight = 0",
             "weight",
         ),
         (
             table(p, "name = \"a\"\nwieght = 2\n") + &table(p, "name = \"b\"\n"),
-            4,
+            "wieght = 2",
             "did you mean `weight`?",
         ),
         (
             format!("\n[smtp]\nhost = \"127.0.0.1\"\nport = {p}\nweight = 2\n"),
-            5,
+            "weight = 2",
             "belongs in [[smtp]] tables",
         ),
     ];
-    let config = Fixture::from_spec(&Spec::new(p));
-    let path = config.dir().join("campaign.toml").display().to_string();
-    for (tables, line, says) in &cases {
+    for (tables, at_line, says) in &cases {
         let fx = Fixture::from_spec(&Spec::new(p));
-        fx.write("campaign.toml", &(head.clone() + tables));
+        let toml = head.clone() + tables;
+        fx.write("campaign.toml", &toml);
         let before = fx.snapshot();
         let run = send(&fx, &[], &[]);
         let file = fx.dir().join("campaign.toml").display().to_string();
-        let at = format!("{file}:{}:", head_lines + line);
-        assert_eq!(run.code, 2, "{tables}\n{}", run.stderr);
-        assert!(run.stderr.contains(says), "{says:?} for:\n{tables}\n{}", run.stderr);
-        let line_of = (run.stderr.lines()).find(|l| l.contains(says)).unwrap();
-        assert!(line_of.contains(&at), "at {at}:\n{tables}\n{}", run.stderr);
+        let lines: Vec<&str> = toml.lines().collect();
+        let line = 1 + lines.iter().rposition(|l| l == at_line).unwrap();
+        let at = format!("{file}:{line}:");
+        assert_eq!(run.code, 2, "{toml}\n{}", run.stderr);
+        let said: Vec<&str> = (run.stderr.lines()).filter(|l| l.contains(says)).collect();
+        assert!(
+            said.iter().any(|l| l.contains(&at)),
+            "{says:?} at {at}:\n{toml}\n{}",
+            run.stderr
+        );
         assert_eq!(fx.snapshot(), before, "nothing written");
     }
-    let _ = path;
     exactly(&server, 0, "nothing sent");
 }
 
@@ -784,6 +834,7 @@ fn relay_without_its_password_variable_names_it_and_sends_nothing() {
 
 /// The same, at the line of the relay's username (bad input names the file and the line).
 #[test]
+#[ignore = "defect: a relay's missing password variable is reported without campaign.toml's line"]
 fn relay_without_its_password_variable_is_reported_at_its_line() {
     let server = plain();
     let spec = base(4);
