@@ -1237,3 +1237,166 @@ fn every_relay_at_its_daily_limit_with_a_long_list_ends_with_exit_4() {
     exactly(&b, 10, "b");
     assert_eq!(fx.rows().len(), 20);
 }
+
+// ------------------------------------------------------------------ more ---
+
+/// The shares hold when one relay is slower (README: "a relay that cannot keep up with its share
+/// slows the send"): b answers each dot after 300 ms, and still takes exactly its half.
+#[test]
+fn shares_hold_when_one_relay_is_slower() {
+    let a = plain();
+    let b = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd => Reply::after(Duration::from_millis(300), Reply::Default),
+        _ => Reply::Default,
+    });
+    let spec = base(20);
+    let fx = campaign(
+        &spec,
+        &[relay("a", Spec::new(a.port)), relay("b", Spec::new(b.port))],
+    );
+    send(&fx, &[], &[]).expect(0);
+    exactly(&a, 10, "a");
+    assert_eq!(b.messages().len(), 10, "b, slower, still takes its share");
+    assert_each_once(&union(&[capture_rcpts(&a), accepted(&b)]), &spec.emails());
+}
+
+/// Each relay's password from the campaign's `.env` (one there, the other in the environment).
+#[test]
+fn relay_passwords_from_dotenv_and_environment() {
+    const BOB_PASSWORD: &str = "Bob-pw-88!qL";
+    let (a, b) = (auth_server(USER, PASSWORD), auth_server("bob", BOB_PASSWORD));
+    let spec = base(6);
+    let fx = campaign(
+        &spec,
+        &[
+            relay(
+                "a",
+                Spec {
+                    username: Some(USER),
+                    ..Spec::new(a.port)
+                },
+            ),
+            relay(
+                "b",
+                Spec {
+                    username: Some("bob"),
+                    ..Spec::new(b.port)
+                },
+            ),
+        ],
+    );
+    fx.write(".env", &format!("CAMPAIGN_SMTP_PASSWORD_A='{PASSWORD}'\n"));
+    let run = send(&fx, &[], &[("CAMPAIGN_SMTP_PASSWORD_B", BOB_PASSWORD)]);
+    run.expect(0);
+    exactly(&a, 3, "a");
+    exactly(&b, 3, "b");
+    never_shown(&fx, &run, PASSWORD);
+    never_shown(&fx, &run, BOB_PASSWORD);
+}
+
+/// Every relay failing under `--json`: exit_code 3, error kind `fatal`, each relay `taken_out`.
+#[test]
+fn json_when_every_relay_fails() {
+    let (a, b) = (auth_server(USER, PASSWORD), auth_server(USER, PASSWORD));
+    let with_user = |port| Spec {
+        username: Some(USER),
+        ..Spec::new(port)
+    };
+    let fx = campaign(
+        &base(4),
+        &[relay("a", with_user(a.port)), relay("b", with_user(b.port))],
+    );
+    let env = [
+        ("CAMPAIGN_SMTP_PASSWORD_A", "wrong"),
+        ("CAMPAIGN_SMTP_PASSWORD_B", "wrong"),
+    ];
+    let run = send(&fx, &["--json"], &env);
+    run.expect(3);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    assert_eq!(json["exit_code"], 3);
+    assert_eq!(json["error"]["kind"], "fatal", "{json}");
+    let relays = json["relays"].as_array().unwrap();
+    assert_eq!(relays.len(), 2, "{json}");
+    for r in relays {
+        assert!(r["taken_out"].is_string(), "{r}");
+        assert_eq!(r["sent"], 0);
+    }
+    assert!(fx.rows().is_empty());
+}
+
+/// SIGTERM while one relay is down and being retried with backoff: the run stops at once
+/// (exit 143), without waiting the backoff out, with a row for everything delivered.
+#[test]
+fn sigterm_while_a_relay_is_down_stops_at_once() {
+    let a = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd => Reply::after(Duration::from_millis(200), Reply::Default),
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        retries: 5,
+        ..base(60)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)),
+            relay("down", Spec::new(free_port())),
+        ],
+    );
+    let running = spawn(&fx, &[], &[]);
+    a.wait_for_data_ends(6, WAIT);
+    let signalled = Instant::now();
+    running.signal("TERM");
+    let run = running.wait();
+    run.expect(143);
+    let took = signalled.elapsed();
+    assert!(took < Duration::from_secs(2), "stopped in {took:?}");
+    let sent: Vec<String> = fx.rows_with("sent").into_iter().map(|r| r.email).collect();
+    let received = copies(&a);
+    assert_eq!(sent.len(), received.len(), "{}", fx.results_text());
+    assert!(fx.rows().iter().all(|r| r.status == "sent"), "{}", fx.results_text());
+}
+
+/// kill -9 while relay b's messages wait for their reply, then b is removed from campaign.toml:
+/// the next run (relay a alone) logs b's messages in flight `unknown` and does not resend them.
+#[test]
+fn kill_9_then_a_relay_removed_keeps_its_messages_in_flight_unknown() {
+    let a = ScriptedServer::accept_all();
+    let b = ScriptedServer::start(|ev| match ev.stage {
+        Stage::DataEnd => Reply::after(Duration::from_secs(30), Reply::Default),
+        _ => Reply::Default,
+    });
+    let spec = Spec {
+        rate: Some("20/s"),
+        ..base(40)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port)).with("concurrency = 1"),
+            relay("b", Spec::new(b.port)).with("concurrency = 3"),
+        ],
+    );
+    let running = spawn(&fx, &[], &[]);
+    b.wait_for_data_ends(3, WAIT);
+    running.kill();
+    let in_flight: Vec<String> = copies(&b).into_keys().collect();
+    assert_eq!(in_flight.len(), 3, "b's three sessions wait");
+
+    let alone = campaign(&spec, &[relay("a", Spec::new(a.port))]);
+    fx.write("campaign.toml", &read(&alone, "campaign.toml"));
+    let run = send(&fx, &[], &[]);
+    run.expect(1);
+    let at_a = copies(&a);
+    for email in &in_flight {
+        assert!(!at_a.contains_key(email), "{email} resent through a");
+    }
+    let rows = one_row_each(&fx, &spec);
+    for email in &in_flight {
+        assert_eq!(rows[email].status, "unknown", "{:?}", rows[email]);
+    }
+    let others: Vec<String> = (spec.emails().into_iter())
+        .filter(|e| !in_flight.contains(e))
+        .collect();
+    assert_each_once(&at_a, &others);
+}
