@@ -182,7 +182,14 @@ fn weights_3_and_1_give_300_and_100_of_400() {
             relay("b", Spec::new(b.port)).with("weight = 1"),
         ],
     );
-    send(&fx, &[], &[]).expect(0);
+    let run = send(&fx, &[], &[]);
+    run.expect(0);
+    for line in [
+        "relay a: sent 300, failed 0, unknown 0",
+        "relay b: sent 100, failed 0, unknown 0",
+    ] {
+        assert!(run.stdout.lines().any(|l| l == line), "{line:?} in:\n{}", run.stdout);
+    }
     exactly(&a, 300, "relay a (weight 3)");
     exactly(&b, 100, "relay b (weight 1)");
     assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
@@ -1427,4 +1434,47 @@ fn relay_asking_to_slow_down_does_not_stall_the_other() {
     run.expect(0);
     assert_each_once(&capture_rcpts(&a), &spec.emails());
     assert!(fx.rows().iter().all(|r| r.status == "sent"), "{}", fx.results_text());
+}
+
+/// `--limit` counts over all relays: 6 of 20, then the next 6, nobody twice.
+#[test]
+fn limit_counts_over_all_relays() {
+    let (a, b) = (plain(), plain());
+    let spec = base(20);
+    let fx = campaign(
+        &spec,
+        &[relay("a", Spec::new(a.port)), relay("b", Spec::new(b.port))],
+    );
+    send(&fx, &["--limit", "6"], &[]).expect(0);
+    assert_eq!(a.messages().len() + b.messages().len(), 6);
+    send(&fx, &["--limit", "6"], &[]).expect(0);
+    let both = union(&[capture_rcpts(&a), capture_rcpts(&b)]);
+    assert_each_once(&both, &spec.emails()[..12]);
+    assert_eq!(fx.rows_with("sent").len(), 12);
+}
+
+/// A relay's own `concurrency` is its number of sessions: 3 to a, 1 to b (`[send]` says 2).
+#[test]
+fn relay_concurrency_sets_its_sessions() {
+    let slow = || {
+        ScriptedServer::start(|ev| match ev.stage {
+            Stage::DataEnd => Reply::after(Duration::from_millis(100), Reply::Default),
+            _ => Reply::Default,
+        })
+    };
+    let (a, b) = (slow(), slow());
+    let spec = base(40);
+    let fx = campaign(
+        &spec,
+        &[
+            relay("a", Spec::new(a.port))
+                .with("concurrency = 3")
+                .with("weight = 3"),
+            relay("b", Spec::new(b.port)).with("concurrency = 1"),
+        ],
+    );
+    send(&fx, &[], &[]).expect(0);
+    assert_each_once(&union(&[accepted(&a), accepted(&b)]), &spec.emails());
+    assert_eq!(a.connections(), 3, "a's sessions");
+    assert_eq!(b.connections(), 1, "b's sessions");
 }
