@@ -188,11 +188,18 @@ fn weights_3_and_1_give_300_and_100_of_400() {
         "relay a: sent 300, failed 0, unknown 0",
         "relay b: sent 100, failed 0, unknown 0",
     ] {
-        assert!(run.stdout.lines().any(|l| l == line), "{line:?} in:\n{}", run.stdout);
+        assert!(
+            run.stdout.lines().any(|l| l == line),
+            "{line:?} in:\n{}",
+            run.stdout
+        );
     }
     exactly(&a, 300, "relay a (weight 3)");
     exactly(&b, 100, "relay b (weight 1)");
-    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
+    assert_each_once(
+        &union(&[capture_rcpts(&a), capture_rcpts(&b)]),
+        &spec.emails(),
+    );
     let rows = one_row_each(&fx, &spec);
     assert!(rows.values().all(|r| r.status == "sent"));
 }
@@ -336,7 +343,10 @@ fn each_relay_gets_its_own_password_and_ca() {
             assert!(!m.text().contains(PASSWORD) && !m.text().contains(BOB_PASSWORD));
         }
     }
-    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
+    assert_each_once(
+        &union(&[capture_rcpts(&a), capture_rcpts(&b)]),
+        &spec.emails(),
+    );
     never_shown(&fx, &run, PASSWORD);
     never_shown(&fx, &run, BOB_PASSWORD);
 }
@@ -595,13 +605,19 @@ fn every_relay_failing_stops_with_each_reason_and_the_next_run_sends_all() {
     let beta = plain();
     let fixed = campaign(
         &spec,
-        &[relay("alpha", alpha_spec), relay("beta", Spec::new(beta.port))],
+        &[
+            relay("alpha", alpha_spec),
+            relay("beta", Spec::new(beta.port)),
+        ],
     );
     fx.write("campaign.toml", &read(&fixed, "campaign.toml"));
     send(&fx, &[], &[("CAMPAIGN_SMTP_PASSWORD_ALPHA", PASSWORD)]).expect(0);
     exactly(&alpha, 5, "alpha");
     exactly(&beta, 5, "beta");
-    assert_each_once(&union(&[capture_rcpts(&alpha), capture_rcpts(&beta)]), &spec.emails());
+    assert_each_once(
+        &union(&[capture_rcpts(&alpha), capture_rcpts(&beta)]),
+        &spec.emails(),
+    );
     let rows = one_row_each(&fx, &spec);
     assert!(rows.values().all(|r| r.status == "sent"));
 }
@@ -718,7 +734,10 @@ fn relay_daily_limit_caps_that_relay_and_the_other_takes_the_rest() {
     send(&fx, &[], &[]).expect(0);
     exactly(&a, 90, "a took the rest");
     exactly(&b, 10, "b stopped at its daily_limit");
-    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
+    assert_each_once(
+        &union(&[capture_rcpts(&a), capture_rcpts(&b)]),
+        &spec.emails(),
+    );
     let rows = one_row_each(&fx, &spec);
     assert!(rows.values().all(|r| r.status == "sent"));
 }
@@ -1046,7 +1065,10 @@ fn check_smtp_opens_a_session_to_every_relay() {
     run.expect(0);
     assert_eq!(a.connections(), 1, "a session to a\n{}", run.stdout);
     assert_eq!(b.connections(), 1, "a session to b\n{}", run.stdout);
-    assert!(a.data_ends().is_empty() && b.data_ends().is_empty(), "nothing sent");
+    assert!(
+        a.data_ends().is_empty() && b.data_ends().is_empty(),
+        "nothing sent"
+    );
 }
 
 /// `campaign check --smtp` fails (exit 3) when the second relay refuses its password, naming it.
@@ -1071,7 +1093,11 @@ fn check_smtp_fails_when_the_second_relay_refuses_its_password() {
     let env = [("CAMPAIGN_SMTP_PASSWORD_B", "wrong-one")];
     let run = fx.spawn_command("check", &["--smtp"], &env).wait();
     run.expect(3);
-    assert!(run.stderr.contains(&format!("127.0.0.1:{}", b.port)), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("127.0.0.1:{}", b.port)),
+        "{}",
+        run.stderr
+    );
     assert!(!run.stderr.contains("wrong-one") && !run.stdout.contains("wrong-one"));
 }
 
@@ -1100,7 +1126,9 @@ fn test_without_relay_uses_the_first_relay() {
         &base(2),
         &[relay("a", Spec::new(a.port)), relay("b", Spec::new(b.port))],
     );
-    let run = fx.spawn_command("test", &["--to", "me@example.com"], &[]).wait();
+    let run = fx
+        .spawn_command("test", &["--to", "me@example.com"], &[])
+        .wait();
     run.expect(0);
     exactly(&a, 1, "the first relay");
     exactly(&b, 0, "not the second");
@@ -1126,7 +1154,11 @@ fn send_daily_limit_counts_all_relays_together() {
     assert_eq!(fx.rows_with("sent").len(), 15);
     assert_eq!(fx.rows().len(), 15);
     send(&fx, &[], &[]).expect(4);
-    assert_eq!(a.messages().len() + b.messages().len(), 15, "nothing more today");
+    assert_eq!(
+        a.messages().len() + b.messages().len(),
+        15,
+        "nothing more today"
+    );
 }
 
 /// `[send] rate` paces all relays together: 10/s over two relays, 20 messages take ≥ ~1.9 s.
@@ -1143,8 +1175,15 @@ fn send_rate_paces_all_relays_together() {
     );
     let run = send(&fx, &[], &[]);
     run.expect(0);
-    assert_each_once(&union(&[capture_rcpts(&a), capture_rcpts(&b)]), &spec.emails());
-    assert!(run.elapsed >= Duration::from_millis(1800), "{:?}", run.elapsed);
+    assert_each_once(
+        &union(&[capture_rcpts(&a), capture_rcpts(&b)]),
+        &spec.emails(),
+    );
+    assert!(
+        run.elapsed >= Duration::from_millis(1800),
+        "{:?}",
+        run.elapsed
+    );
 }
 
 /// One `[[smtp]]` table behaves as `[smtp]`: its password is `CAMPAIGN_SMTP_PASSWORD`, no relay
@@ -1196,7 +1235,11 @@ fn one_relay_taken_out_and_the_other_at_its_daily_limit_is_not_exit_0() {
             relay("limited", Spec::new(limited.port)).with("daily_limit = 5"),
         ],
     );
-    let run = send(&fx, &["--json"], &[("CAMPAIGN_SMTP_PASSWORD_REFUSING", "wrong")]);
+    let run = send(
+        &fx,
+        &["--json"],
+        &[("CAMPAIGN_SMTP_PASSWORD_REFUSING", "wrong")],
+    );
     exactly(&limited, 5, "the limited relay sent its 5");
     assert_eq!(fx.rows().len(), 5, "rows for the 5 only");
     assert!(
@@ -1271,7 +1314,10 @@ fn shares_hold_when_one_relay_is_slower() {
 #[test]
 fn relay_passwords_from_dotenv_and_environment() {
     const BOB_PASSWORD: &str = "Bob-pw-88!qL";
-    let (a, b) = (auth_server(USER, PASSWORD), auth_server("bob", BOB_PASSWORD));
+    let (a, b) = (
+        auth_server(USER, PASSWORD),
+        auth_server("bob", BOB_PASSWORD),
+    );
     let spec = base(6);
     let fx = campaign(
         &spec,
@@ -1361,7 +1407,11 @@ fn sigterm_while_a_relay_is_down_stops_at_once() {
     let sent: Vec<String> = fx.rows_with("sent").into_iter().map(|r| r.email).collect();
     let received = copies(&a);
     assert_eq!(sent.len(), received.len(), "{}", fx.results_text());
-    assert!(fx.rows().iter().all(|r| r.status == "sent"), "{}", fx.results_text());
+    assert!(
+        fx.rows().iter().all(|r| r.status == "sent"),
+        "{}",
+        fx.results_text()
+    );
 }
 
 /// kill -9 while relay b's messages wait for their reply, then b is removed from campaign.toml:
@@ -1433,7 +1483,11 @@ fn relay_asking_to_slow_down_does_not_stall_the_other() {
     let run = spawn(&fx, &[], &[]).wait_within(Duration::from_secs(20));
     run.expect(0);
     assert_each_once(&capture_rcpts(&a), &spec.emails());
-    assert!(fx.rows().iter().all(|r| r.status == "sent"), "{}", fx.results_text());
+    assert!(
+        fx.rows().iter().all(|r| r.status == "sent"),
+        "{}",
+        fx.results_text()
+    );
 }
 
 /// `--limit` counts over all relays: 6 of 20, then the next 6, nobody twice.
