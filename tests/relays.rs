@@ -1539,3 +1539,67 @@ fn relay_concurrency_sets_its_sessions() {
     assert_eq!(a.connections(), 3, "a's sessions");
     assert_eq!(b.connections(), 1, "b's sessions");
 }
+
+/// A relay whose TLS fails (its certificate not trusted: no ca_file) and one that does not offer
+/// STARTTLS are taken out; the third relay delivers everyone once, exit 0.
+#[test]
+fn relays_failing_tls_are_taken_out_and_the_other_delivers_all() {
+    let up = plain();
+    let untrusted = CaptureServer::start(CaptureOptions::starttls());
+    let no_starttls = plain();
+    let spec = base(12);
+    let starttls = |port| Spec {
+        host: "localhost".into(),
+        security: "starttls",
+        ..Spec::new(port)
+    };
+    let fx = campaign(
+        &spec,
+        &[
+            relay("up", Spec::new(up.port)),
+            relay("untrusted", starttls(untrusted.port)),
+            relay("no-starttls", starttls(no_starttls.port)),
+        ],
+    );
+    let run = send(&fx, &[], &[]);
+    run.expect(0);
+    for name in ["untrusted", "no-starttls"] {
+        let said = format!("relay {name} taken out");
+        assert!(run.stderr.contains(&said), "{said}: {}", run.stderr);
+    }
+    exactly(&up, 12, "the working relay took everyone");
+    exactly(&untrusted, 0, "untrusted");
+    exactly(&no_starttls, 0, "no STARTTLS");
+    assert_each_once(&capture_rcpts(&up), &spec.emails());
+}
+
+/// Skipped rows (duplicates, an invalid address) between the recipients use no relay's turn:
+/// weights 1:1 still give 10 and 10 of 20, and each skipped row is logged once.
+#[test]
+fn skipped_rows_use_no_turn() {
+    let (a, b) = (plain(), plain());
+    let spec = base(20);
+    let fx = campaign(
+        &spec,
+        &[relay("a", Spec::new(a.port)), relay("b", Spec::new(b.port))],
+    );
+    let mut csv = String::from("email,first_name\n");
+    for i in 0..20 {
+        csv += &format!("{},{}\n", support::campaign::email(i), i);
+        if i % 3 == 0 {
+            csv += &format!("{},again\n", support::campaign::email(i));
+        }
+        if i == 10 {
+            csv += "not-an-address,x\n";
+        }
+    }
+    fx.write("recipients.csv", &csv);
+    send(&fx, &[], &[]).expect(0);
+    exactly(&a, 10, "a");
+    exactly(&b, 10, "b");
+    assert_each_once(
+        &union(&[capture_rcpts(&a), capture_rcpts(&b)]),
+        &spec.emails(),
+    );
+    assert_eq!(fx.rows_with("skipped").len(), 8, "{}", fx.results_text());
+}
