@@ -1632,3 +1632,71 @@ fn retries_of_a_deferring_relay_go_to_the_healthy_one() {
     run.expect(0);
     assert_each_once(&capture_rcpts(&a), &spec.emails());
 }
+
+/// `check` warns per relay when its own rate is over its provider's, naming the relay; the preset
+/// fills only that relay.
+#[test]
+fn check_warns_per_relay_over_its_providers_rate() {
+    let (a, b) = (plain(), plain());
+    let fx = campaign(
+        &base(2),
+        &[
+            relay("a", Spec::new(a.port)),
+            relay("qq-acct", Spec::new(b.port))
+                .with("provider = \"qq\"")
+                .with("rate = \"1/s\""),
+        ],
+    );
+    let run = fx.spawn_command("check", &[], &[]).wait();
+    let output = format!("{}{}", run.stdout, run.stderr);
+    let warned: Vec<&str> = (output.lines())
+        .filter(|l| l.contains("relay qq-acct") && l.contains("rate"))
+        .collect();
+    assert!(!warned.is_empty(), "{output}");
+    assert!(
+        !output.lines().any(|l| l.contains("relay a:")),
+        "nothing about relay a: {output}"
+    );
+}
+
+/// A second SIGTERM with two relays abandons the messages waiting for their reply at both:
+/// logged `unknown` at once, exit 143, and the next run does not resend them.
+#[test]
+fn second_sigterm_with_two_relays_logs_both_relays_messages_unknown() {
+    let stalled = || {
+        ScriptedServer::start(|ev| match ev.stage {
+            Stage::DataEnd => Reply::after(Duration::from_secs(30), Reply::Default),
+            _ => Reply::Default,
+        })
+    };
+    let (a, b) = (stalled(), stalled());
+    let spec = base(10);
+    let fx = campaign(
+        &spec,
+        &[relay("a", Spec::new(a.port)), relay("b", Spec::new(b.port))],
+    );
+    let running = spawn(&fx, &[], &[]);
+    a.wait_for_data_ends(2, WAIT);
+    b.wait_for_data_ends(2, WAIT);
+    running.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    running.signal("TERM");
+    let run = running.wait_within(Duration::from_secs(10));
+    run.expect(143);
+    let in_flight = union(&[copies(&a), copies(&b)]);
+    assert_eq!(in_flight.len(), 4, "two sessions at each relay waited");
+    let unknown: BTreeMap<String, usize> = (fx.rows_with("unknown").into_iter())
+        .map(|r| (r.email, 1))
+        .collect();
+    assert_eq!(unknown, in_flight, "{}", fx.results_text());
+
+    // The next run sends the six others (their dots stall too), not the four: stopped once a
+    // has read a third message.
+    let again = spawn(&fx, &[], &[]);
+    a.wait_for_data_ends(3, WAIT);
+    again.kill();
+    let resent: Vec<_> = (union(&[copies(&a), copies(&b)]).into_iter())
+        .filter(|(_, n)| *n > 1)
+        .collect();
+    assert!(resent.is_empty(), "sent again: {resent:?}");
+}
