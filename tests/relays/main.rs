@@ -8,13 +8,15 @@
 //!
 //! Here the helpers (a campaign's `[[smtp]]` tables from [`Spec`]s, what servers received added
 //! up); one file a behaviour: `shares.rs`, `passwords.rs`, `taken_out.rs`, `stopping.rs`,
-//! `daily_limits.rs`, `config.rs`. A test that found a defect is kept, `#[ignore = "defect: …"]`.
+//! `daily_limits.rs`, `json.rs`, `config.rs`. A test that found a defect is kept, ignored with
+//! `defect: …` as its reason.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod config;
 mod daily_limits;
+mod json;
 mod passwords;
 mod shares;
 mod stopping;
