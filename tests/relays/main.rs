@@ -8,7 +8,7 @@
 //!
 //! Here the helpers (a campaign's `[[smtp]]` tables from [`Spec`]s, what servers received added
 //! up); one file a behaviour: `shares.rs`, `passwords.rs`, `taken_out.rs`, `stopping.rs`,
-//! `daily_limits.rs`, `json.rs`, `config.rs`. A test that found a defect is kept, ignored with
+//! `daily_limits.rs`, `json.rs`, `plan.rs`, `config.rs`. A test that found a defect is kept, ignored with
 //! `defect: …` as its reason.
 
 #[path = "../support/mod.rs"]
@@ -18,6 +18,7 @@ mod config;
 mod daily_limits;
 mod json;
 mod passwords;
+mod plan;
 mod shares;
 mod stopping;
 mod taken_out;
