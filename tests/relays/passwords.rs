@@ -204,7 +204,6 @@ fn relays_failing_tls_are_taken_out_and_the_other_delivers_all() {
 
 /// `campaign check --smtp` opens a session to every relay in turn (README): each server sees one.
 #[test]
-#[ignore = "defect: check --smtp opens a session to the first relay only"]
 fn check_smtp_opens_a_session_to_every_relay() {
     let (a, b) = (ScriptedServer::accept_all(), ScriptedServer::accept_all());
     let fx = campaign(
@@ -223,7 +222,6 @@ fn check_smtp_opens_a_session_to_every_relay() {
 
 /// `campaign check --smtp` fails (exit 3) when the second relay refuses its password, naming it.
 #[test]
-#[ignore = "defect: check --smtp opens a session to the first relay only"]
 fn check_smtp_fails_when_the_second_relay_refuses_its_password() {
     let a = plain();
     let b = auth_server(USER, PASSWORD);
@@ -253,7 +251,6 @@ fn check_smtp_fails_when_the_second_relay_refuses_its_password() {
 
 /// `campaign test --relay NAME` sends the test message through that relay only.
 #[test]
-#[ignore = "defect: `campaign test` has no --relay option (clap refuses it, exit 2)"]
 fn test_with_relay_sends_through_the_named_relay() {
     let (a, b) = (plain(), plain());
     let fx = campaign(

@@ -42,7 +42,6 @@ fn plan_names_each_relay_with_its_weight() {
 /// Both relays at daily_limit 10 and 50 recipients: the plan says 20 go now and 30 are left for
 /// a later run ("counted with the same decisions the send makes"), not 50.
 #[test]
-#[ignore = "defect: the plan ignores the relays' own daily_limit (says 50 messages when 20 can go)"]
 fn plan_counts_the_relays_daily_limits() {
     let (a, b) = (ScriptedServer::accept_all(), ScriptedServer::accept_all());
     let fx = campaign(

@@ -104,7 +104,6 @@ fn relay_dying_mid_run(how: Dies) {
 /// Fails about every other run: the retried message is lost, as
 /// `a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished` shows for certain.
 #[test]
-#[ignore = "defect (intermittent): a retry held by a failing relay's worker is lost once the other relays' workers have ended"]
 fn relay_answering_421_after_5_messages_hands_the_rest_to_the_other() {
     relay_dying_mid_run(Dies::Refusing);
 }
@@ -112,7 +111,6 @@ fn relay_answering_421_after_5_messages_hands_the_rest_to_the_other() {
 /// Fails now and then (about 1 run in 3 beside the other tests): the retried message is lost, as
 /// `a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished` shows for certain.
 #[test]
-#[ignore = "defect (intermittent): a retry held by a failing relay's worker is lost once the other relays' workers have ended"]
 fn relay_closing_every_connection_after_5_messages_hands_the_rest_to_the_other() {
     relay_dying_mid_run(Dies::Closing);
 }
@@ -123,7 +121,6 @@ fn relay_closing_every_connection_after_5_messages_hands_the_rest_to_the_other()
 /// retry queue empty and ends. b is then taken out with the message in hand: it must still be
 /// sent by a (or at least get a row); it was lost, with exit 0.
 #[test]
-#[ignore = "defect: a retry held by a failing relay's worker is lost once the other relays' workers have ended (no row, not sent, exit 0)"]
 fn a_retry_held_by_a_failing_relay_is_not_lost_when_the_others_have_finished() {
     let a = ScriptedServer::start(|ev| match ev.stage {
         Stage::DataEnd => Reply::after(Duration::from_millis(1200), Reply::Default),
