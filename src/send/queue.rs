@@ -21,6 +21,11 @@ use tokio::time::Instant;
 
 use crate::render::Rendered;
 
+/// How long a message one relay deferred is left to the other relays' sessions before a session
+/// of the same relay may take it again (while another relay can take it at all): the retry goes
+/// where it has a better chance, and a relay that defers everything does not fail its share.
+pub const ANOTHER_RELAYS_TURN: Duration = Duration::from_secs(2);
+
 /// At most this many messages wait for a retry at once; beyond it a worker waits out the backoff
 /// itself, so a relay answering 4xx to everything slows the run instead of filling memory.
 const MAX_WAITING: usize = 1024;
@@ -102,6 +107,18 @@ struct Due {
     job: Job,
 }
 
+impl Due {
+    /// When a session of relay `avoid` may take this job: at once when it is due, unless that
+    /// relay made its last attempt, in which case the other relays have [`ANOTHER_RELAYS_TURN`]
+    /// first (`avoid` is `None` when no other relay can take it).
+    fn ready_for(&self, avoid: Option<usize>) -> Instant {
+        match avoid {
+            Some(relay) if self.job.relay == Some(relay) => self.at + ANOTHER_RELAYS_TURN,
+            _ => self.at,
+        }
+    }
+}
+
 impl PartialEq for Due {
     fn eq(&self, other: &Due) -> bool {
         (self.at, self.seq) == (other.at, other.seq)
@@ -153,14 +170,34 @@ impl Retries {
         self.wake();
     }
 
-    /// A job whose delay is over, if there is one now; it is held from then on (counted under the
-    /// queue's lock, so that [`Retries::work_left`] never misses it), until the taker settles it
+    /// A job whose delay is over, if there is one now, for a session of relay `avoid` (see
+    /// [`Due::ready_for`]; `None`: any job); it is held from then on (counted under the queue's
+    /// lock, so that [`Retries::work_left`] never misses it), until the taker settles it
     /// ([`Retries::held`]).
-    pub fn try_take(&self) -> Option<Job> {
+    pub fn try_take(&self, avoid: Option<usize>) -> Option<Job> {
         let job = {
             let mut due = self.queue();
+            let now = Instant::now();
             let job = match due.peek() {
-                Some(Reverse(d)) if d.at <= Instant::now() => due.pop().map(|Reverse(d)| d.job),
+                Some(Reverse(d)) if d.ready_for(avoid) <= now => due.pop().map(|Reverse(d)| d.job),
+                Some(Reverse(d)) if d.at <= now => {
+                    // Due, but left to the other relays for now: one further down may not be.
+                    let mut aside = Vec::new();
+                    let mut found = None;
+                    while let Some(Reverse(d)) = due.peek() {
+                        if d.at > now {
+                            break;
+                        }
+                        let Reverse(d) = due.pop().expect("peeked");
+                        if d.ready_for(avoid) <= now {
+                            found = Some(d.job);
+                            break;
+                        }
+                        aside.push(Reverse(d));
+                    }
+                    due.extend(aside);
+                    found
+                }
                 _ => None,
             };
             if job.is_some() {
@@ -175,7 +212,11 @@ impl Retries {
 
     /// The next job as soon as its delay is over; `None` as soon as `give_up()` holds (checked
     /// first, and again whenever the queue changes or [`Retries::wake`] is called).
-    pub async fn take(&self, give_up: impl Fn() -> bool) -> Option<Job> {
+    pub async fn take(
+        &self,
+        give_up: impl Fn() -> bool,
+        avoid: impl Fn() -> Option<usize>,
+    ) -> Option<Job> {
         loop {
             let changed = self.changed.notified();
             tokio::pin!(changed);
@@ -183,10 +224,18 @@ impl Retries {
             if give_up() {
                 return None;
             }
-            if let Some(job) = self.try_take() {
+            let avoid = avoid();
+            if let Some(job) = self.try_take(avoid) {
                 return Some(job);
             }
-            let next = self.queue().peek().map(|Reverse(d)| d.at);
+            let next = match avoid {
+                None => self.queue().peek().map(|Reverse(d)| d.at),
+                Some(_) => self
+                    .queue()
+                    .iter()
+                    .map(|Reverse(d)| d.ready_for(avoid))
+                    .min(),
+            };
             match next {
                 Some(at) => tokio::select! {
                     () = tokio::time::sleep_until(at) => {}
@@ -275,11 +324,11 @@ mod tests {
         queue.schedule(job(1), Duration::from_millis(60)).await;
         queue.schedule(job(2), Duration::from_millis(20)).await;
         queue.schedule(job(3), Duration::from_millis(20)).await;
-        assert!(queue.try_take().is_none(), "nothing is due yet");
+        assert!(queue.try_take(None).is_none(), "nothing is due yet");
         let order: Vec<u64> = [
-            queue.take(|| false).await,
-            queue.take(|| false).await,
-            queue.take(|| false).await,
+            queue.take(|| false, || None).await,
+            queue.take(|| false, || None).await,
+            queue.take(|| false, || None).await,
         ]
         .into_iter()
         .map(|j| j.unwrap().message.line)
@@ -287,6 +336,28 @@ mod tests {
         assert_eq!(order, [2, 3, 1]);
         assert!(start.elapsed() >= Duration::from_millis(60));
         assert!(!queue.pending());
+    }
+
+    #[tokio::test]
+    async fn a_relays_own_deferred_message_is_left_to_the_others_for_a_while() {
+        let queue = Retries::default();
+        let mut deferred = job(1);
+        deferred.relay = Some(0);
+        queue.schedule(deferred, Duration::ZERO).await;
+        queue.schedule(job(2), Duration::ZERO).await;
+        let first = queue.try_take(Some(0)).expect("the other job is not its own");
+        assert_eq!(first.message.line, 2);
+        assert!(queue.try_take(Some(0)).is_none(), "its own, left to the others");
+        let other = queue.try_take(Some(1)).expect("another relay takes it at once");
+        assert_eq!(other.message.line, 1);
+        let mut deferred = job(3);
+        deferred.relay = Some(0);
+        queue.schedule(deferred, Duration::ZERO).await;
+        let start = Instant::now();
+        let own = queue.take(|| false, || Some(0)).await.unwrap();
+        assert_eq!(own.message.line, 3);
+        assert!(start.elapsed() >= ANOTHER_RELAYS_TURN, "after the others' turn");
+        assert!(queue.try_take(None).is_none());
     }
 
     #[tokio::test]
@@ -299,7 +370,7 @@ mod tests {
             let (queue, stop) = (Arc::clone(&queue), Arc::clone(&stop));
             tokio::spawn(async move {
                 queue
-                    .take(|| stop.load(atomic::Ordering::SeqCst))
+                    .take(|| stop.load(atomic::Ordering::SeqCst), || None)
                     .await
                     .is_none()
             })

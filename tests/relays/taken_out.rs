@@ -212,7 +212,6 @@ fn relay_rejecting_everything_is_taken_out_after_5_and_the_rest_go_elsewhere() {
 /// first, often the deferring relay's own (its 451 is quick), so some recipients used up all
 /// their attempts there and were logged `failed` while the other relay idled (2 to 6 of 40 measured).
 #[test]
-#[ignore = "defect: retries go back to the relay that deferred them; recipients fail while another relay is healthy"]
 fn retries_of_a_deferring_relay_go_to_the_healthy_one() {
     let a = plain();
     let b = ScriptedServer::start(|ev| match ev.stage {
@@ -243,7 +242,6 @@ fn retries_of_a_deferring_relay_go_to_the_healthy_one() {
 /// that double (1, 2, 4 … s, up to 15 min, until an hour without acceptance takes it out), while
 /// the healthy relay idles: 3 of 20 sent after 120 s.
 #[test]
-#[ignore = "defect: a relay asking to slow down stalls the whole send (the other relay idles through its doubling pauses)"]
 fn relay_asking_to_slow_down_does_not_stall_the_other() {
     let a = plain();
     let b = ScriptedServer::start(|ev| match ev.stage {

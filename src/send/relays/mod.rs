@@ -274,6 +274,21 @@ impl Relays {
         }
     }
 
+    /// Whether the messages `relay` deferred are left to the other relays first (see
+    /// [`crate::send::queue::ANOTHER_RELAYS_TURN`]): `Some(its index)` while another relay can
+    /// take them (not gone, its sessions opening), `None` when none can.
+    pub fn leave_to_others(&self, relay: &Relay) -> Option<usize> {
+        let able = |r: &Relay| {
+            r.index != relay.index
+                && !r.is_gone()
+                && r.trouble
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_none()
+        };
+        self.list.iter().any(able).then_some(relay.index)
+    }
+
     /// After a failing relay's backoff: it takes turns again, on probation (taken out if its
     /// sessions keep failing).
     pub fn on_probation(&self, relay: &Relay) {

@@ -225,7 +225,7 @@ impl Workers {
             if self.done(relay) {
                 return None;
             }
-            if let Some(job) = self.queue.try_take() {
+            if let Some(job) = self.queue.try_take(self.relays.leave_to_others(relay)) {
                 return Some(job);
             }
             // Waiting on the channel counts as holding a message: one may come.
@@ -235,7 +235,7 @@ impl Workers {
             };
             let (held, item) = tokio::select! {
                 biased;
-                job = self.queue.take(|| self.done(relay)) => return job,
+                job = self.queue.take(|| self.done(relay), || self.relays.leave_to_others(relay)) => return job,
                 fresh = fresh => fresh,
             };
             match item {
@@ -272,7 +272,10 @@ impl Workers {
     /// in the queue or in another worker's hands.
     async fn wait_for_retries(&self, relay: &Relay) -> Option<Job> {
         self.queue
-            .take(|| self.done(relay) || !self.queue.work_left())
+            .take(
+                || self.done(relay) || !self.queue.work_left(),
+                || self.relays.leave_to_others(relay),
+            )
             .await
     }
 
