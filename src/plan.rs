@@ -50,7 +50,7 @@ pub fn count(
             [one] => one.smtp.username.clone(),
             _ => None,
         },
-        rate: campaign.send.rate,
+        rate: pace(campaign),
         shard,
     };
     let in_shard = |row: &Row| crate::shard::Shard::takes_row(shard.map(|s| s.shard), row);
@@ -70,6 +70,25 @@ pub fn count(
         plan.messages = limit;
     }
     Ok(plan)
+}
+
+/// The pace a send keeps at most: `[send] rate`, or slower when a relay's own rate holds its share
+/// back (the shares are fixed: a relay paced at r/s with weight w of W lets the whole send go at
+/// most r·W/w a second).
+fn pace(campaign: &Campaign) -> Option<crate::campaign::Rate> {
+    let overall = campaign.send.rate;
+    let total: f64 = campaign.relays.iter().map(|r| f64::from(r.weight)).sum();
+    let by_relays = (campaign.relays.iter())
+        .filter_map(|r| Some(r.rate?.per_second() * total / f64::from(r.weight)))
+        .min_by(f64::total_cmp);
+    match (overall, by_relays) {
+        (Some(rate), Some(relays)) if rate.per_second() <= relays => Some(rate),
+        (_, Some(relays)) => Some(crate::campaign::Rate {
+            count: ((relays * 60.0).round() as u32).max(1),
+            per: Duration::from_secs(60),
+        }),
+        (overall, None) => overall,
+    }
 }
 
 /// `host:port (security)`, or with several relays each one's name, server, user and weight.

@@ -30,6 +30,8 @@ pub struct Relay {
     pub rate: Option<Rate>,
     /// Its own daily limit (on top of `[send] daily_limit`, which counts all relays).
     pub daily_limit: Option<u64>,
+    /// The line of its `username` in campaign.toml, for a message about its password.
+    pub username_line: Option<usize>,
 }
 
 /// The environment variable holding the password of the relay named `name` when there are
@@ -103,6 +105,7 @@ fn relay(
         p.check(&key("concurrency"), checked);
     }
     let (weight, daily_limit) = (section.weight.take(), section.daily_limit.take());
+    let username_line = p.line(&key("username"));
     let ca_file = (section.ca_file.as_deref())
         .and_then(|name| p.check(&key("ca_file"), paths::inside(dir, "[smtp] ca_file", name)));
     let mut smtp = SmtpSettings::from_section(section, ca_file, p)?;
@@ -113,6 +116,7 @@ fn relay(
     if smtp.username.is_some() {
         let var = password_var(&name, several);
         smtp.password = deliverability::env_or_dotenv(dir, &var).map(Secret);
+        smtp.password_var = var;
     }
     // Several relays: a preset's pace and daily limit are the relay's own (with one relay they
     // are `[send]`'s, as before).
@@ -123,6 +127,7 @@ fn relay(
         concurrency: own_concurrency.unwrap_or(concurrency),
         rate: rate.or(preset.map(|p| p.rate)),
         daily_limit: daily_limit.or(preset.map(|p| p.daily_limit)),
+        username_line,
         smtp,
     })
 }

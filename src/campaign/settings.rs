@@ -75,9 +75,11 @@ pub struct SmtpSettings {
     /// dot leaves the outcome unknown, so this wait is long on purpose.
     pub data_timeout: Duration,
     pub hello_name: Option<String>,
-    /// The password for `username`, from the environment or `.env` ([`PASSWORD_VAR`]), read once
-    /// at load.
+    /// The password for `username`, from the environment or `.env` ([`PASSWORD_VAR`], or with
+    /// several relays the relay's own variable), read once at load.
     pub password: Option<Secret>,
+    /// The variable `password` is read from, for the messages that name it.
+    pub password_var: String,
     /// The `provider` preset the settings came from, if any.
     pub provider: Option<Preset>,
 }
@@ -164,6 +166,7 @@ impl SmtpSettings {
             data_timeout: Duration::from_secs(data_timeout),
             hello_name: section.hello_name,
             password: None,
+            password_var: PASSWORD_VAR.to_string(),
             provider,
         })
     }

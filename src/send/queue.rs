@@ -345,10 +345,17 @@ mod tests {
         deferred.relay = Some(0);
         queue.schedule(deferred, Duration::ZERO).await;
         queue.schedule(job(2), Duration::ZERO).await;
-        let first = queue.try_take(Some(0)).expect("the other job is not its own");
+        let first = queue
+            .try_take(Some(0))
+            .expect("the other job is not its own");
         assert_eq!(first.message.line, 2);
-        assert!(queue.try_take(Some(0)).is_none(), "its own, left to the others");
-        let other = queue.try_take(Some(1)).expect("another relay takes it at once");
+        assert!(
+            queue.try_take(Some(0)).is_none(),
+            "its own, left to the others"
+        );
+        let other = queue
+            .try_take(Some(1))
+            .expect("another relay takes it at once");
         assert_eq!(other.message.line, 1);
         let mut deferred = job(3);
         deferred.relay = Some(0);
@@ -356,7 +363,10 @@ mod tests {
         let start = Instant::now();
         let own = queue.take(|| false, || Some(0)).await.unwrap();
         assert_eq!(own.message.line, 3);
-        assert!(start.elapsed() >= ANOTHER_RELAYS_TURN, "after the others' turn");
+        assert!(
+            start.elapsed() >= ANOTHER_RELAYS_TURN,
+            "after the others' turn"
+        );
         assert!(queue.try_take(None).is_none());
     }
 

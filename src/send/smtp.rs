@@ -320,10 +320,11 @@ impl Connector {
             .map(|h| format!(" ({h})"));
         ConnectError::Fatal(format!(
             "{}: authentication as {} failed: {}; check [smtp] username and the \
-             CAMPAIGN_SMTP_PASSWORD environment variable (or .env){}",
+             {} environment variable (or .env){}",
             self.server(),
             self.settings.username.as_deref().unwrap_or_default(),
             describe(e),
+            self.settings.password_var,
             hint.unwrap_or_default()
         ))
     }

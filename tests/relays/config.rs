@@ -115,7 +115,6 @@ fn relay_without_its_password_variable_names_it_and_sends_nothing() {
 
 /// The same, at the line of the relay's username (bad input names the file and the line).
 #[test]
-#[ignore = "defect: a relay's missing password variable is reported without campaign.toml's line"]
 fn relay_without_its_password_variable_is_reported_at_its_line() {
     let server = plain();
     let spec = base(4);

@@ -60,7 +60,6 @@ fn plan_counts_the_relays_daily_limits() {
 /// A relay with its own rate: the plan must not say "with no rate limit" (nor its time estimate
 /// ignore that relay's pace).
 #[test]
-#[ignore = "defect: the plan says \"with no rate limit\" when a relay has its own rate"]
 fn plan_does_not_say_no_rate_limit_when_a_relay_has_one() {
     let (a, b) = (ScriptedServer::accept_all(), ScriptedServer::accept_all());
     let fx = campaign(

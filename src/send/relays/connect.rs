@@ -4,7 +4,6 @@
 
 use std::net::IpAddr;
 
-use crate::campaign::relays::password_var;
 use crate::campaign::{Campaign, Relay, Security};
 use crate::invalid;
 use crate::send::smtp::Connector;
@@ -23,11 +22,14 @@ impl Connector {
         };
         if let Some(user) = &smtp.username {
             if smtp.password.is_none() {
+                let at = relay
+                    .username_line
+                    .map_or(String::new(), |l| format!(":{l}"));
                 return Err(invalid!(
-                    "{}: {table} username = {user:?} but {} is not set: put the password in \
+                    "{}{at}: {table} username = {user:?} but {} is not set: put the password in \
                      the environment or in {}",
                     toml.display(),
-                    password_var(&relay.name, several),
+                    smtp.password_var,
                     campaign.dir.join(".env").display()
                 ));
             }
