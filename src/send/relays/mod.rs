@@ -61,6 +61,8 @@ pub struct RelayOutcome {
     /// Why it stopped taking recipients before the end: taken out (the reason), or at its daily
     /// limit.
     pub gone: Option<String>,
+    /// It stopped because it reached its daily limit (not taken out for a failure).
+    pub at_daily_limit: bool,
     /// Why its sessions could not be opened, when the run ended while it was being tried again.
     pub trouble: Option<String>,
 }
@@ -73,7 +75,9 @@ impl RelayOutcome {
             "relay {}: sent {}, failed {}, unknown {}",
             self.name, self.sent, self.failed, self.unknown
         );
-        if let Some(why) = &self.gone {
+        if self.at_daily_limit {
+            line.push_str("; reached its daily_limit for today");
+        } else if let Some(why) = &self.gone {
             line.push_str(&format!("; taken out: {why}"));
         } else if let Some(why) = &self.trouble {
             line.push_str(&format!("; no session could be opened at the end: {why}"));
@@ -313,6 +317,7 @@ impl Relays {
                 failed: r.failed.load(Ordering::Relaxed),
                 unknown: r.unknown.load(Ordering::Relaxed),
                 gone: r.why_gone(),
+                at_daily_limit: r.at_limit.load(Ordering::SeqCst),
                 trouble: r.trouble.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             })
             .collect()
@@ -335,6 +340,7 @@ pub fn add_up(run: &mut Vec<RelayOutcome>, round: Vec<RelayOutcome>) {
         total.failed += this.failed;
         total.unknown += this.unknown;
         total.gone = this.gone;
+        total.at_daily_limit = this.at_daily_limit;
     }
 }
 

@@ -103,14 +103,16 @@ impl Workers {
             Err(ConnectError::Transient(why)) => {
                 let others = relay.live.load(Ordering::SeqCst);
                 if others == 0 && *refused > self.retries {
-                    self.take_out(
-                        relay,
-                        format!(
-                            "{why} (gave up after {refused} attempt{}); check [smtp] host and port \
-                             and that the server is reachable from here",
-                            if *refused == 1 { "" } else { "s" }
-                        ),
-                    );
+                    let attempts = if *refused == 1 { "" } else { "s" };
+                    let advice = match why.contains("check [smtp] host and port") {
+                        true => "",
+                        false => {
+                            "; check [smtp] host and port and that the server is reachable \
+                                  from here"
+                        }
+                    };
+                    let why = format!("{why} (gave up after {refused} attempt{attempts}){advice}");
+                    self.take_out(relay, why);
                     return Opened::Stop;
                 }
                 if others == 0 {
