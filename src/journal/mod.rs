@@ -39,15 +39,7 @@ pub const HEADER: [&str; 8] = [
 ];
 
 /// The header of a log written before the `relay` column: the first seven, in the same order.
-pub const OLD_HEADER: [&str; 7] = [
-    "email",
-    "status",
-    "attempts",
-    "code",
-    "message_id",
-    "detail",
-    "time",
-];
+pub const OLD_HEADER: &[&str] = HEADER.split_at(7).0;
 
 /// A recipient's outcome. The names are the log's `status` column, matched exactly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

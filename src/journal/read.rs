@@ -53,7 +53,7 @@ pub enum Layout {
 impl Layout {
     pub fn columns(self) -> &'static [&'static str] {
         match self {
-            Layout::Old => &OLD_HEADER,
+            Layout::Old => OLD_HEADER,
             Layout::Current => &HEADER,
         }
     }

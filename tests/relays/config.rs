@@ -79,8 +79,9 @@ fn relay_table_mistakes_are_reported_at_their_line_and_nothing_is_sent() {
     exactly(&server, 0, "nothing sent");
 }
 
-/// A relay with a username and no `CAMPAIGN_SMTP_PASSWORD_<NAME>`: exit 2 naming that variable,
-/// even when the one-relay `CAMPAIGN_SMTP_PASSWORD` is set (a relay never gets another's).
+/// A relay with a username and no `CAMPAIGN_SMTP_PASSWORD_<NAME>`: exit 2 naming that variable at
+/// the line of the relay's username, even when the one-relay `CAMPAIGN_SMTP_PASSWORD` is set (a
+/// relay never gets another's).
 #[test]
 fn relay_without_its_password_variable_names_it_and_sends_nothing() {
     let server = plain();
@@ -99,51 +100,24 @@ fn relay_without_its_password_variable_names_it_and_sends_nothing() {
         ],
     );
     let before = fx.snapshot();
+    let toml = read(&fx, "campaign.toml");
+    let line = 1 + toml
+        .lines()
+        .position(|l| l.starts_with("username"))
+        .unwrap();
+    let at = format!("{}:{line}:", fx.dir().join("campaign.toml").display());
     for env in [vec![], vec![("CAMPAIGN_SMTP_PASSWORD", PASSWORD)]] {
         let run = send(&fx, &[], &env);
         run.expect(2);
         assert!(
-            run.stderr.contains("CAMPAIGN_SMTP_PASSWORD_WARM_IP"),
-            "names the variable: {}",
+            run.stderr.contains("CAMPAIGN_SMTP_PASSWORD_WARM_IP") && run.stderr.contains(&at),
+            "names the variable at {at}: {}",
             run.stderr
         );
         never_shown(&fx, &run, PASSWORD);
         assert_eq!(fx.snapshot(), before, "nothing written");
     }
     exactly(&server, 0, "nothing sent");
-}
-
-/// The same, at the line of the relay's username (bad input names the file and the line).
-#[test]
-fn relay_without_its_password_variable_is_reported_at_its_line() {
-    let server = plain();
-    let spec = base(4);
-    let fx = campaign(
-        &spec,
-        &[
-            relay("plain", Spec::new(server.port)),
-            relay(
-                "warm-ip",
-                Spec {
-                    username: Some(USER),
-                    ..Spec::new(server.port)
-                },
-            ),
-        ],
-    );
-    let toml = read(&fx, "campaign.toml");
-    let line = 1 + toml
-        .lines()
-        .position(|l| l.starts_with("username"))
-        .unwrap();
-    let run = send(&fx, &[], &[]);
-    run.expect(2);
-    let file = fx.dir().join("campaign.toml").display().to_string();
-    assert!(
-        run.stderr.contains(&format!("{file}:{line}:")),
-        "at line {line}: {}",
-        run.stderr
-    );
 }
 
 /// `check` warns per relay when its own rate is over its provider's, naming the relay; the preset
