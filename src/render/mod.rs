@@ -21,6 +21,7 @@ pub mod templates;
 pub mod tera_ast;
 pub mod tera_safety;
 pub mod text;
+mod text_writer;
 pub mod transfer;
 pub mod unsubscribe;
 
