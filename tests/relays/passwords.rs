@@ -246,6 +246,20 @@ fn check_smtp_fails_when_the_second_relay_refuses_its_password() {
         run.stderr
     );
     assert!(!run.stderr.contains("wrong-one") && !run.stdout.contains("wrong-one"));
+    // --json: `relay` is the first relay's session, `relays` each one's, `error` the failure.
+    let run = fx
+        .spawn_command("check", &["--smtp", "--json"], &env)
+        .wait();
+    run.expect(3);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("one JSON object");
+    assert_eq!(json["relay"]["name"], "a", "{json}");
+    let relays = json["relays"].as_array().expect("relays");
+    assert_eq!(relays.len(), 2, "{json}");
+    assert_eq!(relays[0]["port"], a.port, "{json}");
+    let error = relays[1]["error"].as_str().expect("b's error");
+    assert!(error.starts_with("relay b: "), "{error}");
+    assert_eq!(json["error"]["kind"], "fatal", "{json}");
+    assert!(!run.stdout.contains("wrong-one") && !run.stderr.contains("wrong-one"));
 }
 
 /// `campaign test --relay NAME` sends the test message through that relay only.
