@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use mail_parser::MimeHeaders;
 use support::campaign::{Fixture, Run, Spec, WAIT, capture_rcpts};
 use support::{CaptureOptions, CaptureServer};
 
@@ -300,13 +301,64 @@ print(json.dumps([spec['completionMode'], spec['completions'], spec['parallelism
 /// Lays the campaign directory out as a ConfigMap volume is mounted: the files in a hidden,
 /// timestamped folder, `..data` linking to it, and each file a link through `..data`.
 fn as_config_map_volume(dir: &Path) {
+    as_config_map_volume_of(dir, &["campaign.toml", "email.html", "recipients.csv"]);
+}
+
+/// [`as_config_map_volume`] with these files; returns the timestamped folder holding them.
+fn as_config_map_volume_of(dir: &Path, names: &[&str]) -> PathBuf {
     let data = dir.join("..2026_12_03_16_00_00.000000001");
     std::fs::create_dir(&data).unwrap();
-    for name in ["campaign.toml", "email.html", "recipients.csv"] {
+    for &name in names {
         std::fs::rename(dir.join(name), data.join(name)).unwrap();
         std::os::unix::fs::symlink(format!("..data/{name}"), dir.join(name)).unwrap();
     }
     std::os::unix::fs::symlink(data.file_name().unwrap(), dir.join("..data")).unwrap();
+    data
+}
+
+/// A campaign in a ConfigMap volume embeds its local images, though each file is a link through
+/// Kubernetes' own `..data` folder (they were refused as hidden files); a link to a dotfile is still
+/// refused, and says so.
+#[test]
+fn a_config_map_volumes_images_are_embedded_and_a_link_to_a_dotfile_is_not() {
+    let fx = Fixture::from_spec(&Spec::new(1));
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+    std::fs::write(fx.dir().join("logo.png"), png).unwrap();
+    fx.write(
+        "email.html",
+        "<p>Hi {{ first_name }}</p><img src=\"logo.png\" alt=\"Acme\">",
+    );
+    let names = ["campaign.toml", "email.html", "recipients.csv", "logo.png"];
+    let data = as_config_map_volume_of(fx.dir(), &names);
+    let out = fx.root().join("out");
+    let run = fx.dry_run(&["--out", out.to_str().unwrap()]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let eml = support::fixture::emls(&out).remove(0);
+    let message = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    let image = message
+        .attachments()
+        .find(|a| a.content_type().is_some_and(|t| t.subtype() == Some("png")));
+    assert_eq!(image.expect("the logo embedded").contents(), png);
+
+    std::fs::write(data.join(".env"), "CAMPAIGN_SMTP_PASSWORD=hunter2\n").unwrap();
+    std::os::unix::fs::symlink("..data/.env", fx.dir().join("secret.png")).unwrap();
+    std::fs::write(
+        data.join("email.html"),
+        "<img src=\"secret.png\" alt=\"x\">",
+    )
+    .unwrap();
+    let run = fx.dry_run(&["--out", out.to_str().unwrap()]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("hidden file") || run.stdout.contains("hidden file"),
+        "{run:?}"
+    );
+    let written = support::fixture::emls(&out);
+    assert!(
+        written
+            .iter()
+            .all(|e| !String::from_utf8_lossy(e).contains("hunter2"))
+    );
 }
 
 #[test]

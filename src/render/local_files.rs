@@ -75,10 +75,23 @@ impl LocalFiles {
             .canonicalize()
             .map_err(|e| other(format!("cannot open: {e}")))?;
         let real_dir = self.dir.canonicalize().map_err(|e| other(e.to_string()))?;
-        let hidden = Path::new(name)
-            .components()
-            .chain(real.strip_prefix(&real_dir).unwrap_or(&real).components())
-            .any(|c| matches!(c, Component::Normal(n) if n.as_encoded_bytes().starts_with(b".")));
+        // The name as written has no hidden part; nor has the file it leads to, except for the
+        // folders of a Kubernetes ConfigMap or Secret volume (`..data`, `..2026_12_03_…`), which
+        // link every file of the volume through themselves and are never a dotfile of anyone's.
+        let dotted = |c: Component<'_>, atomic_writer: bool| match c {
+            Component::Normal(n) => {
+                let n = n.as_encoded_bytes();
+                n.starts_with(b".") && !(atomic_writer && n.starts_with(b".."))
+            }
+            _ => false,
+        };
+        let within = real.strip_prefix(&real_dir).unwrap_or(&real);
+        let folders = within.parent().map(Path::components).into_iter().flatten();
+        let hidden = Path::new(name).components().any(|c| dotted(c, false))
+            || { folders }.any(|c| dotted(c, true))
+            || within
+                .file_name()
+                .is_some_and(|n| dotted(Component::Normal(n), false));
         if hidden {
             return Err(other(format!(
                 "a hidden file (its name or a folder's starts with a dot) is never {used}"
