@@ -20,8 +20,7 @@ use crate::pipeline::Prepared;
 use super::rate::Pacer;
 use super::retry::Streaks;
 use super::smtp::Connector;
-use rotation::Rotation;
-pub use rotation::Standing;
+use rotation::{Rotation, Standing};
 
 /// One relay of a send.
 pub struct Relay {
@@ -101,8 +100,6 @@ pub struct Relays {
     pub list: Vec<Relay>,
     /// The turns, with several relays.
     rotation: Option<Rotation>,
-    /// Every relay is at its daily limit (none was taken out).
-    all_at_daily_limit: AtomicBool,
 }
 
 impl Relays {
@@ -147,7 +144,6 @@ impl Relays {
         let relays = Relays {
             rotation: (list.len() > 1).then(|| Rotation::new(&weights)),
             list,
-            all_at_daily_limit: AtomicBool::new(false),
         };
         for relay in &relays.list {
             if relay
@@ -220,17 +216,16 @@ impl Relays {
         }
         if !self.list.iter().all(Relay::is_gone) {
             Ending::GoOn
-        } else if self.list.iter().all(|r| r.at_limit.load(Ordering::SeqCst)) {
-            self.all_at_daily_limit.store(true, Ordering::SeqCst);
+        } else if self.all_at_daily_limit() {
             Ending::DailyLimit
         } else {
             Ending::Failed(Error::fatal(self.every_relay_failed()))
         }
     }
 
-    /// Whether every relay stopped at its daily limit.
+    /// Whether every relay stopped at its daily limit (none was taken out for a failure).
     pub fn all_at_daily_limit(&self) -> bool {
-        self.all_at_daily_limit.load(Ordering::SeqCst)
+        self.list.iter().all(|r| r.at_limit.load(Ordering::SeqCst))
     }
 
     /// Records why `relay` is gone; false when it already was.
@@ -322,11 +317,6 @@ impl Relays {
             })
             .collect()
     }
-
-    /// Sessions of every relay together.
-    pub fn sessions(&self) -> usize {
-        self.list.last().map_or(0, |r| r.slots.end)
-    }
 }
 
 /// Adds a round's outcomes to the run's so far (the same relays, in the same order).
@@ -341,6 +331,7 @@ pub fn add_up(run: &mut Vec<RelayOutcome>, round: Vec<RelayOutcome>) {
         total.unknown += this.unknown;
         total.gone = this.gone;
         total.at_daily_limit = this.at_daily_limit;
+        total.trouble = this.trouble;
     }
 }
 
