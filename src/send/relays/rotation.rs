@@ -117,31 +117,36 @@ impl Rotation {
 
     /// Sets a relay's standing; the turn moves on if it can no longer take it.
     pub fn set(&self, relay: usize, standing: Standing) {
-        let mut state = self.state();
-        if state.standing[relay] == standing || state.standing[relay] == Standing::Gone {
-            return;
-        }
-        state.standing[relay] = standing;
-        // The turn moves on from a relay that can no longer take it, and from a failing relay
-        // (given it only because none was open) once another is open again.
-        if state
-            .turn
-            .is_none_or(|t| state.standing[t] != Standing::Open)
-        {
-            state.advance();
-        }
-        let turn = state.turn;
-        drop(state);
-        self.wake(turn);
+        self.update(|state| {
+            if state.standing[relay] == standing || state.standing[relay] == Standing::Gone {
+                return;
+            }
+            state.standing[relay] = standing;
+            // The turn moves on from a relay that can no longer take it, and from a failing relay
+            // (given it only because none was open) once another is open again.
+            if state
+                .turn
+                .is_none_or(|t| state.standing[t] != Standing::Open)
+            {
+                state.advance();
+            }
+        });
     }
 
     /// `relay` asked to slow down: no turns until `until`, while another relay can take them.
     pub fn rest(&self, relay: usize, until: Instant) {
+        self.update(|state| {
+            state.resting[relay] = Some(until);
+            if state.turn == Some(relay) {
+                state.advance();
+            }
+        });
+    }
+
+    /// Changes the state, then wakes the workers of the relay whose turn it is.
+    fn update(&self, change: impl FnOnce(&mut State)) {
         let mut state = self.state();
-        state.resting[relay] = Some(until);
-        if state.turn == Some(relay) {
-            state.advance();
-        }
+        change(&mut state);
         let turn = state.turn;
         drop(state);
         self.wake(turn);
@@ -165,13 +170,12 @@ impl Turn<'_> {
     /// The relay took a message with this turn: the next relay's turn.
     pub fn done(mut self) {
         self.done = true;
-        let mut state = self.rotation.state();
-        if state.given == self.given {
-            state.advance();
-        }
-        let turn = state.turn;
-        drop(state);
-        self.rotation.wake(turn);
+        let given = self.given;
+        self.rotation.update(|state| {
+            if state.given == given {
+                state.advance();
+            }
+        });
     }
 }
 
