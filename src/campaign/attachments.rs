@@ -39,6 +39,15 @@ pub fn is_template(entry: &str) -> bool {
     entry.contains("{{") || entry.contains("{%")
 }
 
+/// The folder a templated entry names its files in, whatever the recipient: its fixed part before
+/// the first `{{` or `{%`, up to the last `/` (`statements/{{ id }}.pdf` → `statements`; `None`
+/// when the template starts in the first path segment).
+pub fn fixed_folder(entry: &str) -> Option<&str> {
+    let tags = [entry.find("{{"), entry.find("{%")];
+    let fixed = &entry[..tags.into_iter().flatten().min().unwrap_or(entry.len())];
+    Some(&fixed[..fixed.rfind('/')?])
+}
+
 /// The attachments the list names: the static ones read, the templated ones parsed; each
 /// problem noted at its element.
 pub(super) fn resolve(
@@ -103,4 +112,18 @@ fn load(dir: &Path, name: &str) -> std::result::Result<Attachment, String> {
         file_name,
         bytes: Arc::new(bytes),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fixed_folder;
+
+    #[test]
+    fn the_fixed_folder_ends_before_the_first_tag_of_either_kind() {
+        assert_eq!(fixed_folder("statements/{{ id }}.pdf"), Some("statements"));
+        assert_eq!(fixed_folder("a/b/{{ id }}/x.pdf"), Some("a/b"));
+        let both = "invoices/{% if vip %}vip{% endif %}/{{ id }}.pdf";
+        assert_eq!(fixed_folder(both), Some("invoices"), "the {{% comes first");
+        assert_eq!(fixed_folder("{{ id }}.pdf"), None);
+    }
 }

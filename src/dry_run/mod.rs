@@ -10,7 +10,7 @@ mod summary;
 use std::path::{Path, PathBuf};
 
 use crate::campaign::suppress::Suppression;
-use crate::campaign::{Campaign, paths};
+use crate::campaign::{Campaign, attachments, paths};
 use crate::error::Result;
 use crate::invalid;
 use crate::pipeline::{self, Prepared, Selection};
@@ -94,17 +94,12 @@ fn refuse_out_holding_inputs(campaign: &Campaign, out: &Path) -> Result<()> {
     }
 }
 
-/// The folders per-recipient attachments are named in: each template's fixed part up to its
-/// last `/` (`statements/{{ id }}.pdf` → `<campaign>/statements`).
+/// The folders per-recipient attachments are named in (`statements/{{ id }}.pdf` →
+/// `<campaign>/statements`).
 fn attachment_folders(c: &Campaign) -> Vec<PathBuf> {
-    let fixed = |t: &str| t[..t.find("{{").or(t.find("{%")).unwrap_or(t.len())].to_string();
-    (c.recipient_attachments.iter())
-        .filter_map(|a| {
-            let fixed = fixed(&a.template);
-            let folder = &fixed[..fixed.rfind('/')?];
-            Some(c.dir.join(folder))
-        })
-        .collect()
+    let templates = c.recipient_attachments.iter();
+    let folders = templates.filter_map(|a| attachments::fixed_folder(&a.template));
+    folders.map(|folder| c.dir.join(folder)).collect()
 }
 
 /// The folders holding the campaign's inputs, each with what it is.
